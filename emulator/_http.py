@@ -1,0 +1,64 @@
+"""The one aiohttp application: vendor routes, health, and vendor-shaped fallbacks.
+
+aiohttp's own answers (404, 405, 413, 500) are HTML or plain text; every one of them is
+replaced here by the owning vendor's error body, so no client ever sees a foreign page.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+#: Renders a vendor's error for an unrouted request: (request, HTTP status) -> response.
+Fallback = Callable[[web.Request, int], web.Response]
+
+READY = web.AppKey("ready", dict)
+FALLBACKS = web.AppKey("fallbacks", list)
+
+
+def _fallback_for(app: web.Application, path: str) -> Fallback:
+    """The vendor whose path prefix is longest; the first registered one otherwise."""
+    prefixes = app[FALLBACKS]
+    best = max((p for p in prefixes if path.startswith(p[0])), key=lambda p: len(p[0]),
+               default=prefixes[0])
+    return best[1]
+
+
+@web.middleware
+async def vendor_errors(request: web.Request, handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _fallback_for(request.app, request.path)(request, exc.status)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _fallback_for(request.app, request.path)(request, 500)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready = request.app[READY]["ready"]
+    return web.json_response({"status": "ready" if ready else "starting"},
+                             status=200 if ready else 503)
+
+
+def create_app(max_body_bytes: int) -> web.Application:
+    app = web.Application(middlewares=[vendor_errors], client_max_size=max_body_bytes)
+    app[READY] = {"ready": False}
+    app[FALLBACKS] = []
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+def add_fallback(app: web.Application, prefix: str, fallback: Fallback) -> None:
+    app[FALLBACKS].append((prefix, fallback))

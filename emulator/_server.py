@@ -1,0 +1,81 @@
+"""One process, one event loop: the gRPC server and the HTTP app side by side."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from . import _http, yandex
+from ._resources import bundled
+from .core import FixtureStore, SearchEngine, load_fixtures
+
+log = logging.getLogger("emulator")
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    http_port: int = 8080
+    grpc_port: int = 50051
+    fixtures: Path | None = None
+    rate_limits: bool | None = None  # None: as the fixtures' settings say
+
+
+def default_fixtures() -> Path:
+    return bundled("fixtures")
+
+
+class Emulator:
+    """Starts and stops both servers; ``http_port``/``grpc_port`` are the bound ports."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.http_port = config.http_port
+        self.grpc_port = config.grpc_port
+        self._runner: web.AppRunner | None = None
+        self._grpc = None
+
+    async def start(self) -> None:
+        store: FixtureStore = load_fixtures(self.config.fixtures or default_fixtures())
+        engine = SearchEngine(store)
+        rate_limits = store.settings.rate_limits if self.config.rate_limits is None \
+            else self.config.rate_limits
+        app = _http.create_app(yandex.MAX_BODY_BYTES)
+        servicer = yandex.mount(app, engine, rate_limits=rate_limits)
+        self._grpc, self.grpc_port = await yandex.grpc_server(
+            servicer, f"{self.config.host}:{self.config.grpc_port}")
+        await self._grpc.start()
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.http_port)
+        await site.start()
+        self.http_port = site._server.sockets[0].getsockname()[1]  # the bound port (0 in tests)
+        app[_http.READY]["ready"] = True
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._grpc is not None:
+            await self._grpc.stop(grace=0.5)
+
+
+async def serve(config: Config) -> None:
+    started = time.perf_counter()
+    emulator = Emulator(config)
+    await emulator.start()
+    print(f"image-search-emulator ready in {time.perf_counter() - started:.3f}s: "
+          f"HTTP http://{config.host}:{emulator.http_port}  "
+          f"gRPC {config.host}:{emulator.grpc_port}  "
+          f"fixtures {config.fixtures or default_fixtures()}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await emulator.stop()

@@ -1,0 +1,78 @@
+"""Image fingerprints: what identifies an image, and whether the bytes are an image at all.
+
+Decoding is CPU work: callers run :func:`fingerprint` off the event loop. The bytes are
+not kept; only the digest, size and perceptual hash survive the call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+#: Emulator decision: two images whose 64-bit difference hashes differ in at most this many
+#: bits are the same picture (a resized or re-encoded copy matches its fixture image).
+PERCEPTUAL_DISTANCE = 6
+#: A hash with fewer set (or clear) bits than this says too little to match on.
+MIN_EDGES = 8
+
+#: Refuse pictures that would take far more memory to decode than any real photo.
+MAX_PIXELS = 64_000_000
+
+
+class NotAnImage(ValueError):
+    """The bytes do not decode as an image."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    sha256: str
+    format: str
+    width: int
+    height: int
+    dhash: int
+
+    @property
+    def key(self) -> bytes:
+        """The 16-byte key that seeds generated results and CBIR ids."""
+        return bytes.fromhex(self.sha256)[:16]
+
+    @property
+    def distinctive(self) -> bool:
+        """Flat pictures (one colour, a plain gradient) all hash alike: never match on them."""
+        return MIN_EDGES <= self.dhash.bit_count() <= 64 - MIN_EDGES
+
+    def looks_like(self, other: "Fingerprint") -> bool:
+        return (self.distinctive and other.distinctive
+                and (self.dhash ^ other.dhash).bit_count() <= PERCEPTUAL_DISTANCE)
+
+
+def sha256_key(hex_digest: str) -> bytes:
+    return bytes.fromhex(hex_digest)[:16]
+
+
+def fingerprint(data: bytes) -> Fingerprint:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise NotAnImage("image is too large to decode")
+                fmt, width, height = (img.format or "").lower(), img.width, img.height
+                img.draft("L", (64, 64))  # JPEG: decode at a fraction of the size
+                small = img.convert("L").resize((9, 8), Image.Resampling.LANCZOS)
+    except NotAnImage:
+        raise
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError,
+            Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise NotAnImage(str(exc) or type(exc).__name__) from None
+    pixels = list(small.getdata())
+    dhash = 0
+    for row in range(8):
+        for col in range(8):
+            left, right = pixels[row * 9 + col], pixels[row * 9 + col + 1]
+            dhash = (dhash << 1) | (left > right)
+    return Fingerprint(hashlib.sha256(data).hexdigest(), fmt, width, height, dhash)

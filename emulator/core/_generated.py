@@ -1,0 +1,117 @@
+"""Deterministic generated documents for images and texts no fixture rule covers.
+
+Every document is a pure function of (seed, index): its visible attributes come from a
+keyed hash, its words from Faker seeded with the same hash. Nothing depends on the
+process, the clock or the machine, so the same request gives the same answer anywhere.
+Only the page that is asked for is generated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+from faker import Faker
+
+from ._document import Color, ImageDocument, ImageFormat, thumbnail_size
+from ._filters import ImageFilter
+
+#: Common image sizes on the web; a generated image takes one of them.
+_DIMENSIONS = (
+    (1920, 1080), (1280, 720), (1024, 768), (800, 600), (640, 480), (600, 800),
+    (1080, 1350), (500, 500), (250, 331), (1200, 630), (2048, 1365), (300, 300),
+    (150, 150), (32, 32), (2560, 1440), (480, 272), (882, 735), (1150, 864),
+    (2063, 730), (736, 1104), (1600, 1200), (400, 225), (120, 90), (3000, 2000),
+)
+_FORMATS = (ImageFormat.JPEG,) * 6 + (ImageFormat.PNG,) * 3 + (ImageFormat.GIF,)
+_COLORS = tuple(Color)
+_EXTENSIONS = {ImageFormat.JPEG: "jpg", ImageFormat.PNG: "png", ImageFormat.GIF: "gif"}
+_EPOCH = dt.datetime(2012, 1, 1, tzinfo=dt.timezone.utc)
+_SPAN_SECONDS = 13 * 365 * 24 * 3600
+_TITLE_LIMIT = 128
+
+
+@dataclass(frozen=True, slots=True)
+class _Traits:
+    """What a filter looks at, computed without Faker so a whole pool filters cheaply."""
+
+    digest: bytes
+    format: ImageFormat
+    width: int
+    height: int
+    color: Color
+    family_safe: bool
+
+
+def _traits(seed: bytes, index: int, *, always_safe: bool) -> _Traits:
+    digest = hashlib.blake2b(index.to_bytes(4, "big"), key=seed, digest_size=32).digest()
+    width, height = _DIMENSIONS[digest[0] % len(_DIMENSIONS)]
+    return _Traits(
+        digest=digest,
+        format=_FORMATS[digest[1] % len(_FORMATS)],
+        width=width,
+        height=height,
+        color=_COLORS[digest[2] % len(_COLORS)],
+        family_safe=always_safe or digest[3] % 20 != 0,
+    )
+
+
+class DocumentGenerator:
+    """Makes plausible documents: hosts, titles and passages in English and Russian."""
+
+    def __init__(self) -> None:
+        self._fakers = (Faker("en_US"), Faker("ru_RU"))
+
+    def document(self, seed: bytes, index: int, *, site: str | None = None,
+                 topic: str | None = None, always_safe: bool = True) -> ImageDocument:
+        t = _traits(seed, index, always_safe=always_safe)
+        fake = self._fakers[t.digest[4] % 2]
+        fake.seed_instance(int.from_bytes(t.digest[8:16], "big"))
+        host = site or fake.domain_name()
+        image_host = host if t.digest[5] % 3 else f"img.{host}"
+        page_url = f"https://{host}/{fake.uri_path(deep=2)}/{fake.slug()}/"
+        url = f"https://{image_host}/{fake.uri_path(deep=2)}/{fake.slug()}.{_EXTENSIONS[t.format]}"
+        title = fake.sentence(nb_words=7).rstrip(".")
+        passage = fake.sentence(nb_words=12).rstrip(".")
+        if topic:
+            title, passage = f"{topic} - {title}", f"{topic}: {passage}"
+        thumb_w, thumb_h = thumbnail_size(t.width, t.height)
+        seconds = int.from_bytes(t.digest[16:20], "big") % _SPAN_SECONDS
+        return ImageDocument(
+            doc_id=f"generated-{t.digest[20:28].hex()}",
+            url=url,
+            page_url=page_url,
+            page_title=title[:_TITLE_LIMIT],
+            passage=passage + " ",  # live passages always end with one space
+            width=t.width,
+            height=t.height,
+            format=t.format,
+            file_size=max(512, t.width * t.height // (4 + t.digest[6] % 12)),
+            thumbnail_width=thumb_w,
+            thumbnail_height=thumb_h,
+            modified=_EPOCH + dt.timedelta(seconds=seconds),
+            color=t.color,
+            family_safe=t.family_safe,
+            host=host,
+        )
+
+
+@lru_cache(maxsize=256)
+def matching_indexes(seed: bytes, pool: int, flt: ImageFilter, always_safe: bool) -> tuple[int, ...]:
+    """Indexes of the pool's documents that pass a filter (bounded cache: filters repeat)."""
+    return tuple(i for i in range(pool) if _accepts(flt, _traits(seed, i, always_safe=always_safe)))
+
+
+def _accepts(flt: ImageFilter, t: _Traits) -> bool:
+    return flt.accepts(_probe_document(t, flt.site))
+
+
+def _probe_document(t: _Traits, site: str | None) -> ImageDocument:
+    """A stand-in carrying only the traits, so the filter's one definition decides."""
+    return ImageDocument(
+        doc_id="", url="", page_url="", page_title="", passage="", width=t.width,
+        height=t.height, format=t.format, file_size=0, thumbnail_width=0, thumbnail_height=0,
+        modified=_EPOCH, color=t.color, family_safe=t.family_safe, host=site or "",
+    )

@@ -1,0 +1,95 @@
+"""The search engine: turns a plain query into a result set or a fault.
+
+It knows fixtures, fingerprints, rules and generated data, and nothing of any vendor's
+wire format; adapters page the result set and render it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from . import _cbir
+from ._filters import ImageFilter
+from ._fingerprint import Fingerprint, fingerprint
+from ._fixtures import FixtureStore
+from ._generated import DocumentGenerator
+from ._results import GeneratedResults, ListedResults, ResultSet
+from ._rules import Fault, Outcome, normalize_text
+
+#: Emulator decision: a text no rule covers finds between 200 and 1000 generated images.
+TEXT_POOL_MIN, TEXT_POOL_MAX = 200, 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """Results (or a fault) for one query, to serve after ``delay_ms``.
+
+    ``key`` is the query image's canonical key: a look-alike of a fixture image answers
+    with the fixture image's key, so paging by its CBIR id continues the same list.
+    """
+
+    results: ResultSet | None
+    fault: Fault | None = None
+    delay_ms: int = 0
+    key: bytes | None = None
+
+    @property
+    def cbir_id(self) -> str | None:
+        return _cbir.encode(self.key) if self.key else None
+
+
+def _seed(kind: str, value: str) -> bytes:
+    return hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=16).digest()
+
+
+class SearchEngine:
+    def __init__(self, store: FixtureStore) -> None:
+        self.store = store
+        self.generator = DocumentGenerator()
+
+    def now(self) -> dt.datetime:
+        return self.store.settings.clock or dt.datetime.now(dt.timezone.utc)
+
+    async def fingerprint(self, data: bytes) -> Fingerprint:
+        """Decode off the event loop; raises NotAnImage."""
+        return await asyncio.get_running_loop().run_in_executor(None, fingerprint, data)
+
+    @staticmethod
+    def _answer(outcome: Outcome, flt: ImageFilter, key: bytes | None = None) -> Answer:
+        results = ListedResults.filtered(outcome.docs, flt) if outcome.docs is not None else None
+        if results is None and outcome.fault is None:
+            results = ListedResults(())
+        return Answer(results, outcome.fault, outcome.delay_ms, key)
+
+    def by_image(self, key: bytes, fp: Fingerprint | None, folder: str | None,
+                 flt: ImageFilter) -> Answer:
+        rule = self.store.rules.for_image(key, fp, folder)
+        if rule is not None:
+            return self._answer(rule.outcome, flt, rule.key)
+        pool = self.store.settings.generated_image_results
+        return Answer(GeneratedResults(self.generator, key, pool, flt), key=key)
+
+    def by_url(self, url: str, folder: str | None, flt: ImageFilter) -> Answer:
+        """Never fetches: a fixture URL stands for its image file, others seed from the URL."""
+        key, fp = self.store.urls.get(url) or (_seed("url", url), None)
+        return self.by_image(key, fp, folder, flt)
+
+    def by_cbir_id(self, cbir_id: str, folder: str | None, flt: ImageFilter) -> Answer | None:
+        """None when the id is unknown: not an alias a rule lists, nor one we could issue."""
+        rule = self.store.rules.for_alias(cbir_id, folder)
+        if rule is not None:
+            return self._answer(rule.outcome, flt, rule.key)
+        key = _cbir.decode(cbir_id)
+        return None if key is None else self.by_image(key, None, folder, flt)
+
+    def by_text(self, text: str, folder: str | None, flt: ImageFilter) -> Answer:
+        rule = self.store.rules.for_text(text, folder)
+        if rule is not None:
+            return self._answer(rule.outcome, flt)
+        seed = _seed("text", normalize_text(text))
+        pool = TEXT_POOL_MIN + int.from_bytes(seed[:4], "big") % (TEXT_POOL_MAX - TEXT_POOL_MIN + 1)
+        return Answer(GeneratedResults(self.generator, seed, pool, flt, topic=" ".join(text.split()),
+                                       always_safe=False))

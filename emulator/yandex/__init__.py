@@ -1,0 +1,26 @@
+"""Yandex Search API: v2 ImageSearchService (gRPC and REST) and the v1 images XML."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .. import _http
+from ..core import SearchEngine
+from . import _grpc, _protos, _rest
+from ._servicer import ImageSearchServicer, quota_limiter
+
+MAX_BODY_BYTES = _rest.MAX_BODY_BYTES
+
+__all__ = ["ImageSearchServicer", "MAX_BODY_BYTES", "grpc_server", "mount"]
+
+
+def mount(app: web.Application, engine: SearchEngine, *, rate_limits: bool) -> ImageSearchServicer:
+    """Add the Yandex REST routes to the app; the servicer is shared with gRPC."""
+    servicer = ImageSearchServicer(engine, _protos.load(), quota_limiter() if rate_limits else None)
+    _rest.add_routes(app, servicer)
+    _http.add_fallback(app, "/", _rest.unmatched)
+    return servicer
+
+
+async def grpc_server(servicer: ImageSearchServicer, address: str):
+    return await _grpc.build_server(servicer, servicer.protos, address)

@@ -1,0 +1,48 @@
+"""What a call carries besides its message: credentials and request ids, on any transport."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+
+from ._errors import Unauthenticated
+
+#: Contract: ``Authorization: Bearer <IAM token>`` or ``Api-Key <key>``, schemes compared
+#: case-insensitively, the same value in gRPC metadata ``authorization``.
+AUTH_SCHEMES = ("bearer", "api-key")
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    authorization: str | None
+    client_request_id: str | None
+    request_id: str
+    server_trace_id: str
+
+    @classmethod
+    def create(cls, method: str, payload: bytes, authorization: str | None,
+               client_request_id: str | None) -> "CallInfo":
+        """Emulator decision: request ids derive from the call itself, so the same request
+        gets the same answer, bodies included; clients that send a fresh
+        ``x-client-request-id`` per call (the SDKs do) get a fresh id each time."""
+        digest = hashlib.blake2b(digest_size=24)
+        for part in (method.encode(), payload, (client_request_id or "").encode()):
+            digest.update(len(part).to_bytes(8, "big") + part)
+        raw = digest.digest()
+        return cls(authorization, client_request_id, str(uuid.UUID(bytes=raw[:16], version=4)),
+                   raw[16:].hex())
+
+    def response_headers(self) -> list[tuple[str, str]]:
+        headers = [("x-request-id", self.request_id), ("x-server-trace-id", self.server_trace_id)]
+        if self.client_request_id:
+            headers.append(("x-client-request-id", self.client_request_id))  # echoed
+        return headers
+
+    def credential(self) -> str:
+        """The token or key after a known scheme; anything else is UNAUTHENTICATED."""
+        scheme, _, token = (self.authorization or "").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() not in AUTH_SCHEMES or not token or any(c.isspace() for c in token):
+            raise Unauthenticated()
+        return token

@@ -1,0 +1,112 @@
+"""The Yandex Search API's errors: one exception per vendor error, as ``google.rpc.Status``.
+
+Contract: ``yandex.md`` section 1, "Errors (both transports)". The REST body and the gRPC
+``grpc-status-details-bin`` trailer carry the same Status, with a RequestInfo detail.
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import any_pb2, json_format
+from google.rpc import error_details_pb2, status_pb2
+
+#: gRPC code -> HTTP status, as the vendor's gateway maps them (grpc-gateway's table).
+HTTP_STATUS = {
+    grpc.StatusCode.CANCELLED: 499, grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400, grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404, grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403, grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400, grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400, grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500, grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500, grpc.StatusCode.UNAUTHENTICATED: 401,
+}
+
+
+class YandexError(Exception):
+    """Base of every vendor error; ``code`` is the gRPC status code."""
+
+    code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+    default_message = "Unknown error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+        self.message = message or self.default_message
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS[self.code]
+
+    def to_status(self, request_id: str) -> status_pb2.Status:
+        detail = any_pb2.Any()
+        detail.Pack(error_details_pb2.RequestInfo(request_id=request_id))
+        return status_pb2.Status(code=self.code.value[0], message=self.message, details=[detail])
+
+    def to_json(self, request_id: str) -> dict:
+        return json_format.MessageToDict(self.to_status(request_id))
+
+
+class InvalidArgument(YandexError):
+    """Validation failures (contract: 3 INVALID_ARGUMENT / HTTP 400)."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    default_message = "Request validation error"
+
+
+class NotFound(YandexError):
+    """Emulator decision: an unknown CBIR id (5 NOT_FOUND / HTTP 404); also unknown REST paths."""
+
+    code = grpc.StatusCode.NOT_FOUND
+    default_message = "Not Found"
+
+
+class PermissionDenied(YandexError):
+    """A valid key used on a folder it may not use (7 PERMISSION_DENIED / HTTP 403)."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+    default_message = "Permission denied"
+
+
+class ResourceExhausted(YandexError):
+    """Quota: 10 requests/s and 36,000/hour per folder (8 RESOURCE_EXHAUSTED / HTTP 429)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    default_message = "Quota limit exceeded"
+
+
+class Unimplemented(YandexError):
+    code = grpc.StatusCode.UNIMPLEMENTED
+    default_message = "Method not implemented"
+
+
+class Internal(YandexError):
+    """Backend failure (13 INTERNAL / HTTP 500)."""
+
+    code = grpc.StatusCode.INTERNAL
+    default_message = "Internal error"
+
+
+class Unauthenticated(YandexError):
+    """Missing or invalid credentials; the one documented text (16 UNAUTHENTICATED / 401)."""
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+    default_message = "Token is invalid or has expired."
+
+
+class MethodNotAllowed(YandexError):
+    """Emulator decision: a known REST path with another method answers HTTP 405."""
+
+    code = grpc.StatusCode.UNIMPLEMENTED
+    default_message = "Method Not Allowed"
+
+    @property
+    def http_status(self) -> int:
+        return 405
+
+
+class InjectedFault(YandexError):
+    """Any status a fixture rule asks for (fault injection)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str | None = None) -> None:
+        self.code = code
+        super().__init__(message or code.name.replace("_", " ").capitalize())

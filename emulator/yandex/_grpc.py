@@ -1,0 +1,80 @@
+"""gRPC transport: the ImageSearchService servicer on a ``grpc.aio`` server.
+
+Requests arrive as raw bytes and are decoded here, so that undecodable or ambiguous
+messages get the vendor's INVALID_ARGUMENT rather than the gRPC library's own error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection, reflection_pb2
+from grpc_status import rpc_status
+
+from ._call import CallInfo
+from ._decoding import from_wire
+from ._errors import Internal, YandexError
+from ._protos import SERVICE, Protos
+from ._servicer import ImageSearchServicer
+
+log = logging.getLogger(__name__)
+
+#: Room for a 3 MiB image plus the rest of the message, so an oversized image gets the
+#: vendor's INVALID_ARGUMENT; beyond this gRPC itself answers RESOURCE_EXHAUSTED.
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
+def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:
+    for key, value in context.invocation_metadata() or ():
+        if key.lower() == name:
+            return value if isinstance(value, str) else value.decode("latin-1")
+    return None
+
+
+def _handler(method: str, request_type: type, call: Callable[..., Awaitable], *, image_oneof=False):
+    async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        info = CallInfo.create(f"grpc:{method}", raw, _metadata(context, "authorization"),
+                               _metadata(context, "x-client-request-id"))
+        await context.send_initial_metadata(info.response_headers())
+        try:
+            request = from_wire(request_type, raw, image_oneof=image_oneof)
+            response = await call(request, info)
+            return response.SerializeToString()
+        except YandexError as exc:
+            error = exc
+        except Exception:  # never a traceback to the client
+            log.exception("%s failed", method)
+            error = Internal()
+        await context.abort_with_status(rpc_status.to_status(error.to_status(info.request_id)))
+
+    return grpc.unary_unary_rpc_method_handler(handle)  # bytes in, bytes out
+
+
+async def build_server(servicer: ImageSearchServicer, protos: Protos,
+                 address: str) -> tuple[grpc.aio.Server, int]:
+    """The server (not started) and the port it is bound to."""
+    server = grpc.aio.server(options=[
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.so_reuseport", 0),
+    ])
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {
+        "Search": _handler("Search", protos.ImageSearchRequest, servicer.search),
+        "SearchByImage": _handler("SearchByImage", protos.ImageSearchByImageRequest,
+                                  servicer.search_by_image, image_oneof=True),
+    }),))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in ("", SERVICE):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    for module in (health_pb2, reflection_pb2):
+        protos.add_file(module.DESCRIPTOR.serialized_pb)
+    reflection.enable_server_reflection(
+        (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME), server, pool=protos.pool)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen for gRPC on {address}")
+    return server, port

@@ -1,0 +1,77 @@
+"""The Yandex protobuf types, compiled from ``protos/`` when the emulator starts.
+
+``protos/`` is the single source: no generated code is kept anywhere, so nothing can go
+stale, and the code always matches the installed protobuf runtime. The descriptors live in
+a private pool, so they never clash with the vendor's own generated modules (the official
+SDKs) imported into the same process.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from grpc_tools import protoc
+
+from .._resources import bundled
+
+PACKAGE = "yandex.cloud.searchapi.v2"
+SERVICE = f"{PACKAGE}.ImageSearchService"
+PROTO_FILES = (
+    "yandex/cloud/searchapi/v2/search_query.proto",
+    "yandex/cloud/searchapi/v2/img_search_service.proto",
+)
+
+
+def compile_protos(root: Path | None = None) -> descriptor_pb2.FileDescriptorSet:
+    """Run protoc (in-process, from grpcio-tools) over ``protos/``."""
+    root = root or bundled("protos")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "descriptors.pb"
+        status = protoc.main(["protoc", f"--proto_path={root}", f"--descriptor_set_out={out}",
+                              "--include_imports", *PROTO_FILES])
+        if status != 0:
+            raise RuntimeError(f"protoc failed on {root} (exit {status})")
+        return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+
+
+@dataclass(frozen=True)
+class Protos:
+    pool: descriptor_pool.DescriptorPool
+    ImageSearchRequest: type
+    ImageSearchResponse: type
+    ImageSearchByImageRequest: type
+    ImageSearchByImageResponse: type
+    ImageSpec: type
+    SearchQuery: type
+
+    def add_file(self, serialized: bytes) -> None:
+        """Make another service (health, reflection) visible to reflection via this pool."""
+        file = descriptor_pb2.FileDescriptorProto.FromString(serialized)
+        try:
+            self.pool.FindFileByName(file.name)
+        except KeyError:
+            self.pool.Add(file)
+
+
+@lru_cache(maxsize=1)
+def load() -> Protos:
+    pool = descriptor_pool.DescriptorPool()
+    for file in compile_protos().file:
+        pool.Add(file)
+
+    def message(name: str) -> type:
+        return message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{PACKAGE}.{name}"))
+
+    return Protos(
+        pool=pool,
+        ImageSearchRequest=message("ImageSearchRequest"),
+        ImageSearchResponse=message("ImageSearchResponse"),
+        ImageSearchByImageRequest=message("ImageSearchByImageRequest"),
+        ImageSearchByImageResponse=message("ImageSearchByImageResponse"),
+        ImageSpec=message("ImageSpec"),
+        SearchQuery=message("SearchQuery"),
+    )

@@ -1,0 +1,99 @@
+"""REST transport: the vendor's gateway routes onto the same servicer as gRPC.
+
+JSON goes through protobuf's own mapping (``google.protobuf.json_format``): camelCase
+out, both spellings in, int64 as strings, enums as names. No Content-Type is required,
+as the vendor's curl example sends none.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from google.protobuf import json_format
+
+from ._call import CallInfo
+from ._decoding import from_json
+from ._errors import Internal, InvalidArgument, MethodNotAllowed, NotFound, YandexError
+from ._servicer import ImageSearchServicer
+
+log = logging.getLogger(__name__)
+
+#: A 3 MiB image is 4 MiB of base64; bodies up to this size are read so that an oversized
+#: image gets the vendor's INVALID_ARGUMENT, larger ones are refused unread.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+ROUTES = {
+    "/v2/image/search_by_image": ("SearchByImage", True),
+    "/v2/image/search": ("Search", False),
+}
+
+
+def json_response(body: dict, status: int, info: CallInfo) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, ensure_ascii=False).encode(), status=status,
+        content_type="application/json", headers=info.response_headers())
+
+
+def error_response(error: YandexError, info: CallInfo) -> web.Response:
+    return json_response(error.to_json(info.request_id), error.http_status, info)
+
+
+def _call_info(request: web.Request, payload: bytes) -> CallInfo:
+    return CallInfo.create(f"rest:{request.method} {request.path}", payload,
+                           request.headers.get("Authorization"),
+                           request.headers.get("x-client-request-id"))
+
+
+async def _read_body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise InvalidArgument(f"request body must be at most {MAX_BODY_BYTES} bytes")
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise InvalidArgument(f"request body must be at most {MAX_BODY_BYTES} bytes") from None
+
+
+def _render(response, *, always: tuple[str, ...] = ()) -> dict:
+    body = json_format.MessageToDict(response)
+    for field in always:  # Emulator decision: page and maxPage even when 0
+        body.setdefault(field, "0")
+    return body
+
+
+def _handler(servicer: ImageSearchServicer, path: str) -> Callable[[web.Request], Awaitable]:
+    method, by_image = ROUTES[path]
+    request_type = (servicer.protos.ImageSearchByImageRequest if by_image
+                    else servicer.protos.ImageSearchRequest)
+    call = servicer.search_by_image if by_image else servicer.search
+    always = ("page", "maxPage") if by_image else ()
+
+    async def handle(request: web.Request) -> web.Response:
+        info = _call_info(request, b"")
+        try:
+            body = await _read_body(request)
+            info = _call_info(request, body)
+            info.credential()  # credentials are checked before the body is parsed
+            message = from_json(request_type, body, image_oneof=by_image)
+            return json_response(_render(await call(message, info), always=always), 200, info)
+        except YandexError as exc:
+            return error_response(exc, info)
+        except Exception:
+            log.exception("%s failed", method)
+            return error_response(Internal(), info)
+
+    return handle
+
+
+def add_routes(app: web.Application, servicer: ImageSearchServicer) -> None:
+    for path in ROUTES:
+        app.router.add_post(path, _handler(servicer, path))
+
+
+def unmatched(request: web.Request, status: int) -> web.Response:
+    """The gateway's answer to a path or method it does not route: the JSON error body."""
+    info = _call_info(request, b"")
+    error = MethodNotAllowed() if status == 405 else NotFound()
+    return error_response(error, info)
