@@ -23,8 +23,6 @@ from emulator.yandex._xml import (
 )
 
 LIVE_XML = Path("/work/shared/contracts/vendor/yandex-image-search-recorded.xml")
-if not LIVE_XML.exists():  # a copy next to the tests, should the shared tree move
-    LIVE_XML = Path(__file__).parent / "data" / "yandex-image-search-recorded.xml"
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2025, 10, 28, 16, 52, 34, 977906, tzinfo=UTC)
@@ -274,7 +272,10 @@ def test_doc_fields():
 def test_mime_type_per_format():
     docs = [make_doc(f"https://i.example.com/{fmt.value}", image_format=fmt) for fmt in ImageFormat]
     root = parse(render(docs))
-    assert [t.text for t in root.iterfind(".//image-properties/mime-type")] == ["jpg", "gif", "png"]
+    assert_valid(root)
+    expected = {"jpeg": "jpg", "gif": "gif", "png": "png", "webp": "webp"}  # by format value
+    mime_types = [t.text for t in root.iterfind(".//image-properties/mime-type")]
+    assert mime_types == [expected[fmt.value] for fmt in ImageFormat]
 
 
 def test_escaping_round_trip():

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from .. import _http
 from ..core import SearchEngine
-from . import _grpc, _protos, _rest
+from . import _grpc, _images_xml, _protos, _rest
 from ._servicer import ImageSearchServicer, quota_limiter
 
 MAX_BODY_BYTES = _rest.MAX_BODY_BYTES
@@ -18,7 +18,9 @@ def mount(app: web.Application, engine: SearchEngine, *, rate_limits: bool) -> I
     """Add the Yandex REST routes to the app; the servicer is shared with gRPC."""
     servicer = ImageSearchServicer(engine, _protos.load(), quota_limiter() if rate_limits else None)
     _rest.add_routes(app, servicer)
+    _images_xml.add_routes(app, servicer)
     _http.add_fallback(app, "/", _rest.unmatched)
+    _http.add_fallback(app, _images_xml.PATH, _images_xml.unmatched)
     return servicer
 
 

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
+from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from ._call import CallInfo
@@ -69,12 +70,15 @@ async def build_server(servicer: ImageSearchServicer, protos: Protos,
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    for module in (health_pb2, reflection_pb2):
-        protos.add_file(module.DESCRIPTOR.serialized_pb)
+    for module in (health_pb2, reflection_pb2, status_pb2, error_details_pb2):
+        protos.add_file(module.DESCRIPTOR)
     reflection.enable_server_reflection(
         (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME), server, pool=protos.pool)
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen for gRPC on {address}")
+        raise OSError(f"cannot listen for gRPC on {address} (is the port in use?)")
     return server, port

@@ -48,13 +48,17 @@ class Protos:
     ImageSpec: type
     SearchQuery: type
 
-    def add_file(self, serialized: bytes) -> None:
-        """Make another service (health, reflection) visible to reflection via this pool."""
-        file = descriptor_pb2.FileDescriptorProto.FromString(serialized)
+    def add_file(self, file) -> None:
+        """Make another file's services and types (health, reflection, google.rpc) visible
+        to reflection through this pool; ``file`` is a FileDescriptor, dependencies first."""
         try:
             self.pool.FindFileByName(file.name)
+            return
         except KeyError:
-            self.pool.Add(file)
+            pass
+        for dependency in file.dependencies:
+            self.add_file(dependency)
+        self.pool.Add(descriptor_pb2.FileDescriptorProto.FromString(file.serialized_pb))
 
 
 @lru_cache(maxsize=1)

@@ -45,11 +45,9 @@ _NEWLINE = "\n"
 _PRIORITIES = ("phrase", "strict", "all")
 _DATE_FORMAT = "%Y%m%dT%H%M%S"
 _THUMBNAIL_PREFIX = "http://avatars.mds.yandex.net/i?id="
-_MIME_TYPES: Mapping[ImageFormat, str] = {
-    ImageFormat.JPEG: "jpg",
-    ImageFormat.PNG: "png",
-    ImageFormat.GIF: "gif",
-}
+#: ``image-properties/mime-type`` where it differs from the format's value (JPEG is ``jpg``);
+#: ``png``, ``gif`` and ``webp`` (seen in the live document) are the values themselves.
+_MIME_TYPES: Mapping[ImageFormat, str] = {ImageFormat.JPEG: "jpg"}
 #: The fixed ``<groupby>``/``<grouping>`` attributes of image search (the docs call them
 #: service attributes with a single value); ``groups-on-page`` is inserted per request.
 _GROUPING_ATTRS = {"attr": "ii", "mode": "deep"}
@@ -329,7 +327,7 @@ def _add_doc(grouping: etree._Element, doc: ImageDocument) -> None:
     _add(props, "html-link", doc.page_url)
     _add(props, "image-link", doc.url)
     _add(props, "file-size", doc.file_size)
-    _add(props, "mime-type", _MIME_TYPES[doc.format])
+    _add(props, "mime-type", _MIME_TYPES.get(doc.format, doc.format.value))
     _add(element, "mime-type", "text/html")
     _add(element, "properties")
 

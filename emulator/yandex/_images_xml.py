@@ -1,0 +1,179 @@
+"""API v1 ``GET /images-xml``: query-string parameters in, ``yandexsearch`` XML out.
+
+Contract: ``yandex.md`` section 2. Every error is the vendor's ``<error code="N">`` document;
+Emulator decision: with HTTP 200 and an XML content type, as the legacy service answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from ..core import (CHROMATIC, GRAYSCALE, Access, Color, ImageFilter, ImageFormat, Orientation,
+                    SizeClass)
+from . import _text_search
+from ._call import CallInfo
+from ._servicer import ImageSearchServicer
+from ._validation import MAX_FOLDER_ID, MAX_QUERY_TEXT, MAX_SITE
+
+log = logging.getLogger(__name__)
+
+PATH = "/images-xml"
+CONTENT_TYPE = "text/xml"
+#: Emulator decision: groups-on-page accepts the same range as v2's docs_on_page.
+MAX_GROUPS_ON_PAGE = 100
+
+_ITYPES = {"jpg": ImageFormat.JPEG, "gif": ImageFormat.GIF, "png": ImageFormat.PNG}
+_IORIENTS = {o.value: o for o in Orientation}
+_ISIZES = {s.value: s for s in SizeClass}
+_ICOLORS = {"gray": GRAYSCALE, "color": CHROMATIC,
+            **{c.value: frozenset({c}) for c in Color if c is not Color.GRAY}}
+#: Emulator decision: ``l10n`` picks the language of texts; else the Host's Yandex domain.
+_L10N = {"ru": "ru", "uk": "ru", "be": "ru", "kk": "ru", "en": "en", "tr": "tr"}
+_SINGLE = ("folderid", "apikey", "text", "groupby", "p", "fyandex", "site", "itype", "iorient",
+           "isize", "icolor", "l10n")
+
+
+class XmlError(Exception):
+    """A yandexsearch error document, with the query when it got that far."""
+
+    def __init__(self, code: int, message: str | None = None,
+                 query: _text_search.TextQuery | None = None, language: str = "ru") -> None:
+        super().__init__(code)
+        self.code, self.message, self.query, self.language = code, message, query, language
+
+
+def _language(params: MultiDictProxy, host: str) -> str:
+    if "l10n" in params:
+        if params["l10n"] not in _L10N:
+            raise XmlError(18, f"Invalid l10n value: {params['l10n']}")
+        return _L10N[params["l10n"]]
+    host = host.split(":")[0].lower()
+    return "tr" if host.endswith(".com.tr") else "en" if host.endswith("yandex.com") else "ru"
+
+
+def _choice(params: MultiDictProxy, name: str, table: dict, language: str):
+    if name not in params:
+        return None
+    if params[name] not in table:
+        raise XmlError(18, f"Invalid {name} value: {params[name]}", language=language)
+    return table[params[name]]
+
+
+def _integer(params: MultiDictProxy, name: str, default: int, low: int, high: int,
+             language: str) -> int:
+    raw = params.get(name, str(default))
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise XmlError(18, f"Invalid {name} value: {raw}", language=language)
+    return int(raw)
+
+
+def _groups_on_page(params: MultiDictProxy, language: str) -> int:
+    """``groupby=attr=ii.groups-on-page=N`` (the docs' default is 20 groups)."""
+    raw = params.get("groupby")
+    if raw is None:
+        return _text_search.DEFAULT_GROUPS_ON_PAGE
+    settings = dict(part.partition("=")[::2] for part in raw.split("."))
+    value = settings.get("groups-on-page", str(_text_search.DEFAULT_GROUPS_ON_PAGE))
+    if settings.get("attr", "ii") != "ii" or not value.isdigit() \
+            or not 1 <= int(value) <= MAX_GROUPS_ON_PAGE:
+        raise XmlError(18, f"Invalid groupby value: {raw}", language=language)
+    return int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class V1Request:
+    folder_id: str
+    api_key: str
+    query: _text_search.TextQuery
+
+
+def parse(params: MultiDictProxy, host: str) -> V1Request:
+    language = _language(params, host)
+    for name in _SINGLE:
+        if len(params.getall(name, ())) > 1:
+            raise XmlError(18, f"Parameter {name} is given more than once", language=language)
+    for name in ("folderid", "apikey"):
+        if not params.get(name, "").strip():
+            raise XmlError(37, f"Required parameter {name} is missing", language=language)
+    text = params.get("text", "")
+    if not text.strip():
+        raise XmlError(2, language=language)
+    if len(params["folderid"]) > MAX_FOLDER_ID or len(text) > MAX_QUERY_TEXT \
+            or len(params.get("site", "")) > MAX_SITE:
+        raise XmlError(18, "A parameter is too long", language=language)
+    fyandex = _integer(params, "fyandex", 0, 0, 1, language)
+    query = _text_search.TextQuery(
+        text=text,
+        page=_integer(params, "p", 0, 0, 10**9, language),
+        groups_on_page=_groups_on_page(params, language),
+        filter=ImageFilter(
+            site=params.get("site") or None,
+            format=_choice(params, "itype", _ITYPES, language),
+            orientation=_choice(params, "iorient", _IORIENTS, language),
+            size=_choice(params, "isize", _ISIZES, language),
+            colors=_choice(params, "icolor", _ICOLORS, language),
+            family_strict=fyandex == 1,
+        ),
+        language=language,
+    )
+    return V1Request(params["folderid"], params["apikey"], query)
+
+
+def _xml_response(body: bytes, info: CallInfo) -> web.Response:
+    return web.Response(body=body, status=200, content_type=CONTENT_TYPE, charset="utf-8",
+                        headers=info.response_headers())
+
+
+async def _answer(servicer: ImageSearchServicer, request: web.Request, info: CallInfo) -> bytes:
+    v1 = parse(request.query, request.host)
+    query = v1.query
+    access = servicer.engine.store.access.check(v1.api_key, v1.folder_id)
+    if access is Access.UNKNOWN_KEY:
+        raise XmlError(42, query=query, language=query.language)
+    if access is Access.FOLDER_DENIED:
+        raise XmlError(31, query=query, language=query.language)
+    if servicer.limiter is not None and not servicer.limiter.allow(v1.folder_id):
+        raise XmlError(55, query=query, language=query.language)
+    code = query.precheck()
+    if code is not None:
+        raise XmlError(code, query=query, language=query.language)
+    answer = servicer.engine.by_text(query.text, v1.folder_id, query.filter)
+    if answer.delay_ms:
+        await asyncio.sleep(answer.delay_ms / 1000)
+    if answer.fault is not None and answer.fault.code is None:
+        # Emulator decision: an injected gRPC-style fault is "unknown error" (20) in v1
+        raise XmlError(20, answer.fault.message or None, query=query, language=query.language)
+    return _text_search.render(servicer.engine, query, answer, info.request_id)
+
+
+def handler(servicer: ImageSearchServicer):
+    async def handle(request: web.Request) -> web.Response:
+        info = CallInfo.create(f"v1:{request.path_qs}", b"", None, None)
+        try:
+            return _xml_response(await _answer(servicer, request, info), info)
+        except XmlError as exc:
+            return _xml_response(_text_search.render_error(
+                exc.query, exc.code, message=exc.message, language=exc.language), info)
+        except Exception:
+            log.exception("images-xml failed")
+            return _xml_response(_text_search.render_error(None, 20), info)
+
+    return handle
+
+
+def unmatched(request: web.Request, status: int) -> web.Response:
+    """Another method on ``/images-xml``: the XML error document, with the HTTP status."""
+    info = CallInfo.create(f"v1:{request.method} {request.path_qs}", b"", None, None)
+    response = _xml_response(_text_search.render_error(None, 18, message="Only GET is supported"
+                                                       if status == 405 else None), info)
+    response.set_status(status)
+    return response
+
+
+def add_routes(app: web.Application, servicer: ImageSearchServicer) -> None:
+    app.router.add_get(PATH, handler(servicer))
