@@ -69,7 +69,7 @@ def fingerprint(data: bytes) -> Fingerprint:
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError,
             Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise NotAnImage(str(exc) or type(exc).__name__) from None
-    pixels = list(small.getdata())
+    pixels = small.tobytes()  # mode L: one byte per pixel, row by row
     dhash = 0
     for row in range(8):
         for col in range(8):

@@ -31,6 +31,8 @@ _EXTENSIONS = {ImageFormat.JPEG: "jpg", ImageFormat.PNG: "png", ImageFormat.GIF:
 _EPOCH = dt.datetime(2012, 1, 1, tzinfo=dt.timezone.utc)
 _SPAN_SECONDS = 13 * 365 * 24 * 3600
 _TITLE_LIMIT = 128
+#: At most this many generated documents (about 1 KiB each) are kept for reuse.
+DOCUMENT_CACHE_SIZE = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +65,12 @@ class DocumentGenerator:
 
     def __init__(self) -> None:
         self._fakers = (Faker("en_US"), Faker("ru_RU"))
+        # Pages are asked for again and again (paging back, retries, load tests); a
+        # bounded cache of documents keeps that cheap without growing without limit.
+        self.document = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._document)
 
-    def document(self, seed: bytes, index: int, *, site: str | None = None,
-                 topic: str | None = None, always_safe: bool = True) -> ImageDocument:
+    def _document(self, seed: bytes, index: int, *, site: str | None = None,
+                  topic: str | None = None, always_safe: bool = True) -> ImageDocument:
         t = _traits(seed, index, always_safe=always_safe)
         fake = self._fakers[t.digest[4] % 2]
         fake.seed_instance(int.from_bytes(t.digest[8:16], "big"))

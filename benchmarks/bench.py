@@ -1,0 +1,136 @@
+"""Start-up time, throughput and memory of the emulator, measured from outside the process.
+
+    python benchmarks/bench.py [--seconds 5] [--concurrency 32]
+
+Launches ``python -m emulator`` on free ports, times launch -> first answered request,
+then drives REST and gRPC SearchByImage (a generated-result image, by id paging, so the
+numbers measure the emulator rather than image decoding) and reports requests/s and the
+server's resident memory before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+import grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from emulator.yandex import _protos  # noqa: E402
+
+PATH = "/yandex.cloud.searchapi.v2.ImageSearchService/SearchByImage"
+AUTH = "Api-Key bench"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return -1
+
+
+def launch(http_port: int, grpc_port: int) -> tuple[subprocess.Popen, float]:
+    body = json.dumps({"folderId": "bench", "url": "https://example.com/a.jpg"}).encode()
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "emulator", "--http-port", str(http_port),
+                             "--grpc-port", str(grpc_port)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while True:
+        try:
+            req = urllib.request.Request(f"http://127.0.0.1:{http_port}/v2/image/search_by_image",
+                                         data=body, headers={"Authorization": AUTH})
+            with urllib.request.urlopen(req, timeout=1) as response:
+                response.read()
+                return proc, time.perf_counter() - started
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit("emulator exited during start-up")
+            time.sleep(0.005)
+
+
+async def rest_load(port: int, seconds: float, concurrency: int, bodies: list[bytes]) -> float:
+    url = f"http://127.0.0.1:{port}/v2/image/search_by_image"
+    done = 0
+    deadline = time.perf_counter() + seconds
+    async with aiohttp.ClientSession(headers={"Authorization": AUTH}) as session:
+        async def worker(n: int) -> None:
+            nonlocal done
+            i = n
+            while time.perf_counter() < deadline:
+                async with session.post(url, data=bodies[i % len(bodies)]) as r:
+                    await r.read()
+                    assert r.status == 200, r.status
+                done += 1
+                i += concurrency
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    return done / seconds
+
+
+async def grpc_load(port: int, seconds: float, concurrency: int, requests: list) -> float:
+    protos = _protos.load()
+    done = 0
+    deadline = time.perf_counter() + seconds
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary(PATH, request_serializer=lambda m: m.SerializeToString(),
+                                   response_deserializer=protos.ImageSearchByImageResponse.FromString)
+
+        async def worker(n: int) -> None:
+            nonlocal done
+            i = n
+            while time.perf_counter() < deadline:
+                await call(requests[i % len(requests)], metadata=(("authorization", AUTH),))
+                done += 1
+                i += concurrency
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    return done / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    http_port, grpc_port = free_port(), free_port()
+    proc, startup = launch(http_port, grpc_port)
+    try:
+        protos = _protos.load()
+        image = (ROOT / "fixtures" / "images" / "red-square.png").read_bytes()
+        urls = [f"https://example.com/bench/{i}.jpg" for i in range(64)]
+        rest_bodies = [json.dumps({"folderId": "bench", "url": u, "page": i % 37}).encode()
+                       for i, u in enumerate(urls)]
+        grpc_requests = [protos.ImageSearchByImageRequest(folder_id="bench", url=u, page=i % 37)
+                         for i, u in enumerate(urls)]
+        rss_start = rss_kib(proc.pid)
+        rest = asyncio.run(rest_load(http_port, args.seconds, args.concurrency, rest_bodies))
+        grpc_rate = asyncio.run(grpc_load(grpc_port, args.seconds, args.concurrency, grpc_requests))
+        data_body = [json.dumps({"folderId": "bench", "data": base64.b64encode(image).decode()}).encode()]
+        rest_data = asyncio.run(rest_load(http_port, args.seconds, args.concurrency, data_body))
+        rss_end = rss_kib(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    print(f"launch -> first answered request: {startup * 1000:.0f} ms")
+    print(f"REST SearchByImage by url (40 generated docs/page): {rest:.0f} req/s")
+    print(f"gRPC SearchByImage by url (40 generated docs/page): {grpc_rate:.0f} req/s")
+    print(f"REST SearchByImage by data (PNG decode + rule):     {rest_data:.0f} req/s")
+    print(f"server RSS: {rss_start / 1024:.1f} MiB after start-up, {rss_end / 1024:.1f} MiB after load")
+
+
+if __name__ == "__main__":
+    main()
