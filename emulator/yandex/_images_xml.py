@@ -64,10 +64,15 @@ def _choice(params: MultiDictProxy, name: str, table: dict, language: str):
     return table[params[name]]
 
 
+def _ascii_number(raw: str) -> bool:
+    """Digits 0-9 only: ``str.isdigit`` also takes "²" or "٣", which are not numbers here."""
+    return raw.isascii() and raw.isdigit()
+
+
 def _integer(params: MultiDictProxy, name: str, default: int, low: int, high: int,
              language: str) -> int:
     raw = params.get(name, str(default))
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not _ascii_number(raw) or not low <= int(raw) <= high:
         raise XmlError(18, f"Invalid {name} value: {raw}", language=language)
     return int(raw)
 
@@ -79,7 +84,7 @@ def _groups_on_page(params: MultiDictProxy, language: str) -> int:
         return _text_search.DEFAULT_GROUPS_ON_PAGE
     settings = dict(part.partition("=")[::2] for part in raw.split("."))
     value = settings.get("groups-on-page", str(_text_search.DEFAULT_GROUPS_ON_PAGE))
-    if settings.get("attr", "ii") != "ii" or not value.isdigit() \
+    if settings.get("attr", "ii") != "ii" or not _ascii_number(value) \
             or not 1 <= int(value) <= MAX_GROUPS_ON_PAGE:
         raise XmlError(18, f"Invalid groupby value: {raw}", language=language)
     return int(value)
