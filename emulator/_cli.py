@@ -37,7 +37,7 @@ def _check(argv: list[str]) -> int:
     try:
         store = load_fixtures(directory)
     except FixtureError as exc:
-        print(f"error: {directory}/{exc}", file=sys.stderr)
+        print(f"error: {exc.located(directory)}", file=sys.stderr)
         return 1
     print(f"ok: {directory}: {len(store.documents)} documents, "
           f"{len(store.rules.image_rules)} image rules, {len(store.rules.query_rules)} query rules, "
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(serve(config))
     except FixtureError as exc:
-        print(f"error: cannot start: fixtures {config.fixtures or default_fixtures()}/{exc}",
+        print(f"error: cannot start: {exc.located(config.fixtures or default_fixtures())}",
               file=sys.stderr)
         return 1
     except OSError as exc:

@@ -66,7 +66,9 @@ def fingerprint(data: bytes) -> Fingerprint:
                 small = img.convert("L").resize((9, 8), Image.Resampling.LANCZOS)
     except NotAnImage:
         raise
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError,
+    except UnidentifiedImageError:
+        raise NotAnImage("unrecognised image format") from None
+    except (OSError, ValueError, SyntaxError, EOFError,
             Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise NotAnImage(str(exc) or type(exc).__name__) from None
     pixels = small.tobytes()  # mode L: one byte per pixel, row by row

@@ -39,8 +39,12 @@ class FixtureError(Exception):
     """A fixture file that cannot be served: which file, where in it, and why."""
 
     def __init__(self, file: str, place: str, reason: str) -> None:
-        super().__init__(f"{file}: {place}: {reason}")
+        super().__init__(f"{file}: {place}: {reason}" if file else f"{place}: {reason}")
         self.file, self.place, self.reason = file, place, reason
+
+    def located(self, directory: str | Path) -> str:
+        """The message with the file's full path (``file`` is relative to the directory)."""
+        return f"{Path(directory, self.file)}: {self.place}: {self.reason}"
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,7 @@ def load_fixtures(directory: str | Path) -> FixtureStore:
     """Parse and check a fixture directory; raises :class:`FixtureError` on the first problem."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise FixtureError(str(directory), "$", "not a directory")
+        raise FixtureError("", "$", "not a directory")
     raw = {name: _read(directory, name) for name in FILES}
     loader = _Loader(directory)
     docs = loader.documents(raw["catalog.json"])

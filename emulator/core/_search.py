@@ -17,7 +17,7 @@ from ._fingerprint import Fingerprint, fingerprint
 from ._fixtures import FixtureStore
 from ._generated import DocumentGenerator
 from ._results import GeneratedResults, ListedResults, ResultSet
-from ._rules import Fault, Outcome, normalize_text
+from ._rules import Fault, ImageRule, Outcome, normalize_text
 
 #: Emulator decision: a text no rule covers finds between 200 and 1000 generated images.
 TEXT_POOL_MIN, TEXT_POOL_MAX = 200, 1000
@@ -28,17 +28,19 @@ class Answer:
     """Results (or a fault) for one query, to serve after ``delay_ms``.
 
     ``key`` is the query image's canonical key: a look-alike of a fixture image answers
-    with the fixture image's key, so paging by its CBIR id continues the same list.
+    with the fixture image's key, so paging by its CBIR id continues the same list. A rule
+    that names a ``cbir_id`` (a recorded live one, say) issues that id instead.
     """
 
     results: ResultSet | None
     fault: Fault | None = None
     delay_ms: int = 0
     key: bytes | None = None
+    alias: str | None = None
 
     @property
     def cbir_id(self) -> str | None:
-        return _cbir.encode(self.key) if self.key else None
+        return self.alias or (_cbir.encode(self.key) if self.key else None)
 
 
 def _seed(kind: str, value: str) -> bytes:
@@ -58,17 +60,18 @@ class SearchEngine:
         return await asyncio.get_running_loop().run_in_executor(None, fingerprint, data)
 
     @staticmethod
-    def _answer(outcome: Outcome, flt: ImageFilter, key: bytes | None = None) -> Answer:
+    def _answer(outcome: Outcome, flt: ImageFilter, rule: ImageRule | None = None) -> Answer:
         results = ListedResults.filtered(outcome.docs, flt) if outcome.docs is not None else None
         if results is None and outcome.fault is None:
             results = ListedResults(())
-        return Answer(results, outcome.fault, outcome.delay_ms, key)
+        return Answer(results, outcome.fault, outcome.delay_ms,
+                      rule.key if rule else None, rule.cbir_alias if rule else None)
 
     def by_image(self, key: bytes, fp: Fingerprint | None, folder: str | None,
                  flt: ImageFilter) -> Answer:
         rule = self.store.rules.for_image(key, fp, folder)
         if rule is not None:
-            return self._answer(rule.outcome, flt, rule.key)
+            return self._answer(rule.outcome, flt, rule)
         pool = self.store.settings.generated_image_results
         return Answer(GeneratedResults(self.generator, key, pool, flt), key=key)
 
@@ -81,7 +84,7 @@ class SearchEngine:
         """None when the id is unknown: not an alias a rule lists, nor one we could issue."""
         rule = self.store.rules.for_alias(cbir_id, folder)
         if rule is not None:
-            return self._answer(rule.outcome, flt, rule.key)
+            return self._answer(rule.outcome, flt, rule)
         key = _cbir.decode(cbir_id)
         return None if key is None else self.by_image(key, None, folder, flt)
 

@@ -71,10 +71,15 @@ def from_wire(message_type: type, raw: bytes, *, image_oneof: bool = False):
         raise InvalidArgument(f"request could not be decoded: {exc}") from None
 
 
-def _strict_base64(value: object) -> None:
-    """The JSON mapping's decoder drops characters outside the alphabet; we refuse them."""
+def _strict_base64(value: object) -> object:
+    """The JSON mapping's decoder drops characters outside the alphabet; we refuse them.
+
+    Line breaks are the exception: the vendor's gateway (Go's base64) skips CR and LF, and
+    ``base64`` wraps its output at 76 columns, so they are removed, nothing else is.
+    """
     if not isinstance(value, str):
-        return  # json_format reports the wrong type
+        return value  # json_format reports the wrong type
+    value = value.replace("\r", "").replace("\n", "")
     if not _BASE64.fullmatch(value) or len(value.rstrip("=")) % 4 == 1:
         raise InvalidArgument("data: invalid base64 encoding")
     try:
@@ -82,6 +87,7 @@ def _strict_base64(value: object) -> None:
                          validate=True)
     except (binascii.Error, ValueError):
         raise InvalidArgument("data: invalid base64 encoding") from None
+    return value
 
 
 def from_json(message_type: type, body: bytes, *, image_oneof: bool = False):
@@ -98,7 +104,7 @@ def from_json(message_type: type, body: bytes, *, image_oneof: bool = False):
             raise InvalidArgument(
                 f"image: only one of url, data or id may be set, got {', '.join(sorted(sources))}")
         if "data" in document:
-            _strict_base64(document["data"])
+            document["data"] = _strict_base64(document["data"])
     try:
         return json_format.ParseDict(document, message_type())
     except json_format.ParseError as exc:

@@ -41,6 +41,7 @@ def _handler(method: str, request_type: type, call: Callable[..., Awaitable], *,
                                _metadata(context, "x-client-request-id"))
         await context.send_initial_metadata(info.response_headers())
         try:
+            info.credential()  # credentials are checked before the message is decoded
             request = from_wire(request_type, raw, image_oneof=image_oneof)
             response = await call(request, info)
             return response.SerializeToString()

@@ -56,11 +56,10 @@ async def _read_body(request: web.Request) -> bytes:
         raise InvalidArgument(f"request body must be at most {MAX_BODY_BYTES} bytes") from None
 
 
-def _render(response, *, always: tuple[str, ...] = ()) -> dict:
-    body = json_format.MessageToDict(response)
-    for field in always:  # Emulator decision: page and maxPage even when 0
-        body.setdefault(field, "0")
-    return body
+def _render(response) -> dict:
+    """Emulator decision: every field, also when empty or 0 (``images: []``, ``page: "0"``,
+    ``maxPage``), as grpc-gateway's default marshaller (EmitUnpopulated) writes them."""
+    return json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
 
 
 def _handler(servicer: ImageSearchServicer, path: str) -> Callable[[web.Request], Awaitable]:
@@ -68,16 +67,15 @@ def _handler(servicer: ImageSearchServicer, path: str) -> Callable[[web.Request]
     request_type = (servicer.protos.ImageSearchByImageRequest if by_image
                     else servicer.protos.ImageSearchRequest)
     call = servicer.search_by_image if by_image else servicer.search
-    always = ("page", "maxPage") if by_image else ()
 
     async def handle(request: web.Request) -> web.Response:
         info = _call_info(request, b"")
         try:
+            info.credential()  # credentials are checked before the body is read
             body = await _read_body(request)
             info = _call_info(request, body)
-            info.credential()  # credentials are checked before the body is parsed
             message = from_json(request_type, body, image_oneof=by_image)
-            return json_response(_render(await call(message, info), always=always), 200, info)
+            return json_response(_render(await call(message, info)), 200, info)
         except YandexError as exc:
             return error_response(exc, info)
         except Exception:

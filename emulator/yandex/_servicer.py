@@ -87,7 +87,7 @@ class ImageSearchServicer:
         docs = results.window(start, start + IMAGES_PER_PAGE) if request.page <= max_page else []
         info = self.protos.ImageSearchByImageResponse.ImageInfo
         return self.protos.ImageSearchByImageResponse(
-            images=[info(url=d.url, format=_FORMAT_NUMBERS[d.format.value], width=d.width,
+            images=[info(url=d.url, format=_FORMAT_NUMBERS.get(d.format.value, 0), width=d.width,
                          height=d.height, passage=d.passage, host=d.host,
                          page_title=d.page_title, page_url=d.page_url) for d in docs],
             page=request.page,
@@ -111,5 +111,6 @@ class ImageSearchServicer:
         return self.protos.ImageSearchResponse(raw_data=raw)
 
 
-#: ImageSpec.ImageFormat numbers by the core's format names.
+#: ImageSpec.ImageFormat numbers by the core's format names; a format the enum lacks
+#: (webp, seen in live XML) is IMAGE_FORMAT_UNSPECIFIED.
 _FORMAT_NUMBERS = {"jpeg": 1, "gif": 2, "png": 3}
