@@ -108,3 +108,19 @@ def test_service_paths():
         "Search": ("ImageSearchRequest", "ImageSearchResponse"),
         "SearchByImage": ("ImageSearchByImageRequest", "ImageSearchByImageResponse"),
     }
+
+
+@pytest.mark.parametrize("service", ["grpc.reflection.v1alpha.ServerReflection",
+                                     "grpc.reflection.v1.ServerReflection"])
+def test_reflection_answers_on_v1alpha_and_v1(server, service):
+    from grpc_reflection.v1alpha import reflection_pb2
+
+    with grpc.insecure_channel(server.grpc) as channel:
+        call = channel.stream_stream(
+            f"/{service}/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+        [reply] = list(call(iter([reflection_pb2.ServerReflectionRequest(list_services="")]),
+                            timeout=10))
+    names = {s.name for s in reply.list_services_response.service}
+    assert {_protos.SERVICE, "grpc.health.v1.Health"} <= names

@@ -55,6 +55,24 @@ def _handler(method: str, request_type: type, call: Callable[..., Awaitable], *,
     return grpc.unary_unary_rpc_method_handler(handle)  # bytes in, bytes out
 
 
+#: grpc.reflection.v1 has the same messages as v1alpha under another package; newer
+#: clients (grpcurl 1.9+, Postman) ask for v1 first, older ones for v1alpha.
+REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def _add_reflection(server: grpc.aio.Server, protos: Protos) -> None:
+    listed = (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+              reflection.SERVICE_NAME)
+    servicer = reflection.ReflectionServicer(listed, pool=protos.pool)
+    handler = grpc.stream_stream_rpc_method_handler(
+        servicer.ServerReflectionInfo,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString)
+    server.add_generic_rpc_handlers(tuple(
+        grpc.method_handlers_generic_handler(name, {"ServerReflectionInfo": handler})
+        for name in (reflection.SERVICE_NAME, REFLECTION_V1)))
+
+
 async def build_server(servicer: ImageSearchServicer, protos: Protos,
                  address: str) -> tuple[grpc.aio.Server, int]:
     """The server (not started) and the port it is bound to."""
@@ -73,9 +91,7 @@ async def build_server(servicer: ImageSearchServicer, protos: Protos,
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     for module in (health_pb2, reflection_pb2, status_pb2, error_details_pb2):
         protos.add_file(module.DESCRIPTOR)
-    reflection.enable_server_reflection(
-        (SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME), server, pool=protos.pool)
+    _add_reflection(server, protos)
     try:
         port = server.add_insecure_port(address)
     except RuntimeError:
