@@ -6,10 +6,13 @@ replaced here by the owning vendor's error body, so no client ever sees a foreig
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 
 from aiohttp import web
+
+from .core import Journal
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +21,9 @@ Fallback = Callable[[web.Request, int], web.Response]
 
 READY = web.AppKey("ready", dict)
 FALLBACKS = web.AppKey("fallbacks", list)
+JOURNAL = web.AppKey("journal", Journal)
+#: The emulator's own endpoints, apart from every vendor's paths.
+ADMIN = "/__emulator"
 
 
 def _fallback_for(app: web.Application, path: str) -> Fallback:
@@ -51,12 +57,36 @@ async def readyz(request: web.Request) -> web.Response:
                              status=200 if ready else 503)
 
 
-def create_app(max_body_bytes: int) -> web.Application:
+async def journal_entries(request: web.Request) -> web.Response:
+    """``GET /__emulator/requests[?limit=N]``: the most recent requests, oldest first."""
+    raw = request.query.get("limit", "0")
+    if not (raw.isascii() and raw.isdigit()):
+        return admin_error(request, 400, "limit must be a non-negative integer")
+    entries = request.app[JOURNAL].entries(int(raw) or None)
+    return web.json_response({"requests": [e.to_json() for e in entries]},
+                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def journal_clear(request: web.Request) -> web.Response:
+    request.app[JOURNAL].clear()
+    return web.Response(status=204)
+
+
+def admin_error(request: web.Request, status: int, message: str | None = None) -> web.Response:
+    """The emulator's own error body on its own endpoints."""
+    default = {404: "not found", 405: "method not allowed"}.get(status, "internal error")
+    return web.json_response({"error": message or default}, status=status)
+
+
+def create_app(max_body_bytes: int, journal: Journal) -> web.Application:
     app = web.Application(middlewares=[vendor_errors], client_max_size=max_body_bytes)
     app[READY] = {"ready": False}
     app[FALLBACKS] = []
+    app[JOURNAL] = journal
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get(f"{ADMIN}/requests", journal_entries)
+    app.router.add_delete(f"{ADMIN}/requests", journal_clear)
     return app
 
 

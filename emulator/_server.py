@@ -13,7 +13,7 @@ from aiohttp import web
 
 from . import _http, yandex
 from ._resources import bundled
-from .core import FixtureStore, SearchEngine, load_fixtures
+from .core import FixtureStore, Journal, SearchEngine, load_fixtures
 
 log = logging.getLogger("emulator")
 
@@ -43,11 +43,13 @@ class Emulator:
 
     async def start(self) -> None:
         store: FixtureStore = load_fixtures(self.config.fixtures or default_fixtures())
-        engine = SearchEngine(store)
+        journal = Journal()
+        engine = SearchEngine(store, journal)
         rate_limits = store.settings.rate_limits if self.config.rate_limits is None \
             else self.config.rate_limits
-        app = _http.create_app(yandex.MAX_BODY_BYTES)
+        app = _http.create_app(yandex.MAX_BODY_BYTES, journal)
         servicer = yandex.mount(app, engine, rate_limits=rate_limits)
+        _http.add_fallback(app, _http.ADMIN, _http.admin_error)
         self._grpc, self.grpc_port = await yandex.grpc_server(
             servicer, f"{self.config.host}:{self.config.grpc_port}")
         await self._grpc.start()

@@ -16,6 +16,7 @@ from ._filters import ImageFilter
 from ._fingerprint import Fingerprint, fingerprint
 from ._fixtures import FixtureStore
 from ._generated import DocumentGenerator
+from ._journal import Journal
 from ._results import GeneratedResults, ListedResults, ResultSet
 from ._rules import Fault, ImageRule, Outcome, normalize_text
 
@@ -48,9 +49,10 @@ def _seed(kind: str, value: str) -> bytes:
 
 
 class SearchEngine:
-    def __init__(self, store: FixtureStore) -> None:
+    def __init__(self, store: FixtureStore, journal: Journal | None = None) -> None:
         self.store = store
         self.generator = DocumentGenerator()
+        self.journal = journal or Journal()
 
     def now(self) -> dt.datetime:
         return self.store.settings.clock or dt.datetime.now(dt.timezone.utc)

@@ -35,21 +35,25 @@ def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:
     return None
 
 
-def _handler(method: str, request_type: type, call: Callable[..., Awaitable], *, image_oneof=False):
+def _handler(servicer: ImageSearchServicer, method: str, request_type: type,
+             call: Callable[..., Awaitable], *, image_oneof: bool = False):
     async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         info = CallInfo.create(f"grpc:{method}", raw, _metadata(context, "authorization"),
                                _metadata(context, "x-client-request-id"))
         await context.send_initial_metadata(info.response_headers())
+        request = None
         try:
             info.credential()  # credentials are checked before the message is decoded
             request = from_wire(request_type, raw, image_oneof=image_oneof)
             response = await call(request, info)
+            servicer.record("yandex.v2.grpc", method, info, request, "OK")
             return response.SerializeToString()
         except YandexError as exc:
             error = exc
         except Exception:  # never a traceback to the client
             log.exception("%s failed", method)
             error = Internal()
+        servicer.record("yandex.v2.grpc", method, info, request, error.code.name)
         await context.abort_with_status(rpc_status.to_status(error.to_status(info.request_id)))
 
     return grpc.unary_unary_rpc_method_handler(handle)  # bytes in, bytes out
@@ -81,8 +85,8 @@ async def build_server(servicer: ImageSearchServicer, protos: Protos,
         ("grpc.so_reuseport", 0),
     ])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {
-        "Search": _handler("Search", protos.ImageSearchRequest, servicer.search),
-        "SearchByImage": _handler("SearchByImage", protos.ImageSearchByImageRequest,
+        "Search": _handler(servicer, "Search", protos.ImageSearchRequest, servicer.search),
+        "SearchByImage": _handler(servicer, "SearchByImage", protos.ImageSearchByImageRequest,
                                   servicer.search_by_image, image_oneof=True),
     }),))
     health_servicer = health.aio.HealthServicer()

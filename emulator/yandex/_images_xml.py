@@ -134,7 +134,8 @@ def _xml_response(body: bytes, info: CallInfo) -> web.Response:
                         headers=info.response_headers())
 
 
-async def _answer(servicer: ImageSearchServicer, request: web.Request, info: CallInfo) -> bytes:
+async def _answer(servicer: ImageSearchServicer, request: web.Request,
+                  info: CallInfo) -> tuple[bytes, int | None]:
     v1 = parse(request.query, request.host)
     query = v1.query
     access = servicer.engine.store.access.check(v1.api_key, v1.folder_id)
@@ -160,13 +161,18 @@ def handler(servicer: ImageSearchServicer):
     async def handle(request: web.Request) -> web.Response:
         info = CallInfo.create(f"v1:{request.path_qs}", b"", None, None)
         try:
-            return _xml_response(await _answer(servicer, request, info), info)
+            body, code = await _answer(servicer, request, info)
+            outcome = "OK" if code is None else str(code)
         except XmlError as exc:
-            return _xml_response(_text_search.render_error(
-                exc.query, exc.code, message=exc.message, language=exc.language), info)
+            body, outcome = _text_search.render_error(
+                exc.query, exc.code, message=exc.message, language=exc.language), str(exc.code)
         except Exception:
             log.exception("images-xml failed")
-            return _xml_response(_text_search.render_error(None, 20), info)
+            body, outcome = _text_search.render_error(None, 20), "20"
+        servicer.engine.journal.record("yandex.v1.xml", f"GET {PATH}", info.request_id,
+                                       {k: request.query.getall(k) for k in request.query},
+                                       outcome)
+        return _xml_response(body, info)
 
     return handle
 

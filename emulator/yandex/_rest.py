@@ -70,17 +70,22 @@ def _handler(servicer: ImageSearchServicer, path: str) -> Callable[[web.Request]
 
     async def handle(request: web.Request) -> web.Response:
         info = _call_info(request, b"")
+        message = None
         try:
             info.credential()  # credentials are checked before the body is read
             body = await _read_body(request)
             info = _call_info(request, body)
             message = from_json(request_type, body, image_oneof=by_image)
-            return json_response(_render(await call(message, info)), 200, info)
+            response = json_response(_render(await call(message, info)), 200, info)
+            servicer.record("yandex.v2.rest", method, info, message, "OK")
+            return response
         except YandexError as exc:
-            return error_response(exc, info)
+            error = exc
         except Exception:
             log.exception("%s failed", method)
-            return error_response(Internal(), info)
+            error = Internal()
+        servicer.record("yandex.v2.rest", method, info, message, error.code.name)
+        return error_response(error, info)
 
     return handle
 

@@ -7,9 +7,11 @@ raises a :class:`YandexError`. It knows no transport.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 
 import grpc
+from google.protobuf import json_format
 
 from ..core import Access, Answer, ImageFilter, NotAnImage, Quota, RateLimiter, SearchEngine
 from . import _text_search
@@ -35,6 +37,19 @@ class ImageSearchServicer:
         self.engine = engine
         self.protos = protos
         self.limiter = limiter
+
+    # -- journal ------------------------------------------------------------------------
+    def record(self, api: str, method: str, call: CallInfo, request, outcome: str) -> None:
+        """Journal a call; image bytes become their digest and size, never kept."""
+        if request is None:
+            summary: dict = {"undecodable": True}
+        else:
+            summary = json_format.MessageToDict(request, preserving_proto_field_name=True)
+            if request.DESCRIPTOR.fields_by_name.get("data") is not None \
+                    and request.WhichOneof("image") == "data":
+                summary["data"] = {"sha256": hashlib.sha256(request.data).hexdigest(),
+                                   "bytes": len(request.data)}
+        self.engine.journal.record(api, method, call.request_id, summary, outcome)
 
     # -- shared steps -------------------------------------------------------------------
     def _authorize(self, call: CallInfo, folder_id: str) -> None:
@@ -107,7 +122,7 @@ class ImageSearchServicer:
             return self.protos.ImageSearchResponse(raw_data=_text_search.render_error(query, code))
         answer = self.engine.by_text(query.text, request.folder_id or None, query.filter)
         await self._settle(answer)
-        raw = _text_search.render(self.engine, query, answer, call.request_id)
+        raw, _ = _text_search.render(self.engine, query, answer, call.request_id)
         return self.protos.ImageSearchResponse(raw_data=raw)
 
 

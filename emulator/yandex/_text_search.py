@@ -83,14 +83,18 @@ def render_error(query: TextQuery | None, code: int, *, message: str | None = No
                              language=query.language if query else language)
 
 
-def render(engine: SearchEngine, query: TextQuery, answer: Answer, request_id: str) -> bytes:
-    """The XML for an answer: its results, the rule's error, or 15 when nothing is there."""
+def render(engine: SearchEngine, query: TextQuery, answer: Answer,
+           request_id: str) -> tuple[bytes, int | None]:
+    """The XML for an answer (its results, the rule's error, or 15 when nothing is there)
+    and the error code it carries, if any."""
     if answer.fault is not None and answer.fault.code is not None:
-        return render_error(query, answer.fault.code, message=answer.fault.message or None)
+        code = answer.fault.code
+        return render_error(query, code, message=answer.fault.message or None), code
     results = answer.results
     start = query.page * query.groups_on_page
     docs = results.window(start, start + query.groups_on_page) if results is not None else []
     if not docs:
-        return render_error(query, 15)
+        return render_error(query, 15), 15
     return _xml.render_results(query.echo, docs, found=results.total, now=engine.now(),
-                               reqid=reqid(query, request_id, engine), language=query.language)
+                               reqid=reqid(query, request_id, engine),
+                               language=query.language), None
