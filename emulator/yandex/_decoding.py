@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -20,7 +19,6 @@ from ._errors import InvalidArgument
 #: Field numbers of the ``image`` oneof in ImageSearchByImageRequest (url, data, id).
 _IMAGE_ONEOF_FIELDS = {3: "url", 4: "data", 5: "id"}
 _IMAGE_ONEOF_JSON = {"url": "url", "data": "data", "id": "id"}
-_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}|[A-Za-z0-9_-]*={0,2}")
 
 
 def _varint(raw: bytes, pos: int) -> tuple[int, int]:
@@ -71,23 +69,23 @@ def from_wire(message_type: type, raw: bytes, *, image_oneof: bool = False):
         raise InvalidArgument(f"request could not be decoded: {exc}") from None
 
 
-def _strict_base64(value: object) -> object:
-    """The JSON mapping's decoder drops characters outside the alphabet; we refuse them.
+def decode_base64(value: str) -> bytes:
+    """Standard or URL-safe base64, padded or not, as protobuf's JSON mapping allows.
 
-    Line breaks are the exception: the vendor's gateway (Go's base64) skips CR and LF, and
-    ``base64`` wraps its output at 76 columns, so they are removed, nothing else is.
+    The mapping's own decoder silently drops characters outside the alphabet; we refuse
+    them. Line breaks are the exception: the vendor's gateway (Go's base64) skips CR and
+    LF, and ``base64`` wraps its output at 76 columns, so they are skipped, nothing else.
     """
-    if not isinstance(value, str):
-        return value  # json_format reports the wrong type
     value = value.replace("\r", "").replace("\n", "")
-    if not _BASE64.fullmatch(value) or len(value.rstrip("=")) % 4 == 1:
+    altchars = b"-_" if ("-" in value or "_" in value) else b"+/"
+    unpadded = value.rstrip("=")
+    if len(unpadded) % 4 == 1 or len(value) - len(unpadded) > 2:
         raise InvalidArgument("data: invalid base64 encoding")
     try:
-        base64.b64decode(value.replace("-", "+").replace("_", "/") + "=" * (-len(value) % 4),
-                         validate=True)
+        return base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), altchars=altchars,
+                                validate=True)
     except (binascii.Error, ValueError):
         raise InvalidArgument("data: invalid base64 encoding") from None
-    return value
 
 
 def from_json(message_type: type, body: bytes, *, image_oneof: bool = False):
@@ -103,9 +101,14 @@ def from_json(message_type: type, body: bytes, *, image_oneof: bool = False):
         if len(sources) > 1:
             raise InvalidArgument(
                 f"image: only one of url, data or id may be set, got {', '.join(sorted(sources))}")
-        if "data" in document:
-            document["data"] = _strict_base64(document["data"])
+    # the image is decoded here, once and strictly; a wrong type is left to json_format
+    data = None
+    if image_oneof and isinstance(document.get("data"), str):
+        data = decode_base64(document.pop("data"))
     try:
-        return json_format.ParseDict(document, message_type())
+        message = json_format.ParseDict(document, message_type())
     except json_format.ParseError as exc:
         raise InvalidArgument(f"invalid request: {exc}") from None
+    if data is not None:
+        message.data = data
+    return message

@@ -7,6 +7,8 @@ as the vendor's curl example sends none.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 #: A 3 MiB image is 4 MiB of base64; bodies up to this size are read so that an oversized
 #: image gets the vendor's INVALID_ARGUMENT, larger ones are refused unread.
 MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Bodies from this size on are decoded in a worker thread.
+OFFLOAD_BYTES = 256 * 1024
 
 ROUTES = {
     "/v2/image/search_by_image": ("SearchByImage", True),
@@ -56,6 +60,14 @@ async def _read_body(request: web.Request) -> bytes:
         raise InvalidArgument(f"request body must be at most {MAX_BODY_BYTES} bytes") from None
 
 
+async def _decode(request_type: type, body: bytes, by_image: bool):
+    """JSON and base64 of a photo-sized body take tens of milliseconds: off the loop."""
+    if len(body) < OFFLOAD_BYTES:
+        return from_json(request_type, body, image_oneof=by_image)
+    return await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(from_json, request_type, body, image_oneof=by_image))
+
+
 def _render(response) -> dict:
     """Emulator decision: every field, also when empty or 0 (``images: []``, ``page: "0"``,
     ``maxPage``), as grpc-gateway's default marshaller (EmitUnpopulated) writes them."""
@@ -75,7 +87,7 @@ def _handler(servicer: ImageSearchServicer, path: str) -> Callable[[web.Request]
             info.credential()  # credentials are checked before the body is read
             body = await _read_body(request)
             info = _call_info(request, body)
-            message = from_json(request_type, body, image_oneof=by_image)
+            message = await _decode(request_type, body, by_image)
             response = json_response(_render(await call(message, info)), 200, info)
             servicer.record("yandex.v2.rest", method, info, message, "OK")
             return response
