@@ -60,7 +60,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def journal_entries(request: web.Request) -> web.Response:
     """``GET /__emulator/requests[?limit=N]``: the most recent requests, oldest first."""
     raw = request.query.get("limit", "0")
-    if not (raw.isascii() and raw.isdigit()):
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
         return admin_error(request, 400, "limit must be a non-negative integer")
     entries = request.app[JOURNAL].entries(int(raw) or None)
     return web.json_response({"requests": [e.to_json() for e in entries]},

@@ -10,8 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
+from decimal import Decimal
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError
 
 from ._errors import InvalidArgument
@@ -73,27 +76,110 @@ def decode_base64(value: str) -> bytes:
     """Standard or URL-safe base64, padded or not, as protobuf's JSON mapping allows.
 
     The mapping's own decoder silently drops characters outside the alphabet; we refuse
-    them. Line breaks are the exception: the vendor's gateway (Go's base64) skips CR and
-    LF, and ``base64`` wraps its output at 76 columns, so they are skipped, nothing else.
+    them, and mixed alphabets and short padding too (Go's decoder behind the vendor's
+    gateway refuses them). Line breaks are the exception: Go skips CR and LF, and
+    ``base64`` wraps its output at 76 columns, so they are skipped, nothing else.
     """
     value = value.replace("\r", "").replace("\n", "")
-    altchars = b"-_" if ("-" in value or "_" in value) else b"+/"
+    url_safe, standard = ("-" in value or "_" in value), ("+" in value or "/" in value)
     unpadded = value.rstrip("=")
-    if len(unpadded) % 4 == 1 or len(value) - len(unpadded) > 2:
+    padding = len(value) - len(unpadded)
+    if (url_safe and standard) or len(unpadded) % 4 == 1 or padding > 2 \
+            or (padding and len(value) % 4):
         raise InvalidArgument("data: invalid base64 encoding")
     try:
-        return base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), altchars=altchars,
-                                validate=True)
+        return base64.b64decode(unpadded + "=" * (-len(unpadded) % 4),
+                                altchars=b"-_" if url_safe else b"+/", validate=True)
     except (binascii.Error, ValueError):
         raise InvalidArgument("data: invalid base64 encoding") from None
+
+
+_INT64_TYPES = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64,
+                FieldDescriptor.TYPE_SFIXED64, FieldDescriptor.TYPE_INT32}
+_DECIMAL_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"[A-Z]", lambda m: "_" + m.group().lower(), name)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """Refuse a field given twice, in either spelling (``folderId`` and ``folder_id``):
+    the vendor's gateway refuses it, and last-one-wins would silently drop a value."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        canonical = _snake(key)
+        if canonical in seen:
+            raise InvalidArgument(f"invalid request: field {key!r} is given more than once")
+        seen.add(canonical)
+    return dict(pairs)
+
+
+def _field(descriptor, key: str):
+    return descriptor.fields_by_name.get(key) or next(
+        (f for f in descriptor.fields if f.json_name == key), None)
+
+
+def _exact_integer(path: str, value: object) -> object:
+    """An int64 as the JSON mapping defines it: a JSON integer, an integral number, or a
+    decimal string; Python's own ``int()`` would also take "1_000", " 1" or "١"."""
+    if isinstance(value, bool):
+        raise InvalidArgument(f"invalid request: {path}: expected an integer, got {value}")
+    if isinstance(value, Decimal):
+        if not value.is_finite() or value != value.to_integral_value():
+            raise InvalidArgument(f"invalid request: {path}: expected an integer, got {value}")
+        return int(value)
+    if isinstance(value, str):
+        if not (value.isascii() and _DECIMAL_INTEGER.fullmatch(value)) or len(value) > 20:
+            raise InvalidArgument(f"invalid request: {path}: expected an integer, got {value!r}")
+        return int(value)
+    return value
+
+
+def _exact_enum(path: str, field, value: object) -> object:
+    """An enum as a value name or a JSON integer; never a bool, a fraction or "2"."""
+    if isinstance(value, bool) or (isinstance(value, Decimal)
+                                   and value != value.to_integral_value()):
+        raise InvalidArgument(f"invalid request: {path}: invalid enum value {value}")
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, str) and value not in field.enum_type.values_by_name:
+        raise InvalidArgument(f"invalid request: {path}: invalid enum value {value!r} "
+                              f"for {field.enum_type.full_name}")
+    return value
+
+
+def _checked(document: dict, descriptor, prefix: str = "") -> dict:
+    """Values checked and converted exactly, before protobuf's JSON parser sees them."""
+    out = {}
+    for key, value in document.items():
+        field, path = _field(descriptor, key), f"{prefix}{key}"
+        if field is None or value is None:
+            out[key] = value  # unknown fields and nulls: json_format's verdict
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            if not isinstance(value, dict):
+                raise InvalidArgument(f"invalid request: {path}: expected an object")
+            out[key] = _checked(value, field.message_type, path + ".")
+        elif field.type in _INT64_TYPES:
+            out[key] = _exact_integer(path, value)
+        elif field.type == FieldDescriptor.TYPE_ENUM:
+            out[key] = _exact_enum(path, field, value)
+        elif isinstance(value, Decimal):
+            raise InvalidArgument(f"invalid request: {path}: expected a string, got {value}")
+        else:
+            out[key] = value
+    return out
 
 
 def from_json(message_type: type, body: bytes, *, image_oneof: bool = False):
     """Protobuf's JSON mapping: both field spellings, int64 as number or string, enum names."""
     try:
-        document = json.loads(body.decode("utf-8") if body.strip() else "{}")
+        document = json.loads(body.decode("utf-8") if body.strip() else "{}",
+                              object_pairs_hook=_unique_keys, parse_float=Decimal)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidArgument(f"malformed JSON request body: {exc}") from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep, integers too long
+        raise InvalidArgument(f"malformed JSON request body: {type(exc).__name__}") from None
     if not isinstance(document, dict):
         raise InvalidArgument("malformed JSON request body: expected an object")
     if image_oneof:
@@ -106,8 +192,8 @@ def from_json(message_type: type, body: bytes, *, image_oneof: bool = False):
     if image_oneof and isinstance(document.get("data"), str):
         data = decode_base64(document.pop("data"))
     try:
-        message = json_format.ParseDict(document, message_type())
-    except json_format.ParseError as exc:
+        message = json_format.ParseDict(_checked(document, message_type.DESCRIPTOR), message_type())
+    except (json_format.ParseError, ValueError, TypeError) as exc:
         raise InvalidArgument(f"invalid request: {exc}") from None
     if data is not None:
         message.data = data

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from aiohttp import web
-from multidict import MultiDictProxy
+from multidict import MultiDict, MultiDictProxy
 
 from ..core import (CHROMATIC, GRAYSCALE, Access, Color, ImageFilter, ImageFormat, Orientation,
                     SizeClass)
@@ -19,6 +20,7 @@ from . import _text_search
 from ._call import CallInfo
 from ._servicer import ImageSearchServicer
 from ._validation import MAX_FOLDER_ID, MAX_QUERY_TEXT, MAX_SITE
+from ._xml import FORBIDDEN
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,8 @@ def _choice(params: MultiDictProxy, name: str, table: dict, language: str):
 
 
 def _ascii_number(raw: str) -> bool:
-    """Digits 0-9 only: ``str.isdigit`` also takes "²" or "٣", which are not numbers here."""
-    return raw.isascii() and raw.isdigit()
+    """Digits 0-9 only (``str.isdigit`` also takes "²" or "٣"), and few enough for int64."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 18
 
 
 def _integer(params: MultiDictProxy, name: str, default: int, low: int, high: int,
@@ -77,15 +79,25 @@ def _integer(params: MultiDictProxy, name: str, default: int, low: int, high: in
     return int(raw)
 
 
+#: The grouping settings image search has: each once; all but groups-on-page take the one
+#: value the vendor documents (a service attribute), anything else could not be honoured.
+_GROUPBY_FIXED = {"attr": "ii", "mode": "deep", "docs-in-group": "1", "curcateg": "-1"}
+
+
 def _groups_on_page(params: MultiDictProxy, language: str) -> int:
     """``groupby=attr=ii.groups-on-page=N`` (the docs' default is 20 groups)."""
     raw = params.get("groupby")
     if raw is None:
         return _text_search.DEFAULT_GROUPS_ON_PAGE
-    settings = dict(part.partition("=")[::2] for part in raw.split("."))
+    pairs = [part.partition("=") for part in raw.split(".")]
+    names = [name for name, _, _ in pairs]
+    settings = {name: value for name, _, value in pairs}
     value = settings.get("groups-on-page", str(_text_search.DEFAULT_GROUPS_ON_PAGE))
-    if settings.get("attr", "ii") != "ii" or not _ascii_number(value) \
-            or not 1 <= int(value) <= MAX_GROUPS_ON_PAGE:
+    if len(set(names)) != len(names) or any(not sep for _, sep, _ in pairs) \
+            or any(name not in _GROUPBY_FIXED and name != "groups-on-page" for name in names) \
+            or any(settings[name] != fixed for name, fixed in _GROUPBY_FIXED.items()
+                   if name in settings) \
+            or not _ascii_number(value) or not 1 <= int(value) <= MAX_GROUPS_ON_PAGE:
         raise XmlError(18, f"Invalid groupby value: {raw}", language=language)
     return int(value)
 
@@ -108,6 +120,8 @@ def parse(params: MultiDictProxy, host: str) -> V1Request:
     text = params.get("text", "")
     if not text.strip():
         raise XmlError(2, language=language)
+    if FORBIDDEN.search(text):
+        raise XmlError(18, "The query contains characters XML cannot carry", language=language)
     if len(params["folderid"]) > MAX_FOLDER_ID or len(text) > MAX_QUERY_TEXT \
             or len(params.get("site", "")) > MAX_SITE:
         raise XmlError(18, "A parameter is too long", language=language)
@@ -134,9 +148,20 @@ def _xml_response(body: bytes, info: CallInfo) -> web.Response:
                         headers=info.response_headers())
 
 
+def query_params(request: web.Request) -> MultiDictProxy:
+    """The query string, decoded strictly: invalid UTF-8 is error 18, not U+FFFD searched
+    as if the client had sent it."""
+    try:
+        pairs = parse_qsl(request.rel_url.raw_query_string, keep_blank_values=True,
+                          errors="strict", max_num_fields=100)
+    except (UnicodeDecodeError, ValueError):
+        raise XmlError(18, "The query string is not valid UTF-8") from None
+    return MultiDictProxy(MultiDict(pairs))
+
+
 async def _answer(servicer: ImageSearchServicer, request: web.Request,
                   info: CallInfo) -> tuple[bytes, int | None]:
-    v1 = parse(request.query, request.host)
+    v1 = parse(query_params(request), request.host)
     query = v1.query
     access = servicer.engine.store.access.check(v1.api_key, v1.folder_id)
     if access is Access.UNKNOWN_KEY:
@@ -169,9 +194,7 @@ def handler(servicer: ImageSearchServicer):
         except Exception:
             log.exception("images-xml failed")
             body, outcome = _text_search.render_error(None, 20), "20"
-        servicer.engine.journal.record("yandex.v1.xml", f"GET {PATH}", info.request_id,
-                                       {k: request.query.getall(k) for k in request.query},
-                                       outcome)
+        servicer.record_params("yandex.v1.xml", f"GET {PATH}", info, request.query, outcome)
         return _xml_response(body, info)
 
     return handle

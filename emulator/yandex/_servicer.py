@@ -47,9 +47,12 @@ class ImageSearchServicer:
             summary = json_format.MessageToDict(request, preserving_proto_field_name=True)
             if request.DESCRIPTOR.fields_by_name.get("data") is not None \
                     and request.WhichOneof("image") == "data":
-                summary["data"] = {"sha256": hashlib.sha256(request.data).hexdigest(),
-                                   "bytes": len(request.data)}
-        self.engine.journal.record(api, method, call.request_id, summary, outcome)
+                summary["data"] = _digest_of(request.data, "bytes")
+        self.engine.journal.record(api, method, call.request_id, _bounded(summary), outcome)
+
+    def record_params(self, api: str, method: str, call: CallInfo, params, outcome: str) -> None:
+        summary = {key: params.getall(key) for key in params}
+        self.engine.journal.record(api, method, call.request_id, _bounded(summary), outcome)
 
     # -- shared steps -------------------------------------------------------------------
     def _authorize(self, call: CallInfo, folder_id: str) -> None:
@@ -124,6 +127,25 @@ class ImageSearchServicer:
         await self._settle(answer)
         raw, _ = _text_search.render(self.engine, query, answer, call.request_id)
         return self.protos.ImageSearchResponse(raw_data=raw)
+
+
+#: Journal entries keep strings up to this length; longer ones (refused anyway) become
+#: their digest, so 1000 entries stay small.
+JOURNAL_STRING_LIMIT = 2048
+
+
+def _digest_of(value: bytes, unit: str) -> dict:
+    return {"sha256": hashlib.sha256(value).hexdigest(), unit: len(value)}
+
+
+def _bounded(value):
+    if isinstance(value, str) and len(value) > JOURNAL_STRING_LIMIT:
+        return _digest_of(value.encode("utf-8", "surrogatepass"), "bytes")
+    if isinstance(value, dict):
+        return {k: _bounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bounded(v) for v in value]
+    return value
 
 
 #: ImageSpec.ImageFormat numbers by the core's format names; a format the enum lacks

@@ -8,6 +8,7 @@ Rules come from the vendor's proto options (``yandex/cloud/searchapi/v2/*.proto`
 from __future__ import annotations
 
 from ._errors import InvalidArgument
+from ._xml import FORBIDDEN
 
 MAX_IMAGE_BYTES = 3 * 1024 * 1024  # data: <=3145728
 MAX_SITE = 1024
@@ -40,6 +41,13 @@ def check_image_size(request) -> None:
 def check_not_empty(field: str, value: str | bytes) -> None:
     if not value:
         raise InvalidArgument(f"{field}: value is required")
+
+
+def check_xml_text(field: str, value: str) -> None:
+    """The query is echoed in XML, which cannot carry NUL, most C0 controls, U+FFFE/U+FFFF:
+    refused rather than dropped from the echo (a silent change of what was sent)."""
+    if FORBIDDEN.search(value):
+        raise InvalidArgument(f"{field}: contains characters XML 1.0 cannot carry")
 
 
 def check_page(field: str, page: int) -> None:
@@ -81,6 +89,7 @@ def validate_search(request) -> None:
     check_required_enum("query.search_type", query.search_type)
     check_not_empty("query.query_text", query.query_text.strip())
     check_length("query.query_text", query.query_text, MAX_QUERY_TEXT)
+    check_xml_text("query.query_text", query.query_text)
     check_page("query.page", query.page)
     check_length("site", request.site, MAX_SITE)
     check_docs_on_page(request.docs_on_page)

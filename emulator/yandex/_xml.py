@@ -55,7 +55,7 @@ _GROUPING_TAIL_ATTRS = {"docs-in-group": "1", "curcateg": "-1"}
 
 #: Characters outside the XML 1.0 ``Char`` production: C0 controls except tab, LF and CR,
 #: lone surrogates (e.g. from ``surrogateescape``-decoded input), U+FFFE and U+FFFF.
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 _UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
@@ -250,7 +250,7 @@ def _xml_text(value: object) -> str:
     They cannot be escaped (XML 1.0 has no character reference for them), and lxml raises
     on them; dropping keeps the rest of the value intact.
     """
-    return _FORBIDDEN.sub("", str(value))
+    return FORBIDDEN.sub("", str(value))
 
 
 def _add(
