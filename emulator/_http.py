@@ -11,6 +11,8 @@ import logging
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 from .core import Journal
 
@@ -76,6 +78,45 @@ def admin_error(request: web.Request, status: int, message: str | None = None) -
     """The emulator's own error body on its own endpoints."""
     default = {404: "not found", 405: "method not allowed"}.get(status, "internal error")
     return web.json_response({"error": message or default}, status=status)
+
+
+class _VendorRequestHandler(RequestHandler):
+    """aiohttp answers requests it cannot parse (bad request line, headers, chunking,
+    encodings) from here, outside every middleware, in plain text: answer in the owning
+    vendor's format instead, and log at debug level (a bad client is not our error)."""
+
+    def handle_error(self, request: BaseRequest, status: int = 500,
+                     exc: BaseException | None = None, message: str | None = None):
+        self.logger.debug("bad request from %s", request.remote, exc_info=exc)
+        if request.writer.output_size > 0:
+            raise ConnectionError("response already started")
+        app = self._manager.vendor_app
+        try:
+            response = _fallback_for(app, request.path)(request, status)
+        except Exception:  # a request too broken to render for: aiohttp's own answer
+            return super().handle_error(request, status, exc, message)
+        response.force_close()
+        return response
+
+
+class _VendorServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _VendorRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class VendorRunner(web.AppRunner):
+    """An AppRunner whose connections answer protocol errors in the vendors' formats."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _VendorServer  # same state, our handler factory
+        server.vendor_app = self.app
+        return server
+
+
+#: Long URLs and headers are the vendors' to refuse (with their own error), not the HTTP
+#: parser's: aiohttp's 8 KiB default would answer a long v1 query in plain text.
+MAX_LINE_BYTES = 64 * 1024
 
 
 def create_app(max_body_bytes: int, journal: Journal) -> web.Application:

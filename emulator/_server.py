@@ -40,11 +40,12 @@ class Emulator:
         self.grpc_port = config.grpc_port
         self._runner: web.AppRunner | None = None
         self._grpc = None
+        self._engine: SearchEngine | None = None
 
     async def start(self) -> None:
         store: FixtureStore = load_fixtures(self.config.fixtures or default_fixtures())
         journal = Journal()
-        engine = SearchEngine(store, journal)
+        engine = self._engine = SearchEngine(store, journal)
         rate_limits = store.settings.rate_limits if self.config.rate_limits is None \
             else self.config.rate_limits
         app = _http.create_app(yandex.MAX_BODY_BYTES, journal)
@@ -53,7 +54,9 @@ class Emulator:
         self._grpc, self.grpc_port = await yandex.grpc_server(
             servicer, f"{self.config.host}:{self.config.grpc_port}")
         await self._grpc.start()
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = _http.VendorRunner(app, access_log=None, handle_signals=False,
+                                          max_line_size=_http.MAX_LINE_BYTES,
+                                          max_field_size=_http.MAX_LINE_BYTES)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.http_port)
         await site.start()
@@ -65,6 +68,8 @@ class Emulator:
             await self._runner.cleanup()
         if self._grpc is not None:
             await self._grpc.stop(grace=0.5)
+        if self._engine is not None:
+            self._engine.close()
 
 
 async def serve(config: Config) -> None:

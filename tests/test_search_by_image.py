@@ -761,3 +761,14 @@ def test_a_rule_with_a_recorded_id_issues_that_id(client, transport):
         reply = client.search(transport, **fields)
         assert reply.ok
         assert reply.body["id"] == RECORDED_CBIR_ID
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_image_too_large_to_decode_is_invalid_argument(client, transport):
+    """A small file that decodes to more than 64 MiB (4200x4200 at 4 bytes a pixel)."""
+    buf = io.BytesIO()
+    Image.new("L", (4200, 4200)).save(buf, "PNG")
+    assert len(buf.getvalue()) < 100_000
+    reply = client.search(transport, data=buf.getvalue())
+    invalid(reply)
+    assert "could not be decoded" in reply.message

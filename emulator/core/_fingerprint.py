@@ -19,8 +19,11 @@ PERCEPTUAL_DISTANCE = 6
 #: A hash with fewer set (or clear) bits than this says too little to match on.
 MIN_EDGES = 8
 
-#: Refuse pictures that would take far more memory to decode than any real photo.
-MAX_PIXELS = 64_000_000
+#: Emulator decision: refuse pictures that would take far more memory to decode than a
+#: photo: over 100 megapixels as declared, or over 64 MiB once decoded (JPEG decodes at
+#: 1/8 scale for hashing, so a 100-megapixel JPEG passes; a 7999x7999 PNG does not).
+MAX_PIXELS = 100_000_000
+MAX_DECODED_BYTES = 64 * 1024 * 1024
 
 
 class NotAnImage(ValueError):
@@ -63,6 +66,8 @@ def fingerprint(data: bytes) -> Fingerprint:
                     raise NotAnImage("image is too large to decode")
                 fmt, width, height = (img.format or "").lower(), img.width, img.height
                 img.draft("L", (64, 64))  # JPEG: decode at a fraction of the size
+                if img.width * img.height * 4 > MAX_DECODED_BYTES:
+                    raise NotAnImage("image is too large to decode")
                 small = img.convert("L").resize((9, 8), Image.Resampling.LANCZOS)
     except NotAnImage:
         raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import _cbir
@@ -19,6 +20,8 @@ from ._generated import DocumentGenerator
 from ._journal import Journal
 from ._results import GeneratedResults, ListedResults, ResultSet
 from ._rules import Fault, ImageRule, Outcome, normalize_text
+
+DECODE_THREADS = 2
 
 #: Emulator decision: a text no rule covers finds between 200 and 1000 generated images.
 TEXT_POOL_MIN, TEXT_POOL_MAX = 200, 1000
@@ -53,13 +56,20 @@ class SearchEngine:
         self.store = store
         self.generator = DocumentGenerator()
         self.journal = journal or Journal()
+        self._decoders = ThreadPoolExecutor(max_workers=DECODE_THREADS,
+                                            thread_name_prefix="image-decode")
+
+    def close(self) -> None:
+        self._decoders.shutdown(wait=False, cancel_futures=True)
 
     def now(self) -> dt.datetime:
         return self.store.settings.clock or dt.datetime.now(dt.timezone.utc)
 
     async def fingerprint(self, data: bytes) -> Fingerprint:
-        """Decode off the event loop; raises NotAnImage."""
-        return await asyncio.get_running_loop().run_in_executor(None, fingerprint, data)
+        """Decode off the event loop, in a pool of its own (so decodes neither block the loop
+        nor take every worker thread, and at most two decode buffers exist at once);
+        raises NotAnImage."""
+        return await asyncio.get_running_loop().run_in_executor(self._decoders, fingerprint, data)
 
     @staticmethod
     def _answer(outcome: Outcome, flt: ImageFilter, rule: ImageRule | None = None) -> Answer:

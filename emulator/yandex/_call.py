@@ -13,6 +13,16 @@ from ._errors import Unauthenticated
 AUTH_SCHEMES = ("bearer", "api-key")
 
 
+def _sendable(value: str) -> bool:
+    """A header value that arrived as invalid UTF-8 (surrogate-escaped) cannot be echoed
+    as it came; such an id is left out of the answer rather than altered."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\r" not in value and "\n" not in value
+
+
 @dataclass(frozen=True, slots=True)
 class CallInfo:
     authorization: str | None
@@ -27,7 +37,8 @@ class CallInfo:
         gets the same answer, bodies included; clients that send a fresh
         ``x-client-request-id`` per call (the SDKs do) get a fresh id each time."""
         digest = hashlib.blake2b(digest_size=24)
-        for part in (method.encode(), payload, (client_request_id or "").encode()):
+        for part in (method.encode("utf-8", "surrogateescape"), payload,
+                     (client_request_id or "").encode("utf-8", "surrogateescape")):
             digest.update(len(part).to_bytes(8, "big") + part)
         raw = digest.digest()
         return cls(authorization, client_request_id, str(uuid.UUID(bytes=raw[:16], version=4)),
@@ -35,7 +46,7 @@ class CallInfo:
 
     def response_headers(self) -> list[tuple[str, str]]:
         headers = [("x-request-id", self.request_id), ("x-server-trace-id", self.server_trace_id)]
-        if self.client_request_id:
+        if self.client_request_id and _sendable(self.client_request_id):
             headers.append(("x-client-request-id", self.client_request_id))  # echoed
         return headers
 

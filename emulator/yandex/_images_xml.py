@@ -200,11 +200,13 @@ def handler(servicer: ImageSearchServicer):
     return handle
 
 
-def unmatched(request: web.Request, status: int) -> web.Response:
-    """Another method on ``/images-xml``: the XML error document, with the HTTP status."""
+def unmatched(request: web.BaseRequest, status: int) -> web.Response:
+    """Another method on ``/images-xml`` (405) or a malformed request (400): the XML error
+    document with the HTTP status; a failure of ours is 20 (unknown error)."""
     info = CallInfo.create(f"v1:{request.method} {request.path_qs}", b"", None, None)
-    response = _xml_response(_text_search.render_error(None, 18, message="Only GET is supported"
-                                                       if status == 405 else None), info)
+    code = 20 if status >= 500 else 18
+    message = "Only GET is supported" if status == 405 else None
+    response = _xml_response(_text_search.render_error(None, code, message=message), info)
     response.set_status(status)
     return response
 

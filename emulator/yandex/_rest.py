@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from google.protobuf import json_format
 
 from ._call import CallInfo
@@ -51,6 +52,10 @@ def _call_info(request: web.Request, payload: bytes) -> CallInfo:
                            request.headers.get("x-client-request-id"))
 
 
+class ClientGone(Exception):
+    """The client closed the connection before its body arrived: nobody to answer."""
+
+
 async def _read_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise InvalidArgument(f"request body must be at most {MAX_BODY_BYTES} bytes")
@@ -58,6 +63,13 @@ async def _read_body(request: web.Request) -> bytes:
         return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise InvalidArgument(f"request body must be at most {MAX_BODY_BYTES} bytes") from None
+    except RequestPayloadError as exc:  # not in its Content-Encoding, or cut short
+        if request.transport is None or request.transport.is_closing():
+            raise ClientGone() from None
+        request.content.feed_eof()  # nothing more to read: aiohttp must not drain it again
+        raise InvalidArgument(f"request body could not be read: {exc}") from None
+    except (ConnectionError, asyncio.IncompleteReadError):
+        raise ClientGone() from None
 
 
 async def _decode(request_type: type, body: bytes, by_image: bool):
@@ -93,6 +105,9 @@ def _handler(servicer: ImageSearchServicer, path: str) -> Callable[[web.Request]
             return response
         except YandexError as exc:
             error = exc
+        except ClientGone:
+            servicer.record("yandex.v2.rest", method, info, None, "CANCELLED")
+            return web.Response(status=499)
         except Exception:
             log.exception("%s failed", method)
             error = Internal()
@@ -102,13 +117,28 @@ def _handler(servicer: ImageSearchServicer, path: str) -> Callable[[web.Request]
     return handle
 
 
+async def _expect(request: web.Request) -> None:
+    """``Expect: 100-continue`` is answered; any other expectation is ignored (RFC 9110
+    lets a server do so) rather than refused in aiohttp's plain text."""
+    if request.version >= (1, 1) and request.headers.get("Expect", "").lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
 def add_routes(app: web.Application, servicer: ImageSearchServicer) -> None:
     for path in ROUTES:
-        app.router.add_post(path, _handler(servicer, path))
+        app.router.add_post(path, _handler(servicer, path), expect_handler=_expect)
 
 
-def unmatched(request: web.Request, status: int) -> web.Response:
-    """The gateway's answer to a path or method it does not route: the JSON error body."""
+def unmatched(request: web.BaseRequest, status: int) -> web.Response:
+    """The gateway's answer to what it does not route (404, 405), cannot parse (400) or
+    fails on (500): the JSON error body, never the HTTP server's own text."""
     info = _call_info(request, b"")
-    error = MethodNotAllowed() if status == 405 else NotFound()
+    if status == 404:
+        error: YandexError = NotFound()
+    elif status == 405:
+        error = MethodNotAllowed()
+    elif 400 <= status < 500:
+        error = InvalidArgument("malformed HTTP request")
+    else:
+        error = Internal()
     return error_response(error, info)
