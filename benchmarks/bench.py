@@ -82,6 +82,23 @@ async def rest_load(port: int, seconds: float, concurrency: int, bodies: list[by
     return done / seconds
 
 
+async def xml_load(port: int, seconds: float, concurrency: int, paths: list[str]) -> float:
+    done = 0
+    deadline = time.perf_counter() + seconds
+    async with aiohttp.ClientSession() as session:
+        async def worker(n: int) -> None:
+            nonlocal done
+            i = n
+            while time.perf_counter() < deadline:
+                async with session.get(f"http://127.0.0.1:{port}{paths[i % len(paths)]}") as r:
+                    await r.read()
+                    assert r.status == 200, r.status
+                done += 1
+                i += concurrency
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    return done / seconds
+
+
 async def grpc_load(port: int, seconds: float, concurrency: int, requests: list) -> float:
     protos = _protos.load()
     done = 0
@@ -134,6 +151,9 @@ def main() -> None:
         grpc_rate = asyncio.run(grpc_load(grpc_port, args.seconds, args.concurrency, grpc_requests))
         data_body = [json.dumps({"folderId": "bench", "data": base64.b64encode(image).decode()}).encode()]
         rest_data = asyncio.run(rest_load(http_port, args.seconds, args.concurrency, data_body))
+        xml_paths = [f"/images-xml?folderid=bench&apikey=k&text=bench+{i}&p={i % 5}"
+                     for i in range(64)]
+        xml_rate = asyncio.run(xml_load(http_port, args.seconds, args.concurrency, xml_paths))
         rss_mid = rss_kib(proc.pid)
         big = [json.dumps({"folderId": "bench", "data": base64.b64encode(noise_jpeg()).decode()}).encode()]
         rest_big = asyncio.run(rest_load(http_port, args.seconds, 8, big))
@@ -145,6 +165,7 @@ def main() -> None:
     print(f"REST SearchByImage by url (40 generated docs/page): {rest:.0f} req/s")
     print(f"gRPC SearchByImage by url (40 generated docs/page): {grpc_rate:.0f} req/s")
     print(f"REST SearchByImage by data (PNG decode + rule):     {rest_data:.0f} req/s")
+    print(f"v1 GET /images-xml (20 generated docs/page):      {xml_rate:.0f} req/s")
     print(f"REST SearchByImage by data (~2.8 MB JPEG, 8 clients): {rest_big:.1f} req/s")
     print(f"server RSS: {rss_start / 1024:.1f} MiB after start-up, {rss_mid / 1024:.1f} MiB "
           f"after the small-request load, {rss_end / 1024:.1f} MiB after the large-image load")
