@@ -15,8 +15,8 @@ from .core import FixtureError, load_fixtures
 def _serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="image-search-emulator",
-        description="Local emulator of the Yandex Search API and Doofinder image search. "
-                    "Also: 'image-search-emulator fixtures check DIR'.")
+        description="Local emulator of the Yandex Search API's image search (v2 gRPC and "
+                    "REST, v1 XML). Also: 'image-search-emulator fixtures check DIR'.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
     parser.add_argument("--http-port", type=int, default=8080, help="HTTP port (default %(default)s)")
     parser.add_argument("--grpc-port", type=int, default=50051, help="gRPC port (default %(default)s)")

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from .core import Journal
+from .core import Journal, ascii_integer
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def journal_entries(request: web.Request) -> web.Response:
     """``GET /__emulator/requests[?limit=N]``: the most recent requests, oldest first."""
-    raw = request.query.get("limit", "0")
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
+    limit = ascii_integer(request.query.get("limit", "0"), max_digits=9)
+    if limit is None:
         return admin_error(request, 400, "limit must be a non-negative integer")
-    entries = request.app[JOURNAL].entries(int(raw) or None)
+    entries = request.app[JOURNAL].entries(limit or None)
     return web.json_response({"requests": [e.to_json() for e in entries]},
                              dumps=lambda o: json.dumps(o, ensure_ascii=False))
 

@@ -43,6 +43,14 @@ class Emulator:
         self._engine: SearchEngine | None = None
 
     async def start(self) -> None:
+        """Both servers listen when this returns; if either cannot, neither is left running."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         store: FixtureStore = load_fixtures(self.config.fixtures or default_fixtures())
         journal = Journal()
         engine = self._engine = SearchEngine(store, journal)
@@ -66,10 +74,13 @@ class Emulator:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
         if self._grpc is not None:
             await self._grpc.stop(grace=0.5)
+            self._grpc = None
         if self._engine is not None:
             self._engine.close()
+            self._engine = None
 
 
 async def serve(config: Config) -> None:

@@ -210,3 +210,23 @@ def test_no_rate_limits_by_default(server):
         assert codes == [0] * 15
     finally:
         client.close()
+
+
+def test_text_searches_do_not_use_up_the_image_by_image_quota(limited):
+    import urllib.request
+
+    folder = "text-then-image"
+    base = f"http://{limited.host}:{limited.port}"
+    for _ in range(10):
+        with urllib.request.urlopen(f"{base}/images-xml?folderid={folder}&apikey=any&text=cats",
+                                    timeout=10) as reply:
+            assert b"<error" not in reply.read()
+    code, message, _ = limited.call("rest", "Api-Key any", url=RED_SQUARE_URL, folder_id=folder)
+    assert code == 0, message
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_restricted_key_without_a_folder_uses_its_own(guarded, transport):
+    code, message, body = guarded.call(transport, "Api-Key good", url=RED_SQUARE_URL)
+    assert code == 0, message
+    assert body["images"][0]["url"] == RED_SQUARE_URL

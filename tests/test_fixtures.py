@@ -269,3 +269,19 @@ def test_a_file_in_place_of_the_directory(tmp_path, capsys):
     result = in_process(["fixtures", "check", str(path)], capsys)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "not a directory" in result.stderr
+
+
+def test_a_port_in_use_stops_start_up_cleanly():
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "emulator", "--http-port", str(port),
+                                 "--grpc-port", "0"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot start:") and "Traceback" not in result.stderr
+    assert "never awaited" not in result.stderr and "Event loop is closed" not in result.stderr

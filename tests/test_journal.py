@@ -79,3 +79,12 @@ def test_journal_is_bounded():
         journal.record("api", "m", str(i), {}, "OK")
     assert [e.request_id for e in journal.entries()] == ["7", "8", "9", "10", "11"]
     assert [e.request_id for e in journal.entries(2)] == ["10", "11"]
+
+
+def test_search_answers_carrying_an_xml_error_are_journaled_with_its_code(server):
+    http(server.http, "DELETE", "/__emulator/requests")
+    for text in ("no such images", "yandex cloud"):
+        body = json.dumps({"query": {"searchType": "SEARCH_TYPE_RU", "queryText": text}})
+        assert http(server.http, "POST", "/v2/image/search", body.encode(),
+                    {"Authorization": "Api-Key k"})[0] == 200
+    assert [e["outcome"] for e in entries(server.http)] == ["15", "OK"]

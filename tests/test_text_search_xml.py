@@ -753,3 +753,36 @@ def test_search_by_image_agrees_with_xml(red_things_server):
     v2_docs = docs(parse_valid(rest_search(red_things_server.http, rest_body(
         "red things", query_extra={"familyMode": "FAMILY_MODE_NONE"}))))
     assert v2_docs == xml_docs
+
+
+def test_xml_is_the_same_under_any_python_hash_seed(tmp_path):
+    """Sets of colours (icolor=color) must not leak Python's per-process hash order."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    bodies = []
+    for seed in ("1", "2"):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            http_port = s.getsockname()[1]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            grpc_port = s.getsockname()[1]
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        proc = subprocess.Popen([sys.executable, "-m", "emulator", "--http-port", str(http_port),
+                                 "--grpc-port", str(grpc_port)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert "ready" in proc.stdout.readline()
+            url = (f"http://127.0.0.1:{http_port}/images-xml?folderid=f&apikey=k"
+                   "&text=blue+mountains&icolor=color")
+            with urllib.request.urlopen(url, timeout=10) as reply:
+                bodies.append(reply.read())
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    assert b"<reqid>" in bodies[0]
+    assert bodies[0] == bodies[1]

@@ -1,11 +1,11 @@
 """The core: fixtures, fingerprints, rules, generated catalogs and quotas; no wire formats."""
 
 from ._access import Access, AccessList
-from ._cbir import decode as decode_cbir_id, encode as encode_cbir_id
 from ._document import Color, ImageDocument, ImageFormat, Orientation, SizeClass
 from ._filters import CHROMATIC, GRAYSCALE, ImageFilter
 from ._fingerprint import Fingerprint, NotAnImage, fingerprint
 from ._journal import Journal, JournalEntry
+from ._numbers import ascii_integer
 from ._fixtures import FixtureError, FixtureStore, Settings, load_fixtures
 from ._ratelimit import Quota, RateLimiter
 from ._results import ResultSet
@@ -16,5 +16,5 @@ __all__ = [
     "Access", "AccessList", "Answer", "CHROMATIC", "Color", "Fault", "Fingerprint",
     "FixtureError", "FixtureStore", "GRAYSCALE", "ImageDocument", "Journal", "JournalEntry", "ImageFilter", "ImageFormat",
     "NotAnImage", "Orientation", "Quota", "RateLimiter", "ResultSet", "SearchEngine", "Settings",
-    "SizeClass", "decode_cbir_id", "encode_cbir_id", "fingerprint", "load_fixtures",
+    "SizeClass", "ascii_integer", "fingerprint", "load_fixtures",
 ]

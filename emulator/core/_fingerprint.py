@@ -41,7 +41,7 @@ class Fingerprint:
     @property
     def key(self) -> bytes:
         """The 16-byte key that seeds generated results and CBIR ids."""
-        return bytes.fromhex(self.sha256)[:16]
+        return sha256_key(self.sha256)
 
     @property
     def distinctive(self) -> bool:

@@ -58,7 +58,6 @@ class Settings:
 class FixtureStore:
     """Everything the fixtures say, parsed once, read-only while serving."""
 
-    source: str
     documents: dict[str, ImageDocument] = field(default_factory=dict)
     rules: RuleBook = RuleBook()
     #: URL -> (key, fingerprint) of the image file it stands for
@@ -169,7 +168,7 @@ class _Loader:
         fault = None
         if "error" in raw:
             err = raw["error"]
-            fault = Fault(status=_status_name(err.get("status")), code=err.get("code"),
+            fault = Fault(status=err.get("status"), code=err.get("code"),
                           message=err.get("message", ""))
         if found is None and fault is None and not raw.get("delay_ms"):
             raise FixtureError("rules.json", place, "a rule needs results, an error or a delay")
@@ -185,11 +184,10 @@ class _Loader:
             else:
                 fp, key = None, sha256_key(rule["sha256"])
             image_rules.append(ImageRule(
-                name=rule.get("name", rule.get("image") or rule["sha256"][:12]), key=key,
-                fingerprint=fp, cbir_alias=rule.get("cbir_id"), folder=rule.get("folder"),
+                key=key, fingerprint=fp, cbir_alias=rule.get("cbir_id"), folder=rule.get("folder"),
                 outcome=self.outcome(rule, place, docs)))
         query_rules = [
-            QueryRule(name=rule.get("name", rule["text"]), text=normalize_text(rule["text"]),
+            QueryRule(text=normalize_text(rule["text"]),
                       folder=rule.get("folder"),
                       outcome=self.outcome(rule, f"$.query_rules[{i}]", docs))
             for i, rule in enumerate(raw.get("query_rules", []))
@@ -199,18 +197,6 @@ class _Loader:
             fp = self.image("rules.json", f"$.urls[{json.dumps(url)}]", name)
             urls[url] = (fp.key, fp)
         return RuleBook(tuple(image_rules), tuple(query_rules)), urls
-
-
-_STATUS_NAMES = {
-    1: "CANCELLED", 2: "UNKNOWN", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND",
-    6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED", 8: "RESOURCE_EXHAUSTED",
-    9: "FAILED_PRECONDITION", 10: "ABORTED", 11: "OUT_OF_RANGE", 12: "UNIMPLEMENTED",
-    13: "INTERNAL", 14: "UNAVAILABLE", 15: "DATA_LOSS", 16: "UNAUTHENTICATED",
-}
-
-
-def _status_name(status: int | str | None) -> str | None:
-    return _STATUS_NAMES[status] if isinstance(status, int) else status
 
 
 def load_fixtures(directory: str | Path) -> FixtureStore:
@@ -227,7 +213,6 @@ def load_fixtures(directory: str | Path) -> FixtureStore:
             for k in access.get("keys", [])}
     settings = raw["settings.json"] or {}
     return FixtureStore(
-        source=str(directory),
         documents=docs,
         rules=rules,
         urls=urls,

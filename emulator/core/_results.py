@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from ._document import ImageDocument
@@ -36,7 +37,7 @@ class ListedResults:
         return list(self.docs[start:stop])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class GeneratedResults:
     """A pool of generated documents; only the asked-for window is ever built.
 
@@ -51,7 +52,7 @@ class GeneratedResults:
     topic: str | None = None
     always_safe: bool = True
 
-    @property
+    @cached_property
     def _indexes(self) -> range | tuple[int, ...]:
         rest = dataclasses.replace(self.flt, site=None)
         if self.always_safe:

@@ -10,10 +10,11 @@ from ._fingerprint import Fingerprint
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """An error a rule asks for. ``status`` is a gRPC code name; ``code`` a yandexsearch
-    XML code. Each adapter renders the one its vendor speaks."""
+    """An error a rule asks for, as the fixture gives it: ``status`` a gRPC code (name or
+    number), ``code`` a yandexsearch XML code. Each adapter renders the one its vendor
+    speaks; the core does not interpret them."""
 
-    status: str | None = None
+    status: str | int | None = None
     code: int | None = None
     message: str = ""
 
@@ -29,7 +30,6 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class ImageRule:
-    name: str
     key: bytes
     fingerprint: Fingerprint | None
     cbir_alias: str | None
@@ -39,7 +39,6 @@ class ImageRule:
 
 @dataclass(frozen=True, slots=True)
 class QueryRule:
-    name: str
     text: str
     folder: str | None
     outcome: Outcome
@@ -71,9 +70,6 @@ class RuleBook:
                 if rule.fingerprint is not None and rule.fingerprint.looks_like(fp):
                     return rule
         return None
-
-    def for_key(self, key: bytes, folder: str | None) -> ImageRule | None:
-        return self.for_image(key, None, folder)
 
     def for_alias(self, cbir_id: str, folder: str | None) -> ImageRule | None:
         return next((r for r in _scoped(self.image_rules, folder) if r.cbir_alias == cbir_id), None)

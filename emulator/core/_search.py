@@ -12,7 +12,6 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from . import _cbir
 from ._filters import ImageFilter
 from ._fingerprint import Fingerprint, fingerprint
 from ._fixtures import FixtureStore
@@ -32,8 +31,8 @@ class Answer:
     """Results (or a fault) for one query, to serve after ``delay_ms``.
 
     ``key`` is the query image's canonical key: a look-alike of a fixture image answers
-    with the fixture image's key, so paging by its CBIR id continues the same list. A rule
-    that names a ``cbir_id`` (a recorded live one, say) issues that id instead.
+    with the fixture image's key, so paging by its id continues the same list. ``alias``
+    is the id a rule names for its image (a recorded live one, say), to issue instead.
     """
 
     results: ResultSet | None
@@ -42,9 +41,7 @@ class Answer:
     key: bytes | None = None
     alias: str | None = None
 
-    @property
-    def cbir_id(self) -> str | None:
-        return self.alias or (_cbir.encode(self.key) if self.key else None)
+
 
 
 def _seed(kind: str, value: str) -> bytes:
@@ -92,13 +89,10 @@ class SearchEngine:
         key, fp = self.store.urls.get(url) or (_seed("url", url), None)
         return self.by_image(key, fp, folder, flt)
 
-    def by_cbir_id(self, cbir_id: str, folder: str | None, flt: ImageFilter) -> Answer | None:
-        """None when the id is unknown: not an alias a rule lists, nor one we could issue."""
-        rule = self.store.rules.for_alias(cbir_id, folder)
-        if rule is not None:
-            return self._answer(rule.outcome, flt, rule)
-        key = _cbir.decode(cbir_id)
-        return None if key is None else self.by_image(key, None, folder, flt)
+    def by_alias(self, alias: str, folder: str | None, flt: ImageFilter) -> Answer | None:
+        """The rule that lists this image id (a recorded live one, say), if any."""
+        rule = self.store.rules.for_alias(alias, folder)
+        return None if rule is None else self._answer(rule.outcome, flt, rule)
 
     def by_text(self, text: str, folder: str | None, flt: ImageFilter) -> Answer:
         rule = self.store.rules.for_text(text, folder)

@@ -7,7 +7,7 @@ from aiohttp import web
 from .. import _http
 from ..core import SearchEngine
 from . import _grpc, _images_xml, _protos, _rest
-from ._servicer import ImageSearchServicer, quota_limiter
+from ._servicer import ImageSearchServicer, quota_limiters
 
 MAX_BODY_BYTES = _rest.MAX_BODY_BYTES
 
@@ -16,7 +16,8 @@ __all__ = ["ImageSearchServicer", "MAX_BODY_BYTES", "grpc_server", "mount"]
 
 def mount(app: web.Application, engine: SearchEngine, *, rate_limits: bool) -> ImageSearchServicer:
     """Add the Yandex REST routes to the app; the servicer is shared with gRPC."""
-    servicer = ImageSearchServicer(engine, _protos.load(), quota_limiter() if rate_limits else None)
+    servicer = ImageSearchServicer(engine, _protos.load(),
+                                   quota_limiters() if rate_limits else None)
     _rest.add_routes(app, servicer)
     _images_xml.add_routes(app, servicer)
     _http.add_fallback(app, "/", _rest.unmatched)

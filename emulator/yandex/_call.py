@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 
 from ._errors import Unauthenticated
 
@@ -23,12 +24,19 @@ def _sendable(value: str) -> bool:
     return "\r" not in value and "\n" not in value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class CallInfo:
+    """One call, from the transport's view: who is calling and the ids it is answered
+    with; the servicer notes what the journal should say about it."""
+
     authorization: str | None
     client_request_id: str | None
     request_id: str
     server_trace_id: str
+    #: the yandexsearch error code an otherwise successful Search answer carries
+    xml_code: int | None = None
+    #: the SHA-256 of the query image, once it has been fingerprinted
+    image_sha256: str | None = None
 
     @classmethod
     def create(cls, method: str, payload: bytes, authorization: str | None,
@@ -50,10 +58,16 @@ class CallInfo:
             headers.append(("x-client-request-id", self.client_request_id))  # echoed
         return headers
 
-    def credential(self) -> str:
-        """The token or key after a known scheme; anything else is UNAUTHENTICATED."""
+    @cached_property
+    def _token(self) -> str | None:
         scheme, _, token = (self.authorization or "").strip().partition(" ")
         token = token.strip()
         if scheme.lower() not in AUTH_SCHEMES or not token or any(c.isspace() for c in token):
-            raise Unauthenticated()
+            return None
         return token
+
+    def credential(self) -> str:
+        """The token or key after a known scheme; anything else is UNAUTHENTICATED."""
+        if self._token is None:
+            raise Unauthenticated()
+        return self._token

@@ -21,7 +21,13 @@ from ._errors import InvalidArgument
 
 #: Field numbers of the ``image`` oneof in ImageSearchByImageRequest (url, data, id).
 _IMAGE_ONEOF_FIELDS = {3: "url", 4: "data", 5: "id"}
-_IMAGE_ONEOF_JSON = {"url": "url", "data": "data", "id": "id"}
+_IMAGE_ONEOF_JSON = frozenset(_IMAGE_ONEOF_FIELDS.values())
+
+
+def _one_image_source(sources: set[str]) -> None:
+    if len(sources) > 1:
+        raise InvalidArgument(
+            f"image: only one of url, data or id may be set, got {', '.join(sorted(sources))}")
 
 
 def _varint(raw: bytes, pos: int) -> tuple[int, int]:
@@ -63,10 +69,8 @@ def top_level_fields(raw: bytes) -> list[int]:
 def from_wire(message_type: type, raw: bytes, *, image_oneof: bool = False):
     try:
         if image_oneof:
-            sources = {_IMAGE_ONEOF_FIELDS[n] for n in top_level_fields(raw) if n in _IMAGE_ONEOF_FIELDS}
-            if len(sources) > 1:
-                raise InvalidArgument(
-                    f"image: only one of url, data or id may be set, got {', '.join(sorted(sources))}")
+            _one_image_source({_IMAGE_ONEOF_FIELDS[n] for n in top_level_fields(raw)
+                               if n in _IMAGE_ONEOF_FIELDS})
         return message_type.FromString(raw)
     except DecodeError as exc:
         raise InvalidArgument(f"request could not be decoded: {exc}") from None
@@ -183,10 +187,8 @@ def from_json(message_type: type, body: bytes, *, image_oneof: bool = False):
     if not isinstance(document, dict):
         raise InvalidArgument("malformed JSON request body: expected an object")
     if image_oneof:
-        sources = {key for key in document if key in _IMAGE_ONEOF_JSON and document[key] is not None}
-        if len(sources) > 1:
-            raise InvalidArgument(
-                f"image: only one of url, data or id may be set, got {', '.join(sorted(sources))}")
+        _one_image_source({key for key in document
+                           if key in _IMAGE_ONEOF_JSON and document[key] is not None})
     # the image is decoded here, once and strictly; a wrong type is left to json_format
     data = None
     if image_oneof and isinstance(document.get("data"), str):

@@ -74,11 +74,6 @@ class ResourceExhausted(YandexError):
     default_message = "Quota limit exceeded"
 
 
-class Unimplemented(YandexError):
-    code = grpc.StatusCode.UNIMPLEMENTED
-    default_message = "Method not implemented"
-
-
 class Internal(YandexError):
     """Backend failure (13 INTERNAL / HTTP 500)."""
 
@@ -102,6 +97,14 @@ class MethodNotAllowed(YandexError):
     @property
     def http_status(self) -> int:
         return 405
+
+
+_CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
+
+
+def status_code(status: str | int) -> grpc.StatusCode:
+    """A fixture's gRPC status, by name or number (the schema admits only valid ones)."""
+    return _CODES_BY_NUMBER[status] if isinstance(status, int) else grpc.StatusCode[status]
 
 
 class InjectedFault(YandexError):

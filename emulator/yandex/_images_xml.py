@@ -6,7 +6,6 @@ Emulator decision: with HTTP 200 and an XML content type, as the legacy service 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -15,19 +14,19 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from ..core import (CHROMATIC, GRAYSCALE, Access, Color, ImageFilter, ImageFormat, Orientation,
-                    SizeClass)
+                    SizeClass, ascii_integer)
 from . import _text_search
 from ._call import CallInfo
 from ._servicer import ImageSearchServicer
-from ._validation import MAX_FOLDER_ID, MAX_QUERY_TEXT, MAX_SITE
-from ._xml import FORBIDDEN
+from ._validation import MAX_DOCS_ON_PAGE, MAX_FOLDER_ID, MAX_QUERY_TEXT, MAX_SITE
+from ._xml import FIXED_GROUPING, FORBIDDEN
 
 log = logging.getLogger(__name__)
 
 PATH = "/images-xml"
 CONTENT_TYPE = "text/xml"
 #: Emulator decision: groups-on-page accepts the same range as v2's docs_on_page.
-MAX_GROUPS_ON_PAGE = 100
+MAX_GROUPS_ON_PAGE = MAX_DOCS_ON_PAGE
 
 _ITYPES = {"jpg": ImageFormat.JPEG, "gif": ImageFormat.GIF, "png": ImageFormat.PNG}
 _IORIENTS = {o.value: o for o in Orientation}
@@ -66,40 +65,40 @@ def _choice(params: MultiDictProxy, name: str, table: dict, language: str):
     return table[params[name]]
 
 
-def _ascii_number(raw: str) -> bool:
-    """Digits 0-9 only (``str.isdigit`` also takes "²" or "٣"), and few enough for int64."""
-    return raw.isascii() and raw.isdigit() and len(raw) <= 18
-
-
 def _integer(params: MultiDictProxy, name: str, default: int, low: int, high: int,
              language: str) -> int:
     raw = params.get(name, str(default))
-    if not _ascii_number(raw) or not low <= int(raw) <= high:
+    value = ascii_integer(raw)
+    if value is None or not low <= value <= high:
         raise XmlError(18, f"Invalid {name} value: {raw}", language=language)
-    return int(raw)
+    return value
 
 
-#: The grouping settings image search has: each once; all but groups-on-page take the one
-#: value the vendor documents (a service attribute), anything else could not be honoured.
-_GROUPBY_FIXED = {"attr": "ii", "mode": "deep", "docs-in-group": "1", "curcateg": "-1"}
+def _groupby_settings(raw: str) -> dict[str, str] | None:
+    """``name=value`` parts joined by dots, each name once; None when malformed."""
+    pairs = [part.partition("=") for part in raw.split(".")]
+    if any(not sep for _, sep, _ in pairs):
+        return None
+    settings = {name: value for name, _, value in pairs}
+    return settings if len(settings) == len(pairs) else None
 
 
 def _groups_on_page(params: MultiDictProxy, language: str) -> int:
-    """``groupby=attr=ii.groups-on-page=N`` (the docs' default is 20 groups)."""
+    """``groupby=attr=ii.groups-on-page=N`` (the docs' default is 20 groups). The other
+    settings are service attributes with one documented value each (the ones the XML
+    echoes); any other value could not be honoured as sent, so it is error 18."""
     raw = params.get("groupby")
     if raw is None:
         return _text_search.DEFAULT_GROUPS_ON_PAGE
-    pairs = [part.partition("=") for part in raw.split(".")]
-    names = [name for name, _, _ in pairs]
-    settings = {name: value for name, _, value in pairs}
-    value = settings.get("groups-on-page", str(_text_search.DEFAULT_GROUPS_ON_PAGE))
-    if len(set(names)) != len(names) or any(not sep for _, sep, _ in pairs) \
-            or any(name not in _GROUPBY_FIXED and name != "groups-on-page" for name in names) \
-            or any(settings[name] != fixed for name, fixed in _GROUPBY_FIXED.items()
-                   if name in settings) \
-            or not _ascii_number(value) or not 1 <= int(value) <= MAX_GROUPS_ON_PAGE:
+    settings = _groupby_settings(raw)
+    if settings is None:
         raise XmlError(18, f"Invalid groupby value: {raw}", language=language)
-    return int(value)
+    value = ascii_integer(settings.pop("groups-on-page",
+                                       str(_text_search.DEFAULT_GROUPS_ON_PAGE)))
+    if any(FIXED_GROUPING.get(name) != given for name, given in settings.items()) \
+            or value is None or not 1 <= value <= MAX_GROUPS_ON_PAGE:
+        raise XmlError(18, f"Invalid groupby value: {raw}", language=language)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,34 +158,33 @@ def query_params(request: web.Request) -> MultiDictProxy:
     return MultiDictProxy(MultiDict(pairs))
 
 
-async def _answer(servicer: ImageSearchServicer, request: web.Request,
+async def _answer(servicer: ImageSearchServicer, params: MultiDictProxy, host: str,
                   info: CallInfo) -> tuple[bytes, int | None]:
-    v1 = parse(query_params(request), request.host)
+    v1 = parse(params, host)
     query = v1.query
-    access = servicer.engine.store.access.check(v1.api_key, v1.folder_id)
+    access = servicer.access(v1.api_key, v1.folder_id)
     if access is Access.UNKNOWN_KEY:
         raise XmlError(42, query=query, language=query.language)
     if access is Access.FOLDER_DENIED:
         raise XmlError(31, query=query, language=query.language)
-    if servicer.limiter is not None and not servicer.limiter.allow(v1.folder_id):
+    if not servicer.quota_ok("images-xml", v1.folder_id):
         raise XmlError(55, query=query, language=query.language)
     code = query.precheck()
     if code is not None:
         raise XmlError(code, query=query, language=query.language)
     answer = servicer.engine.by_text(query.text, v1.folder_id, query.filter)
-    if answer.delay_ms:
-        await asyncio.sleep(answer.delay_ms / 1000)
-    if answer.fault is not None and answer.fault.code is None:
-        # Emulator decision: an injected gRPC-style fault is "unknown error" (20) in v1
-        raise XmlError(20, answer.fault.message or None, query=query, language=query.language)
+    await servicer.wait(answer)
     return _text_search.render(servicer.engine, query, answer, info.request_id)
 
 
 def handler(servicer: ImageSearchServicer):
     async def handle(request: web.Request) -> web.Response:
         info = CallInfo.create(f"v1:{request.path_qs}", b"", None, None)
+        sent: dict = {"raw_query": request.rel_url.raw_query_string}
         try:
-            body, code = await _answer(servicer, request, info)
+            params = query_params(request)
+            sent = {key: params.getall(key) for key in params}
+            body, code = await _answer(servicer, params, request.host, info)
             outcome = "OK" if code is None else str(code)
         except XmlError as exc:
             body, outcome = _text_search.render_error(
@@ -194,7 +192,7 @@ def handler(servicer: ImageSearchServicer):
         except Exception:
             log.exception("images-xml failed")
             body, outcome = _text_search.render_error(None, 20), "20"
-        servicer.record_params("yandex.v1.xml", f"GET {PATH}", info, request.query, outcome)
+        servicer.record_params("yandex.v1.xml", f"GET {PATH}", info, sent, outcome)
         return _xml_response(body, info)
 
     return handle

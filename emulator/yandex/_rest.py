@@ -11,6 +11,7 @@ import asyncio
 import functools
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -72,12 +73,16 @@ async def _read_body(request: web.Request) -> bytes:
         raise ClientGone() from None
 
 
+#: JSON and base64 of a photo-sized body take tens of milliseconds: off the loop, in a
+#: small pool of their own (so at most two large bodies are being decoded at once).
+_DECODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="json-decode")
+
+
 async def _decode(request_type: type, body: bytes, by_image: bool):
-    """JSON and base64 of a photo-sized body take tens of milliseconds: off the loop."""
     if len(body) < OFFLOAD_BYTES:
         return from_json(request_type, body, image_oneof=by_image)
     return await asyncio.get_running_loop().run_in_executor(
-        None, functools.partial(from_json, request_type, body, image_oneof=by_image))
+        _DECODERS, functools.partial(from_json, request_type, body, image_oneof=by_image))
 
 
 def _render(response) -> dict:

@@ -1,7 +1,9 @@
 """ImageSearchService: one servicer behind both the gRPC and the REST transport.
 
 It takes typed protobuf requests and a :class:`CallInfo`, and returns protobuf responses or
-raises a :class:`YandexError`. It knows no transport.
+raises a :class:`YandexError`. It knows no transport. The steps every Yandex API shares
+(access, quotas, rule delays, the journal) are its public methods, which the v1 XML API
+calls too.
 """
 
 from __future__ import annotations
@@ -9,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+from collections.abc import Mapping
 
-import grpc
 from google.protobuf import json_format
 
 from ..core import Access, Answer, ImageFilter, NotAnImage, Quota, RateLimiter, SearchEngine
-from . import _text_search
+from . import _cbir, _text_search, _v2_enums as v2
 from ._call import CallInfo
 from ._errors import (InjectedFault, InvalidArgument, NotFound, PermissionDenied,
-                      ResourceExhausted, Unauthenticated)
+                      ResourceExhausted, Unauthenticated, status_code)
 from ._protos import Protos
 from ._validation import validate_search, validate_search_by_image
 
@@ -25,62 +27,101 @@ from ._validation import validate_search, validate_search_by_image
 IMAGES_PER_PAGE = 40
 #: Contract: image-by-image quota, 10 requests/s and 36,000/hour per folder.
 QUOTAS = (Quota(10, 1.0), Quota(36_000, 3600.0))
-FAMILY_STRICT = 3  # SearchQuery.FamilyMode.FAMILY_MODE_STRICT
+#: Emulator decision: each API has a quota of its own, all of the image-by-image size
+#: (the contract gives no other); text searches never use up the image-by-image quota.
+APIS = ("SearchByImage", "Search", "images-xml")
+#: Journal entries keep strings up to this length; longer ones (refused anyway) become
+#: their digest, so 1000 entries stay small.
+JOURNAL_STRING_LIMIT = 2048
 
 
-def quota_limiter() -> RateLimiter:
-    return RateLimiter(QUOTAS)
+def quota_limiters() -> dict[str, RateLimiter]:
+    return {api: RateLimiter(QUOTAS) for api in APIS}
+
+
+def _digest_of(value: bytes, unit: str, sha256: str | None = None) -> dict:
+    return {"sha256": sha256 or hashlib.sha256(value).hexdigest(), unit: len(value)}
+
+
+def _bounded(value):
+    if isinstance(value, str) and len(value) > JOURNAL_STRING_LIMIT:
+        return _digest_of(value.encode("utf-8", "surrogatepass"), "bytes")
+    if isinstance(value, dict):
+        return {_bounded(k) if isinstance(k, str) else k: _bounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bounded(v) for v in value]
+    return value
 
 
 class ImageSearchServicer:
-    def __init__(self, engine: SearchEngine, protos: Protos, limiter: RateLimiter | None = None):
+    def __init__(self, engine: SearchEngine, protos: Protos,
+                 limiters: dict[str, RateLimiter] | None = None):
         self.engine = engine
         self.protos = protos
-        self.limiter = limiter
+        self.limiters = limiters
 
-    # -- journal ------------------------------------------------------------------------
+    # -- steps every Yandex API shares --------------------------------------------------
+    def access(self, credential: str, folder_id: str) -> Access:
+        """Emulator decision: a request with no folder uses the key's own folder, as a
+        service-account key does, so a folder-restricted key is granted it."""
+        return self.engine.store.access.check(credential, folder_id or None)
+
+    def quota_ok(self, api: str, key: str) -> bool:
+        return self.limiters is None or self.limiters[api].allow(key)
+
+    @staticmethod
+    async def wait(answer: Answer) -> None:
+        """A rule's delay, before its answer."""
+        if answer.delay_ms:
+            await asyncio.sleep(answer.delay_ms / 1000)
+
     def record(self, api: str, method: str, call: CallInfo, request, outcome: str) -> None:
         """Journal a call; image bytes become their digest and size, never kept."""
+        if outcome == "OK" and call.xml_code is not None:
+            outcome = str(call.xml_code)
         if request is None:
             summary: dict = {"undecodable": True}
+        elif "data" in request.DESCRIPTOR.fields_by_name and request.WhichOneof("image") == "data":
+            rest = type(request)()
+            rest.CopyFrom(request)
+            rest.ClearField("data")  # no base64 of the image for nothing
+            summary = json_format.MessageToDict(rest, preserving_proto_field_name=True)
+            summary["data"] = _digest_of(request.data, "bytes", call.image_sha256)
         else:
             summary = json_format.MessageToDict(request, preserving_proto_field_name=True)
-            if request.DESCRIPTOR.fields_by_name.get("data") is not None \
-                    and request.WhichOneof("image") == "data":
-                summary["data"] = _digest_of(request.data, "bytes")
         self.engine.journal.record(api, method, call.request_id, _bounded(summary), outcome)
 
-    def record_params(self, api: str, method: str, call: CallInfo, params, outcome: str) -> None:
-        summary = {key: params.getall(key) for key in params}
-        self.engine.journal.record(api, method, call.request_id, _bounded(summary), outcome)
+    def record_params(self, api: str, method: str, call: CallInfo,
+                      params: Mapping[str, list[str]], outcome: str) -> None:
+        self.engine.journal.record(api, method, call.request_id, _bounded(dict(params)), outcome)
 
-    # -- shared steps -------------------------------------------------------------------
-    def _authorize(self, call: CallInfo, folder_id: str) -> None:
-        access = self.engine.store.access.check(call.credential(), folder_id or None)
+    # -- the v2 checks ------------------------------------------------------------------
+    def _admit(self, api: str, call: CallInfo, folder_id: str) -> None:
+        access = self.access(call.credential(), folder_id)
         if access is Access.UNKNOWN_KEY:
             raise Unauthenticated()
         if access is Access.FOLDER_DENIED:
             raise PermissionDenied(f"Permission denied to folder {folder_id}")
-
-    def _take_quota(self, call: CallInfo, folder_id: str) -> None:
-        if self.limiter is not None and not self.limiter.allow(folder_id or call.credential()):
+        if not self.quota_ok(api, folder_id or call.credential()):
             raise ResourceExhausted()
 
-    @staticmethod
-    async def _settle(answer: Answer) -> None:
-        if answer.delay_ms:
-            await asyncio.sleep(answer.delay_ms / 1000)
-        if answer.fault is not None and answer.fault.status is not None:
-            raise InjectedFault(grpc.StatusCode[answer.fault.status], answer.fault.message)
+    async def _settle(self, answer: Answer) -> None:
+        await self.wait(answer)
+        fault = answer.fault
+        if fault is not None and fault.code is None and fault.status is not None:
+            raise InjectedFault(status_code(fault.status), fault.message)
 
     # -- SearchByImage ------------------------------------------------------------------
-    async def _image_answer(self, request, flt: ImageFilter) -> Answer:
+    async def _image_answer(self, request, flt: ImageFilter, call: CallInfo) -> Answer:
         folder = request.folder_id or None
         source = request.WhichOneof("image")
         if source == "url":
             return self.engine.by_url(request.url, folder, flt)
         if source == "id":
-            answer = self.engine.by_cbir_id(request.id, folder, flt)
+            answer = self.engine.by_alias(request.id, folder, flt)
+            key = _cbir.decode(request.id) if answer is None else None
+            if key is not None:
+                answer = self.engine.by_image(key, None, folder, flt)
             if answer is None:
                 raise NotFound(f"Image with id {request.id} not found")
             return answer
@@ -88,66 +129,41 @@ class ImageSearchServicer:
             fp = await self.engine.fingerprint(request.data)
         except NotAnImage:
             raise InvalidArgument("data: the image could not be decoded") from None
+        call.image_sha256 = fp.sha256
         return self.engine.by_image(fp.key, fp, folder, flt)
 
     async def search_by_image(self, request, call: CallInfo):
-        call.credential()
         validate_search_by_image(request)
-        self._authorize(call, request.folder_id)
-        self._take_quota(call, request.folder_id)
+        self._admit("SearchByImage", call, request.folder_id)
         flt = ImageFilter(site=request.site or None,
-                          family_strict=request.family_mode == FAMILY_STRICT)
-        answer = await self._image_answer(request, flt)
+                          family_strict=request.family_mode == v2.FAMILY_STRICT)
+        answer = await self._image_answer(request, flt, call)
         await self._settle(answer)
         results = answer.results
         max_page = max(0, math.ceil(results.total / IMAGES_PER_PAGE) - 1)
         start = request.page * IMAGES_PER_PAGE
         docs = results.window(start, start + IMAGES_PER_PAGE) if request.page <= max_page else []
         info = self.protos.ImageSearchByImageResponse.ImageInfo
+        by_id = request.WhichOneof("image") == "id"
         return self.protos.ImageSearchByImageResponse(
-            images=[info(url=d.url, format=_FORMAT_NUMBERS.get(d.format.value, 0), width=d.width,
+            images=[info(url=d.url, format=v2.format_number(d.format), width=d.width,
                          height=d.height, passage=d.passage, host=d.host,
                          page_title=d.page_title, page_url=d.page_url) for d in docs],
             page=request.page,
             max_page=max_page,
-            id=request.id if request.WhichOneof("image") == "id" else (answer.cbir_id or ""),
+            id=request.id if by_id else (answer.alias or _cbir.encode(answer.key)),
         )
 
     # -- Search (text) ------------------------------------------------------------------
     async def search(self, request, call: CallInfo):
-        call.credential()
         validate_search(request)
-        self._authorize(call, request.folder_id)
-        self._take_quota(call, request.folder_id)
+        self._admit("Search", call, request.folder_id)
         query = _text_search.TextQuery.from_v2(request)
         code = query.precheck()
         if code is not None:
+            call.xml_code = code
             return self.protos.ImageSearchResponse(raw_data=_text_search.render_error(query, code))
         answer = self.engine.by_text(query.text, request.folder_id or None, query.filter)
         await self._settle(answer)
-        raw, _ = _text_search.render(self.engine, query, answer, call.request_id)
+        raw, call.xml_code = _text_search.render(self.engine, query, answer, call.request_id)
         return self.protos.ImageSearchResponse(raw_data=raw)
-
-
-#: Journal entries keep strings up to this length; longer ones (refused anyway) become
-#: their digest, so 1000 entries stay small.
-JOURNAL_STRING_LIMIT = 2048
-
-
-def _digest_of(value: bytes, unit: str) -> dict:
-    return {"sha256": hashlib.sha256(value).hexdigest(), unit: len(value)}
-
-
-def _bounded(value):
-    if isinstance(value, str) and len(value) > JOURNAL_STRING_LIMIT:
-        return _digest_of(value.encode("utf-8", "surrogatepass"), "bytes")
-    if isinstance(value, dict):
-        return {k: _bounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_bounded(v) for v in value]
-    return value
-
-
-#: ImageSpec.ImageFormat numbers by the core's format names; a format the enum lacks
-#: (webp, seen in live XML) is IMAGE_FORMAT_UNSPECIFIED.
-_FORMAT_NUMBERS = {"jpeg": 1, "gif": 2, "png": 3}

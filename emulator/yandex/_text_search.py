@@ -6,31 +6,16 @@ Shared by the v1 ``GET /images-xml`` API and the v2 ``Search`` RPC: both parse i
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
-from ..core import CHROMATIC, GRAYSCALE, Answer, Color, ImageFilter, ImageFormat, Orientation, \
-    SearchEngine, SizeClass
-from . import _xml
+from ..core import Answer, Fault, ImageFilter, SearchEngine
+from . import _v2_enums as v2, _xml
 
 #: Contract: a query of more than 40 words is error 10002.
 MAX_WORDS = 40
 #: Contract: asking past result 1000 is error 18.
 RESULT_WINDOW = 1000
 DEFAULT_GROUPS_ON_PAGE = 20
-
-_V2_FORMATS = {1: ImageFormat.JPEG, 2: ImageFormat.GIF, 3: ImageFormat.PNG}
-_V2_ORIENTATIONS = {1: Orientation.VERTICAL, 2: Orientation.HORIZONTAL, 3: Orientation.SQUARE}
-_V2_SIZES = {1: SizeClass.ENORMOUS, 2: SizeClass.LARGE, 3: SizeClass.MEDIUM, 4: SizeClass.SMALL,
-             5: SizeClass.TINY, 6: SizeClass.WALLPAPER}
-_V2_COLORS = {1: CHROMATIC, 2: GRAYSCALE, 3: frozenset({Color.RED}), 4: frozenset({Color.ORANGE}),
-              5: frozenset({Color.YELLOW}), 6: frozenset({Color.GREEN}),
-              7: frozenset({Color.CYAN}), 8: frozenset({Color.BLUE}),
-              9: frozenset({Color.VIOLET}), 10: frozenset({Color.WHITE}),
-              11: frozenset({Color.BLACK})}
-#: Emulator decision: the search type picks the language of the human-readable counts.
-_V2_LANGUAGES = {2: "tr", 3: "en"}  # all others: Russian, as on yandex.ru
-FAMILY_STRICT = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +35,13 @@ class TextQuery:
             groups_on_page=request.docs_on_page or DEFAULT_GROUPS_ON_PAGE,
             filter=ImageFilter(
                 site=request.site or None,
-                format=_V2_FORMATS.get(spec.format),
-                orientation=_V2_ORIENTATIONS.get(spec.orientation),
-                size=_V2_SIZES.get(spec.size),
-                colors=_V2_COLORS.get(spec.color),
-                family_strict=query.family_mode == FAMILY_STRICT,
+                format=v2.FORMATS.get(spec.format),
+                orientation=v2.ORIENTATIONS.get(spec.orientation),
+                size=v2.SIZES.get(spec.size),
+                colors=v2.COLORS.get(spec.color),
+                family_strict=query.family_mode == v2.FAMILY_STRICT,
             ),
-            language=_V2_LANGUAGES.get(query.search_type, "ru"),
+            language=v2.LANGUAGES.get(query.search_type, "ru"),
         )
 
     @property
@@ -72,9 +57,10 @@ class TextQuery:
         return None
 
 
-def reqid(query: TextQuery, request_id: str, engine: SearchEngine) -> str:
-    seed = hashlib.blake2b(f"{request_id}|{query}".encode(), digest_size=16).digest()
-    return _xml.make_reqid(seed, engine.now())
+def xml_code(fault: Fault) -> int:
+    """Emulator decision: a query rule's fault in XML is its XML ``code``; a rule that gives
+    only a gRPC ``status`` is 20 (unknown error) where no status can be sent (v1)."""
+    return fault.code if fault.code is not None else 20
 
 
 def render_error(query: TextQuery | None, code: int, *, message: str | None = None,
@@ -87,14 +73,16 @@ def render(engine: SearchEngine, query: TextQuery, answer: Answer,
            request_id: str) -> tuple[bytes, int | None]:
     """The XML for an answer (its results, the rule's error, or 15 when nothing is there)
     and the error code it carries, if any."""
-    if answer.fault is not None and answer.fault.code is not None:
-        code = answer.fault.code
+    if answer.fault is not None:
+        code = xml_code(answer.fault)
         return render_error(query, code, message=answer.fault.message or None), code
     results = answer.results
     start = query.page * query.groups_on_page
     docs = results.window(start, start + query.groups_on_page) if results is not None else []
     if not docs:
         return render_error(query, 15), 15
-    return _xml.render_results(query.echo, docs, found=results.total, now=engine.now(),
-                               reqid=reqid(query, request_id, engine),
+    now = engine.now()
+    # the request id already digests the whole request: the same request, the same reqid
+    reqid = _xml.make_reqid(request_id.encode(), now)
+    return _xml.render_results(query.echo, docs, found=results.total, now=now, reqid=reqid,
                                language=query.language), None

@@ -32,10 +32,10 @@ def check_one_image_source(request) -> None:
         raise InvalidArgument("image: exactly one of url, data or id must be set")
 
 
-def check_image_size(request) -> None:
-    if request.WhichOneof("image") == "data" and len(request.data) > MAX_IMAGE_BYTES:
+def check_image_size(data: bytes) -> None:
+    if len(data) > MAX_IMAGE_BYTES:
         raise InvalidArgument(
-            f"data: image must be at most {MAX_IMAGE_BYTES} bytes, got {len(request.data)}")
+            f"data: image must be at most {MAX_IMAGE_BYTES} bytes, got {len(data)}")
 
 
 def check_not_empty(field: str, value: str | bytes) -> None:
@@ -78,7 +78,7 @@ def validate_search_by_image(request) -> None:
         check_length("id", request.id, MAX_CBIR_ID)
     else:
         check_not_empty("data", request.data)
-        check_image_size(request)
+        check_image_size(request.data)
     check_page("page", request.page)
 
 

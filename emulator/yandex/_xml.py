@@ -23,7 +23,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from ..core._document import ImageDocument, ImageFormat
+from ..core import ImageDocument, ImageFormat
 
 __all__ = [
     "ERROR_MESSAGES", "LANGUAGES", "XSD_PATH", "RequestEcho", "human_count", "make_reqid",
@@ -52,6 +52,8 @@ _MIME_TYPES: Mapping[ImageFormat, str] = {ImageFormat.JPEG: "jpg"}
 #: service attributes with a single value); ``groups-on-page`` is inserted per request.
 _GROUPING_ATTRS = {"attr": "ii", "mode": "deep"}
 _GROUPING_TAIL_ATTRS = {"docs-in-group": "1", "curcateg": "-1"}
+#: Every grouping setting but ``groups-on-page``, with the one value image search has.
+FIXED_GROUPING = {**_GROUPING_ATTRS, **_GROUPING_TAIL_ATTRS}
 
 #: Characters outside the XML 1.0 ``Char`` production: C0 controls except tab, LF and CR,
 #: lone surrogates (e.g. from ``surrogateescape``-decoded input), U+FFFE and U+FFFF.
