@@ -64,58 +64,51 @@ def launch(http_port: int, grpc_port: int) -> tuple[subprocess.Popen, float]:
             time.sleep(0.005)
 
 
-async def rest_load(port: int, seconds: float, concurrency: int, bodies: list[bytes]) -> float:
-    url = f"http://127.0.0.1:{port}/v2/image/search_by_image"
+async def drive(seconds: float, concurrency: int, items: list, call) -> float:
+    """``concurrency`` workers calling ``call(item)`` round-robin for ``seconds``: calls/s."""
     done = 0
     deadline = time.perf_counter() + seconds
-    async with aiohttp.ClientSession(headers={"Authorization": AUTH}) as session:
-        async def worker(n: int) -> None:
-            nonlocal done
-            i = n
-            while time.perf_counter() < deadline:
-                async with session.post(url, data=bodies[i % len(bodies)]) as r:
-                    await r.read()
-                    assert r.status == 200, r.status
-                done += 1
-                i += concurrency
-        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+
+    async def worker(n: int) -> None:
+        nonlocal done
+        i = n
+        while time.perf_counter() < deadline:
+            await call(items[i % len(items)])
+            done += 1
+            i += concurrency
+
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
     return done / seconds
+
+
+async def rest_load(port: int, seconds: float, concurrency: int, bodies: list[bytes]) -> float:
+    url = f"http://127.0.0.1:{port}/v2/image/search_by_image"
+    async with aiohttp.ClientSession(headers={"Authorization": AUTH}) as session:
+        async def post(body: bytes) -> None:
+            async with session.post(url, data=body) as r:
+                await r.read()
+                assert r.status == 200, r.status
+        return await drive(seconds, concurrency, bodies, post)
 
 
 async def xml_load(port: int, seconds: float, concurrency: int, paths: list[str]) -> float:
-    done = 0
-    deadline = time.perf_counter() + seconds
     async with aiohttp.ClientSession() as session:
-        async def worker(n: int) -> None:
-            nonlocal done
-            i = n
-            while time.perf_counter() < deadline:
-                async with session.get(f"http://127.0.0.1:{port}{paths[i % len(paths)]}") as r:
-                    await r.read()
-                    assert r.status == 200, r.status
-                done += 1
-                i += concurrency
-        await asyncio.gather(*(worker(n) for n in range(concurrency)))
-    return done / seconds
+        async def get(path: str) -> None:
+            async with session.get(f"http://127.0.0.1:{port}{path}") as r:
+                await r.read()
+                assert r.status == 200, r.status
+        return await drive(seconds, concurrency, paths, get)
 
 
 async def grpc_load(port: int, seconds: float, concurrency: int, requests: list) -> float:
     protos = _protos.load()
-    done = 0
-    deadline = time.perf_counter() + seconds
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        call = channel.unary_unary(PATH, request_serializer=lambda m: m.SerializeToString(),
+        stub = channel.unary_unary(PATH, request_serializer=lambda m: m.SerializeToString(),
                                    response_deserializer=protos.ImageSearchByImageResponse.FromString)
 
-        async def worker(n: int) -> None:
-            nonlocal done
-            i = n
-            while time.perf_counter() < deadline:
-                await call(requests[i % len(requests)], metadata=(("authorization", AUTH),))
-                done += 1
-                i += concurrency
-        await asyncio.gather(*(worker(n) for n in range(concurrency)))
-    return done / seconds
+        async def call(request) -> None:
+            await stub(request, metadata=(("authorization", AUTH),))
+        return await drive(seconds, concurrency, requests, call)
 
 
 def noise_jpeg() -> bytes:
