@@ -6,13 +6,16 @@ replaced here by the owning vendor's error body, so no client ever sees a foreig
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
 from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
+from yarl import URL
 
 from .core import Journal, ascii_integer
 
@@ -76,14 +79,31 @@ async def journal_clear(request: web.Request) -> web.Response:
 
 def admin_error(request: web.Request, status: int, message: str | None = None) -> web.Response:
     """The emulator's own error body on its own endpoints."""
-    default = {404: "not found", 405: "method not allowed"}.get(status, "internal error")
+    default = {404: "not found", 405: "method not allowed"}.get(
+        status, "bad request" if status < 500 else "internal error")
     return web.json_response({"error": message or default}, status=status)
+
+
+#: The start of an HTTP request: method, then the request target.
+_REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ (/\S*) ")
 
 
 class _VendorRequestHandler(RequestHandler):
     """aiohttp answers requests it cannot parse (bad request line, headers, chunking,
     encodings) from here, outside every middleware, in plain text: answer in the owning
-    vendor's format instead, and log at debug level (a bad client is not our error)."""
+    vendor's format instead, and log at debug level (a bad client is not our error).
+
+    aiohttp hands this a placeholder request (path "/"), so the target of the request
+    line last seen on the connection picks the vendor.
+    """
+
+    _target = "/"
+
+    def data_received(self, data: bytes) -> None:
+        match = _REQUEST_LINE.match(data)
+        if match:
+            self._target = match.group(1).decode("latin-1")
+        super().data_received(data)
 
     def handle_error(self, request: BaseRequest, status: int = 500,
                      exc: BaseException | None = None, message: str | None = None):
@@ -92,6 +112,8 @@ class _VendorRequestHandler(RequestHandler):
             raise ConnectionError("response already started")
         app = self._manager.vendor_app
         try:
+            with contextlib.suppress(ValueError):
+                request = request.clone(rel_url=URL(self._target, encoded=True))
             response = _fallback_for(app, request.path)(request, status)
         except Exception:  # a request too broken to render for: aiohttp's own answer
             return super().handle_error(request, status, exc, message)
