@@ -88,3 +88,13 @@ def test_search_answers_carrying_an_xml_error_are_journaled_with_its_code(server
         assert http(server.http, "POST", "/v2/image/search", body.encode(),
                     {"Authorization": "Api-Key k"})[0] == 200
     assert [e["outcome"] for e in entries(server.http)] == ["15", "OK"]
+
+
+def test_a_huge_request_record_is_kept_as_its_digest():
+    journal = Journal(size=3)
+    journal.record("api", "m", "1", {"p": ["x" * 1000] * 100}, "OK")
+    journal.record("api", "m", "2", {"p": ["small"]}, "OK")
+    big, small = journal.entries()
+    assert big.request["truncated"] is True and big.request["bytes"] > 100_000
+    assert len(big.request["sha256"]) == 64
+    assert small.request == {"p": ["small"]}

@@ -7,13 +7,17 @@ digest and a size instead), so a long-running emulator's memory stays flat.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
+import json
 from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
-#: Emulator decision: the journal keeps the last 1000 requests.
+#: Emulator decision: the journal keeps the last 1000 requests, each request's record at
+#: most 16 KiB of JSON (a bigger one is kept as its digest and size): 16 MiB at the most.
 JOURNAL_SIZE = 1000
+MAX_REQUEST_CHARS = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,11 @@ class Journal:
 
     def record(self, api: str, method: str, request_id: str, request: dict[str, Any],
                outcome: str) -> None:
+        text = json.dumps(request, ensure_ascii=False, default=str)
+        if len(text) > MAX_REQUEST_CHARS:
+            raw = text.encode("utf-8", "surrogatepass")
+            request = {"truncated": True, "sha256": hashlib.sha256(raw).hexdigest(),
+                       "bytes": len(raw)}
         at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
         self._entries.append(JournalEntry(next(self._seq), at, api, method, request_id,
                                           request, outcome))
