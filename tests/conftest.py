@@ -14,7 +14,8 @@ from emulator._server import Config, Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
-SHARED = ROOT.parent / "shared"
+#: recorded live traffic of the real service (see tests/vendor/README.md)
+VENDOR = ROOT / "tests" / "vendor"
 
 
 @dataclass

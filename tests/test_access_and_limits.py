@@ -1,6 +1,6 @@
 """Who may call which folder (fixtures' access.json), and the per-folder quota, on both transports.
 
-Contract: ``yandex.md`` section 1, "Errors": 7 PERMISSION_DENIED / 403 for a valid key on a
+Contract (the vendor's API v2 reference, errors): 7 PERMISSION_DENIED / 403 for a valid key on a
 folder it may not use, 16 UNAUTHENTICATED / 401 for an unknown one, and 8 RESOURCE_EXHAUSTED /
 429 beyond 10 image-by-image requests a second per folder.
 """

@@ -36,6 +36,7 @@ from lxml import etree
 from PIL import Image, features
 
 from conftest import FIXTURES
+from rawhttp import parse_response
 from emulator.yandex._protos import load
 
 PROTOS = load()
@@ -62,17 +63,6 @@ class Raw:
         return self.headers.get("content-type", "")
 
 
-def _dechunk(body: bytes) -> bytes:
-    out, rest = b"", body
-    while rest:
-        size_line, _, rest = rest.partition(b"\r\n")
-        size = int(size_line.split(b";")[0], 16)
-        if size == 0:
-            break
-        out, rest = out + rest[:size], rest[size + 2:]
-    return out
-
-
 def send_raw(server, data: bytes, timeout: float = 5.0, close_after_send: bool = False) -> Raw:
     """Send bytes as they are; read the one response (the request says Connection: close)."""
     split = urlsplit(server.http)
@@ -91,17 +81,7 @@ def send_raw(server, data: bytes, timeout: float = 5.0, close_after_send: bool =
                 break
             received += chunk
     elapsed = time.perf_counter() - started
-    head, _, body = received.partition(b"\r\n\r\n")
-    while head.split(b" ", 2)[1:2] == [b"100"]:  # 100 Continue, then the real answer
-        head, _, body = body.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        body = _dechunk(body)
-    return Raw(int(lines[0].split(" ")[1]), headers, body, elapsed)
+    return Raw(*parse_response(received), elapsed)
 
 
 def http_request(method: str, path: str, body: bytes = b"", headers=(), *,

@@ -25,6 +25,7 @@ import pytest
 from lxml import etree
 
 from conftest import FIXTURES, ROOT
+from rawhttp import parse_response
 from emulator.yandex._protos import load
 
 PROTOS = load()
@@ -66,14 +67,7 @@ def send_raw(server, data: bytes, *, half_close: bool = False, timeout: float = 
         return _read_all(sock, timeout)
 
 
-def split_reply(raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(lines[0].split(" ")[1]), headers, body
+split_reply = parse_response
 
 
 def server_errors(caplog) -> list[str]:

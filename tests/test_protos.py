@@ -15,7 +15,7 @@ from emulator.yandex import _protos
 
 F = descriptor_pb2.FieldDescriptorProto
 
-#: (message, field, number, type, label/oneof) from the contract (yandex.md section 1)
+#: (message, field, number, type, label/oneof) from the vendor's API v2 reference
 CONTRACT_FIELDS = [
     ("ImageSearchByImageRequest", "site", 1, F.TYPE_STRING, None),
     ("ImageSearchByImageRequest", "folder_id", 2, F.TYPE_STRING, None),

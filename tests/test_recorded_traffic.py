@@ -1,4 +1,4 @@
-"""Replays of the vendor's recorded live traffic (contracts/vendor/): our protos read the
+"""Replays of the vendor's recorded live traffic (tests/vendor/): our protos read the
 recorded messages field for field, and the emulator answers the recorded calls with the
 recorded responses (the default fixtures hold that call)."""
 
@@ -10,10 +10,10 @@ import grpc
 import pytest
 from google.protobuf import json_format
 
-from conftest import SHARED
+from conftest import VENDOR
 from emulator.yandex._protos import load
 
-RECORDING = SHARED / "contracts" / "vendor" / "yandex-v2-search-by-image-recorded.json"
+RECORDING = VENDOR / "yandex-v2-search-by-image-recorded.json"
 PROTOS = load()
 METHOD = "/yandex.cloud.searchapi.v2.ImageSearchService/SearchByImage"
 

@@ -1,6 +1,6 @@
 """ImageSearchService.SearchByImage on both transports (gRPC and REST), against a real emulator.
 
-Contract: ``/work/shared/contracts/yandex.md`` section 1. Where the same behaviour must hold
+Contract: the vendor's API v2 reference (ImageSearchService.SearchByImage). Where the same behaviour must hold
 on both transports, the test is parametrized over ``transport``.
 """
 

@@ -1,6 +1,7 @@
 """Text -> images as ``yandexsearch`` XML: API v1 ``GET /images-xml`` and API v2 ``Search``.
 
-Contract: ``yandex.md`` sections 1 and 2 and the seed page ``001_8775f7ffb13a896c.txt``.
+Contract: the vendor's API v1 image-search reference (GET requests, response format) and
+API v2 ImageSearchService.Search.
 Every XML document any test here receives is validated against the emulator's XSD.
 """
 

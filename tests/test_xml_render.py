@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from conftest import VENDOR
 from emulator.core import Color, ImageDocument, ImageFormat
 from emulator.yandex._xml import (
     ERROR_MESSAGES,
@@ -22,7 +23,7 @@ from emulator.yandex._xml import (
     render_results,
 )
 
-LIVE_XML = Path("/work/shared/contracts/vendor/yandex-image-search-recorded.xml")
+LIVE_XML = VENDOR / "yandex-image-search-recorded.xml"
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2025, 10, 28, 16, 52, 34, 977906, tzinfo=UTC)

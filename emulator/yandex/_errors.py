@@ -1,6 +1,6 @@
 """The Yandex Search API's errors: one exception per vendor error, as ``google.rpc.Status``.
 
-Contract: ``yandex.md`` section 1, "Errors (both transports)". The REST body and the gRPC
+Contract: the vendor's API v2 reference, errors on both transports. The REST body and the gRPC
 ``grpc-status-details-bin`` trailer carry the same Status, with a RequestInfo detail.
 """
 

@@ -1,7 +1,8 @@
 """API v1 ``GET /images-xml``: query-string parameters in, ``yandexsearch`` XML out.
 
-Contract: ``yandex.md`` section 2. Every error is the vendor's ``<error code="N">`` document;
-Emulator decision: with HTTP 200 and an XML content type, as the legacy service answered.
+Contract: the vendor's API v1 image-search reference (GET requests, response format).
+Every error is the vendor's ``<error code="N">`` document; Emulator decision: with HTTP 200
+and an XML content type, as the legacy service answered.
 """
 
 from __future__ import annotations

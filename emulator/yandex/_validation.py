@@ -1,7 +1,7 @@
 """Request validation: one function per vendor rule, each on the parsed, typed request.
 
 Rules come from the vendor's proto options (``yandex/cloud/searchapi/v2/*.proto``: lengths,
-``required``, value ranges) and from the contract (``yandex.md`` section 1). Each raises
+``required``, value ranges) and from the vendor's API v2 reference. Each raises
 :class:`InvalidArgument` with a message naming the field.
 """
 

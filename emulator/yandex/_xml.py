@@ -2,7 +2,7 @@
 
 The layout copies the live service byte for byte where it can: the declaration with double
 quotes and lowercase ``utf-8``, one tag per line and no indentation, the element order and
-attributes of the recorded live document (``contracts/vendor/yandex-image-search-recorded.xml``).
+attributes of the recorded live document (``tests/vendor/yandex-image-search-recorded.xml``).
 Clients written against the real service parse it in every way imaginable, regular expressions
 included, so the shape matters as much as the content.
 
