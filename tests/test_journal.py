@@ -98,3 +98,21 @@ def test_a_huge_request_record_is_kept_as_its_digest():
     assert big.request["truncated"] is True and big.request["bytes"] > 100_000
     assert len(big.request["sha256"]) == 64
     assert small.request == {"p": ["small"]}
+
+
+def test_long_strings_and_keys_are_kept_as_digests():
+    journal = Journal(size=2)
+    journal.record("api", "m", "1", {"k" * 3000: ["v"], "url": "u" * 3000, "site": "s"}, "OK")
+    [entry] = journal.entries()
+    (long_key,) = [k for k in entry.request if k.startswith("sha256:")]
+    assert len(long_key) == len("sha256:") + 64
+    assert entry.request["url"]["bytes"] == 3000 and entry.request["site"] == "s"
+
+
+def test_a_v1_parameter_with_a_very_long_name_is_answered_and_journaled(server):
+    http(server.http, "DELETE", "/__emulator/requests")
+    status, body = http(server.http, "GET",
+                        "/images-xml?folderid=f&apikey=k&text=cats&" + "a" * 3000 + "=1")
+    assert status == 200 and b"<error" not in body
+    [entry] = entries(server.http)
+    assert entry["outcome"] == "OK" and entry["request"]["text"] == ["cats"]

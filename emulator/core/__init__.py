@@ -14,7 +14,7 @@ from ._search import Answer, SearchEngine
 
 __all__ = [
     "Access", "AccessList", "Answer", "CHROMATIC", "Color", "Fault", "Fingerprint",
-    "FixtureError", "FixtureStore", "GRAYSCALE", "ImageDocument", "Journal", "JournalEntry", "ImageFilter", "ImageFormat",
-    "NotAnImage", "Orientation", "Quota", "RateLimiter", "ResultSet", "SearchEngine", "Settings",
-    "SizeClass", "ascii_integer", "fingerprint", "load_fixtures",
+    "FixtureError", "FixtureStore", "GRAYSCALE", "ImageDocument", "ImageFilter", "ImageFormat",
+    "Journal", "JournalEntry", "NotAnImage", "Orientation", "Quota", "RateLimiter", "ResultSet",
+    "SearchEngine", "Settings", "SizeClass", "ascii_integer", "fingerprint", "load_fixtures",
 ]

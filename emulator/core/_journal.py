@@ -16,8 +16,27 @@ from typing import Any
 
 #: Emulator decision: the journal keeps the last 1000 requests, each request's record at
 #: most 16 KiB of JSON (a bigger one is kept as its digest and size): 16 MiB at the most.
+#: Strings over 2048 characters (refused by every API anyway) are kept as their digest,
+#: so the rest of such a record stays readable.
 JOURNAL_SIZE = 1000
 MAX_REQUEST_CHARS = 16 * 1024
+MAX_STRING_CHARS = 2048
+
+
+def _digest(text: str) -> dict[str, Any]:
+    raw = text.encode("utf-8", "surrogatepass")
+    return {"sha256": hashlib.sha256(raw).hexdigest(), "bytes": len(raw)}
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
+        return _digest(value)
+    if isinstance(value, dict):
+        return {(f"sha256:{_digest(k)['sha256']}" if isinstance(k, str)
+                 and len(k) > MAX_STRING_CHARS else k): _bounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bounded(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +60,10 @@ class Journal:
 
     def record(self, api: str, method: str, request_id: str, request: dict[str, Any],
                outcome: str) -> None:
+        request = _bounded(request)
         text = json.dumps(request, ensure_ascii=False, default=str)
         if len(text) > MAX_REQUEST_CHARS:
-            raw = text.encode("utf-8", "surrogatepass")
-            request = {"truncated": True, "sha256": hashlib.sha256(raw).hexdigest(),
-                       "bytes": len(raw)}
+            request = {"truncated": True, **_digest(text)}
         at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
         self._entries.append(JournalEntry(next(self._seq), at, api, method, request_id,
                                           request, outcome))

@@ -42,8 +42,6 @@ class Answer:
     alias: str | None = None
 
 
-
-
 def _seed(kind: str, value: str) -> bytes:
     return hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=16).digest()
 

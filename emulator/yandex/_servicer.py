@@ -30,27 +30,15 @@ QUOTAS = (Quota(10, 1.0), Quota(36_000, 3600.0))
 #: Emulator decision: each API has a quota of its own, all of the image-by-image size
 #: (the contract gives no other); text searches never use up the image-by-image quota.
 APIS = ("SearchByImage", "Search", "images-xml")
-#: Journal entries keep strings up to this length; longer ones (refused anyway) become
-#: their digest, so 1000 entries stay small.
-JOURNAL_STRING_LIMIT = 2048
 
 
 def quota_limiters() -> dict[str, RateLimiter]:
     return {api: RateLimiter(QUOTAS) for api in APIS}
 
 
-def _digest_of(value: bytes, unit: str, sha256: str | None = None) -> dict:
-    return {"sha256": sha256 or hashlib.sha256(value).hexdigest(), unit: len(value)}
-
-
-def _bounded(value):
-    if isinstance(value, str) and len(value) > JOURNAL_STRING_LIMIT:
-        return _digest_of(value.encode("utf-8", "surrogatepass"), "bytes")
-    if isinstance(value, dict):
-        return {_bounded(k) if isinstance(k, str) else k: _bounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_bounded(v) for v in value]
-    return value
+def _image_digest(data: bytes, sha256: str | None) -> dict:
+    """What the journal keeps of an image: its SHA-256 (the fingerprint's, once computed)."""
+    return {"sha256": sha256 or hashlib.sha256(data).hexdigest(), "bytes": len(data)}
 
 
 class ImageSearchServicer:
@@ -86,14 +74,14 @@ class ImageSearchServicer:
             rest.CopyFrom(request)
             rest.ClearField("data")  # no base64 of the image for nothing
             summary = json_format.MessageToDict(rest, preserving_proto_field_name=True)
-            summary["data"] = _digest_of(request.data, "bytes", call.image_sha256)
+            summary["data"] = _image_digest(request.data, call.image_sha256)
         else:
             summary = json_format.MessageToDict(request, preserving_proto_field_name=True)
-        self.engine.journal.record(api, method, call.request_id, _bounded(summary), outcome)
+        self.engine.journal.record(api, method, call.request_id, summary, outcome)
 
     def record_params(self, api: str, method: str, call: CallInfo,
                       params: Mapping[str, list[str]], outcome: str) -> None:
-        self.engine.journal.record(api, method, call.request_id, _bounded(dict(params)), outcome)
+        self.engine.journal.record(api, method, call.request_id, dict(params), outcome)
 
     # -- the v2 checks ------------------------------------------------------------------
     def _admit(self, api: str, call: CallInfo, folder_id: str) -> None:
