@@ -29,7 +29,7 @@ READY = web.AppKey("ready", dict)
 FALLBACKS = web.AppKey("fallbacks", list)
 JOURNAL = web.AppKey("journal", Journal)
 #: The emulator's own endpoints, apart from every vendor's paths.
-ADMIN = "/__emulator"
+ADMIN = "/_emulator"
 
 
 def _fallback_for(app: web.Application, path: str) -> Fallback:
@@ -64,7 +64,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def journal_entries(request: web.Request) -> web.Response:
-    """``GET /__emulator/requests[?limit=N]``: the most recent requests, oldest first."""
+    """``GET /_emulator/requests[?limit=N]``: the most recent requests, oldest first."""
     limit = ascii_integer(request.query.get("limit", "0"), max_digits=9)
     if limit is None:
         return admin_error(request, 400, "limit must be a non-negative integer")

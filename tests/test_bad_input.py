@@ -641,12 +641,12 @@ def test_grpc_query_text_the_xml_cannot_carry_is_not_silently_changed(channel):
 # The journal: nothing lost, memory bounded
 # ==========================================================================================
 def server_journal_clear(server) -> None:
-    assert send_raw(server, http_request("DELETE", "/__emulator/requests", auth=None,
+    assert send_raw(server, http_request("DELETE", "/_emulator/requests", auth=None,
                                          content_length=False)).status == 204
 
 
 def journal(server, limit: int | None = None) -> list[dict]:
-    path = "/__emulator/requests" + (f"?limit={limit}" if limit else "")
+    path = "/_emulator/requests" + (f"?limit={limit}" if limit else "")
     reply = send_raw(server, http_request("GET", path, auth=None, content_length=False))
     assert reply.status == 200
     return json.loads(reply.body)["requests"]
@@ -663,7 +663,7 @@ def test_journal_entry_of_a_rejected_oversized_field_stays_small(server, channel
 
 
 def test_journal_limit_with_thousands_of_digits_is_a_400(server):
-    reply = send_raw(server, http_request("GET", "/__emulator/requests?limit=" + "9" * 5000,
+    reply = send_raw(server, http_request("GET", "/_emulator/requests?limit=" + "9" * 5000,
                                           auth=None, content_length=False))
     assert reply.status == 400 and "limit" in json.loads(reply.body)["error"]
 

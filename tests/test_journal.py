@@ -28,7 +28,7 @@ def http(base: str, method: str, path: str, body: bytes | None = None, headers=N
 
 
 def entries(base: str) -> list[dict]:
-    status, body = http(base, "GET", "/__emulator/requests")
+    status, body = http(base, "GET", "/_emulator/requests")
     assert status == 200
     return json.loads(body)["requests"]
 
@@ -36,7 +36,7 @@ def entries(base: str) -> list[dict]:
 def test_journal_records_every_transport_without_image_bytes(tmp_path):
     with start() as running:
         base = running.http
-        assert http(base, "DELETE", "/__emulator/requests")[0] == 204
+        assert http(base, "DELETE", "/_emulator/requests")[0] == 204
         body = json.dumps({"folderId": "f1", "data": base64.b64encode(RED_SQUARE).decode()})
         assert http(base, "POST", "/v2/image/search_by_image", body.encode(),
                     {"Authorization": "Api-Key k"})[0] == 200
@@ -65,11 +65,11 @@ def test_journal_records_every_transport_without_image_bytes(tmp_path):
 def test_journal_limit_and_bad_limit(server):
     for _ in range(3):
         http(server.http, "GET", "/images-xml?folderid=f&apikey=k&text=cats")
-    status, body = http(server.http, "GET", "/__emulator/requests?limit=2")
+    status, body = http(server.http, "GET", "/_emulator/requests?limit=2")
     assert status == 200 and len(json.loads(body)["requests"]) == 2
-    status, body = http(server.http, "GET", "/__emulator/requests?limit=x")
+    status, body = http(server.http, "GET", "/_emulator/requests?limit=x")
     assert status == 400 and "limit" in json.loads(body)["error"]
-    status, body = http(server.http, "GET", "/__emulator/nothing")
+    status, body = http(server.http, "GET", "/_emulator/nothing")
     assert status == 404 and json.loads(body) == {"error": "not found"}
 
 
@@ -82,7 +82,7 @@ def test_journal_is_bounded():
 
 
 def test_search_answers_carrying_an_xml_error_are_journaled_with_its_code(server):
-    http(server.http, "DELETE", "/__emulator/requests")
+    http(server.http, "DELETE", "/_emulator/requests")
     for text in ("no such images", "yandex cloud"):
         body = json.dumps({"query": {"searchType": "SEARCH_TYPE_RU", "queryText": text}})
         assert http(server.http, "POST", "/v2/image/search", body.encode(),
@@ -110,7 +110,7 @@ def test_long_strings_and_keys_are_kept_as_digests():
 
 
 def test_a_v1_parameter_with_a_very_long_name_is_answered_and_journaled(server):
-    http(server.http, "DELETE", "/__emulator/requests")
+    http(server.http, "DELETE", "/_emulator/requests")
     status, body = http(server.http, "GET",
                         "/images-xml?folderid=f&apikey=k&text=cats&" + "a" * 3000 + "=1")
     assert status == 200 and b"<error" not in body

@@ -145,7 +145,7 @@ def test_parser_refusals_on_images_xml_are_the_xml_error_document(server, raw):
     assert error is not None and error.get("code") == "18"
 
 
-@pytest.mark.parametrize("raw", _cases("GET", "/__emulator/requests"))
+@pytest.mark.parametrize("raw", _cases("GET", "/_emulator/requests"))
 def test_parser_refusals_on_admin_paths_are_the_emulators_own_error(server, raw):
     status, headers, body = split_reply(send_raw(server, raw))
     assert 400 <= status < 500

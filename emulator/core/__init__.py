@@ -3,8 +3,9 @@
 from ._access import Access, AccessList
 from ._document import Color, ImageDocument, ImageFormat, Orientation, SizeClass
 from ._filters import CHROMATIC, GRAYSCALE, ImageFilter
-from ._fingerprint import Fingerprint, NotAnImage, fingerprint
+from ._fingerprint import Fingerprint, NotAnImage, fingerprint, visual_distance
 from ._journal import Journal, JournalEntry
+from ._match import MATCH_HEADER, Match, Tier
 from ._numbers import ascii_integer
 from ._fixtures import FixtureError, FixtureStore, Settings, load_fixtures
 from ._ratelimit import Quota, RateLimiter
@@ -15,6 +16,7 @@ from ._search import Answer, SearchEngine
 __all__ = [
     "Access", "AccessList", "Answer", "CHROMATIC", "Color", "Fault", "Fingerprint",
     "FixtureError", "FixtureStore", "GRAYSCALE", "ImageDocument", "ImageFilter", "ImageFormat",
-    "Journal", "JournalEntry", "NotAnImage", "Orientation", "Quota", "RateLimiter", "ResultSet",
-    "SearchEngine", "Settings", "SizeClass", "ascii_integer", "fingerprint", "load_fixtures",
+    "Journal", "JournalEntry", "MATCH_HEADER", "Match", "NotAnImage", "Orientation", "Quota", "RateLimiter", "ResultSet",
+    "SearchEngine", "Settings", "SizeClass", "Tier", "ascii_integer", "fingerprint",
+    "load_fixtures", "visual_distance",
 ]

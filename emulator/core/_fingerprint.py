@@ -48,9 +48,21 @@ class Fingerprint:
         """Flat pictures (one colour, a plain gradient) all hash alike: never match on them."""
         return MIN_EDGES <= self.dhash.bit_count() <= 64 - MIN_EDGES
 
+    def distance(self, other: "Fingerprint") -> int:
+        """Bits in which the two perceptual hashes differ (0 to 64)."""
+        return (self.dhash ^ other.dhash).bit_count()
+
     def looks_like(self, other: "Fingerprint") -> bool:
         return (self.distinctive and other.distinctive
-                and (self.dhash ^ other.dhash).bit_count() <= PERCEPTUAL_DISTANCE)
+                and self.distance(other) <= PERCEPTUAL_DISTANCE)
+
+
+def visual_distance(a: Fingerprint, b: Fingerprint) -> float:
+    """How different two pictures look, from 0.0 (the same) to 1.0: what catalogs rank by.
+
+    Deterministic, and symmetric; ties are the caller's to break (by item order).
+    """
+    return a.distance(b) / 64
 
 
 def sha256_key(hex_digest: str) -> bytes:

@@ -184,10 +184,12 @@ class _Loader:
             else:
                 fp, key = None, sha256_key(rule["sha256"])
             image_rules.append(ImageRule(
-                key=key, fingerprint=fp, cbir_alias=rule.get("cbir_id"), folder=rule.get("folder"),
+                name=rule.get("name") or f"image_rules[{i}]", key=key, fingerprint=fp,
+                cbir_alias=rule.get("cbir_id"), folder=rule.get("folder"),
                 outcome=self.outcome(rule, place, docs)))
         query_rules = [
-            QueryRule(text=normalize_text(rule["text"]),
+            QueryRule(name=rule.get("name") or f"query_rules[{i}]",
+                      text=normalize_text(rule["text"]),
                       folder=rule.get("folder"),
                       outcome=self.outcome(rule, f"$.query_rules[{i}]", docs))
             for i, rule in enumerate(raw.get("query_rules", []))

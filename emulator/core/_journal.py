@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,6 +58,11 @@ class Journal:
     def __init__(self, size: int = JOURNAL_SIZE) -> None:
         self._entries: deque[JournalEntry] = deque(maxlen=size)
         self._seq = itertools.count(1)
+        self._listeners: list[Callable[[JournalEntry], None]] = []
+
+    def subscribe(self, listener: Callable[[JournalEntry], None]) -> None:
+        """Call ``listener`` with every entry as it is recorded (the request log does)."""
+        self._listeners.append(listener)
 
     def record(self, api: str, method: str, request_id: str, request: dict[str, Any],
                outcome: str) -> None:
@@ -65,8 +71,10 @@ class Journal:
         if len(text) > MAX_REQUEST_CHARS:
             request = {"truncated": True, **_digest(text)}
         at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-        self._entries.append(JournalEntry(next(self._seq), at, api, method, request_id,
-                                          request, outcome))
+        entry = JournalEntry(next(self._seq), at, api, method, request_id, request, outcome)
+        self._entries.append(entry)
+        for listener in self._listeners:
+            listener(entry)
 
     def entries(self, limit: int | None = None) -> list[JournalEntry]:
         items = list(self._entries)

@@ -30,6 +30,7 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class ImageRule:
+    name: str
     key: bytes
     fingerprint: Fingerprint | None
     cbir_alias: str | None
@@ -39,6 +40,7 @@ class ImageRule:
 
 @dataclass(frozen=True, slots=True)
 class QueryRule:
+    name: str
     text: str
     folder: str | None
     outcome: Outcome

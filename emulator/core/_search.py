@@ -17,6 +17,7 @@ from ._fingerprint import Fingerprint, fingerprint
 from ._fixtures import FixtureStore
 from ._generated import DocumentGenerator
 from ._journal import Journal
+from ._match import Match, Tier
 from ._results import GeneratedResults, ListedResults, ResultSet
 from ._rules import Fault, ImageRule, Outcome, normalize_text
 
@@ -40,6 +41,7 @@ class Answer:
     delay_ms: int = 0
     key: bytes | None = None
     alias: str | None = None
+    match: Match = Match(Tier.GENERATED)
 
 
 def _seed(kind: str, value: str) -> bytes:
@@ -67,35 +69,42 @@ class SearchEngine:
         return await asyncio.get_running_loop().run_in_executor(self._decoders, fingerprint, data)
 
     @staticmethod
-    def _answer(outcome: Outcome, flt: ImageFilter, rule: ImageRule | None = None) -> Answer:
+    def _answer(outcome: Outcome, flt: ImageFilter, match: Match,
+                rule: ImageRule | None = None) -> Answer:
         results = ListedResults.filtered(outcome.docs, flt) if outcome.docs is not None else None
         if results is None and outcome.fault is None:
             results = ListedResults(())
         return Answer(results, outcome.fault, outcome.delay_ms,
-                      rule.key if rule else None, rule.cbir_alias if rule else None)
+                      rule.key if rule else None, rule.cbir_alias if rule else None, match)
 
     def by_image(self, key: bytes, fp: Fingerprint | None, folder: str | None,
-                 flt: ImageFilter) -> Answer:
+                 flt: ImageFilter, via: Tier | None = None) -> Answer:
+        """``via`` names how the image was reached when not sent as bytes (URL, image id)."""
         rule = self.store.rules.for_image(key, fp, folder)
         if rule is not None:
-            return self._answer(rule.outcome, flt, rule)
+            if rule.key == key:
+                match = Match(via or Tier.EXACT, rule.name, 0 if fp is not None else None)
+            else:
+                match = Match(Tier.PERCEPTUAL, rule.name, fp.distance(rule.fingerprint))
+            return self._answer(rule.outcome, flt, match, rule)
         pool = self.store.settings.generated_image_results
         return Answer(GeneratedResults(self.generator, key, pool, flt), key=key)
 
     def by_url(self, url: str, folder: str | None, flt: ImageFilter) -> Answer:
         """Never fetches: a fixture URL stands for its image file, others seed from the URL."""
         key, fp = self.store.urls.get(url) or (_seed("url", url), None)
-        return self.by_image(key, fp, folder, flt)
+        return self.by_image(key, fp, folder, flt, via=Tier.URL)
 
     def by_alias(self, alias: str, folder: str | None, flt: ImageFilter) -> Answer | None:
         """The rule that lists this image id (a recorded live one, say), if any."""
         rule = self.store.rules.for_alias(alias, folder)
-        return None if rule is None else self._answer(rule.outcome, flt, rule)
+        return None if rule is None else self._answer(rule.outcome, flt,
+                                                      Match(Tier.ALIAS, rule.name), rule)
 
     def by_text(self, text: str, folder: str | None, flt: ImageFilter) -> Answer:
         rule = self.store.rules.for_text(text, folder)
         if rule is not None:
-            return self._answer(rule.outcome, flt)
+            return self._answer(rule.outcome, flt, Match(Tier.TEXT, rule.name))
         seed = _seed("text", normalize_text(text))
         pool = TEXT_POOL_MIN + int.from_bytes(seed[:4], "big") % (TEXT_POOL_MAX - TEXT_POOL_MIN + 1)
         return Answer(GeneratedResults(self.generator, seed, pool, flt, topic=" ".join(text.split()),
