@@ -69,6 +69,7 @@ class Emulator:
         site = web.TCPSite(self._runner, self.config.host, self.config.http_port)
         await site.start()
         self.http_port = site._server.sockets[0].getsockname()[1]  # the bound port (0 in tests)
+        engine.public_base_url = f"http://{self.config.host}:{self.http_port}"
         app[_http.READY]["ready"] = True
 
     async def stop(self) -> None:

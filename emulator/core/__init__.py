@@ -7,7 +7,7 @@ from ._fingerprint import Fingerprint, NotAnImage, fingerprint, visual_distance
 from ._journal import Journal, JournalEntry
 from ._match import MATCH_HEADER, Match, Tier
 from ._numbers import ascii_integer
-from ._placeholder import RGB, render_placeholder
+from ._placeholder import IMAGES_PATH, RGB, placeholder_path, render_placeholder
 from ._fixtures import FixtureError, FixtureStore, Settings, load_fixtures
 from ._ratelimit import Quota, RateLimiter
 from ._results import ResultSet
@@ -16,8 +16,8 @@ from ._search import Answer, SearchEngine
 
 __all__ = [
     "Access", "AccessList", "Answer", "CHROMATIC", "Color", "Fault", "Fingerprint",
-    "FixtureError", "FixtureStore", "GRAYSCALE", "ImageDocument", "ImageFilter", "ImageFormat",
+    "FixtureError", "FixtureStore", "GRAYSCALE", "IMAGES_PATH", "ImageDocument", "ImageFilter", "ImageFormat",
     "Journal", "JournalEntry", "MATCH_HEADER", "Match", "NotAnImage", "Orientation", "Quota", "RGB", "RateLimiter", "ResultSet",
     "SearchEngine", "Settings", "SizeClass", "Tier", "ascii_integer", "fingerprint",
-    "load_fixtures", "render_placeholder", "visual_distance",
+    "load_fixtures", "placeholder_path", "render_placeholder", "visual_distance",
 ]

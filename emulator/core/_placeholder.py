@@ -35,3 +35,17 @@ def render_placeholder(width: int, height: int, rgb: tuple[int, int, int], label
     out = io.BytesIO()
     img.save(out, format=fmt)
     return out.getvalue()
+
+
+#: Where the HTTP app serves images (placeholders and fixture files), under the control
+#: plane's prefix, apart from every vendor's paths.
+IMAGES_PATH = "/_emulator/images"
+
+
+def placeholder_path(width: int, height: int, rgb: tuple[int, int, int], label: str = "") -> str:
+    """The served path of a placeholder: stateless, so any process can draw it again."""
+    from urllib.parse import quote
+
+    hex_rgb = "".join(f"{c:02x}" for c in rgb)
+    path = f"{IMAGES_PATH}/placeholder/{width}x{height}/{hex_rgb}.png"
+    return f"{path}?label={quote(label, safe='')}" if label else path

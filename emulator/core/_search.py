@@ -53,11 +53,18 @@ class SearchEngine:
         self.store = store
         self.generator = DocumentGenerator()
         self.journal = journal or Journal()
+        #: Emulator decision: served image URLs start here; the server sets it to its own
+        #: bound address unless a public base URL is configured.
+        self.public_base_url = "http://127.0.0.1:8080"
         self._decoders = ThreadPoolExecutor(max_workers=DECODE_THREADS,
                                             thread_name_prefix="image-decode")
 
     def close(self) -> None:
         self._decoders.shutdown(wait=False, cancel_futures=True)
+
+    def public_url(self, path: str) -> str:
+        """An absolute URL for one of the emulator's own paths (a served image, say)."""
+        return self.public_base_url.rstrip("/") + path
 
     def now(self) -> dt.datetime:
         return self.store.settings.clock or dt.datetime.now(dt.timezone.utc)
