@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
 from ._server import Config, default_fixtures, serve
 from .core import FixtureError, load_fixtures
+from .core._journal import JOURNAL_SIZE
+from .core._reload import DEFAULT_INTERVAL_S
 
 
 def _serve_parser() -> argparse.ArgumentParser:
@@ -24,6 +27,16 @@ def _serve_parser() -> argparse.ArgumentParser:
                         help="fixture directory (default: the built-in set)")
     parser.add_argument("--rate-limits", action=argparse.BooleanOptionalAction, default=None,
                         help="enforce the vendors' rate limits (default: as the fixtures say)")
+    parser.add_argument("--journal-size", type=int, default=JOURNAL_SIZE, metavar="N",
+                        help="requests the journal keeps (default %(default)s)")
+    parser.add_argument("--admin-token", metavar="TOKEN",
+                        default=os.environ.get("EMULATOR_ADMIN_TOKEN"),
+                        help="require 'Authorization: Bearer TOKEN' on the admin API "
+                             "(default: env EMULATOR_ADMIN_TOKEN, else none)")
+    parser.add_argument("--reload-interval", type=float, default=DEFAULT_INTERVAL_S,
+                        metavar="SECONDS",
+                        help="check the fixture files for changes this often; 0 turns "
+                             "watching off (default %(default)s)")
     return parser
 
 
@@ -54,8 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         return _check(argv[2:])
     args = _serve_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.journal_size < 1:
+        print("error: --journal-size must be at least 1", file=sys.stderr)
+        return 2
     config = Config(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
-                    fixtures=args.fixtures, rate_limits=args.rate_limits)
+                    fixtures=args.fixtures, rate_limits=args.rate_limits,
+                    journal_size=args.journal_size, admin_token=args.admin_token or None,
+                    reload_interval=args.reload_interval or None)
     try:
         asyncio.run(serve(config))
     except FixtureError as exc:

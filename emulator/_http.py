@@ -6,9 +6,7 @@ replaced here by the owning vendor's error body, so no client ever sees a foreig
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -18,7 +16,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from yarl import URL
 
-from .core import Journal, ascii_integer
+from .core import Journal
 
 log = logging.getLogger(__name__)
 
@@ -61,24 +59,6 @@ async def readyz(request: web.Request) -> web.Response:
     ready = request.app[READY]["ready"]
     return web.json_response({"status": "ready" if ready else "starting"},
                              status=200 if ready else 503)
-
-
-async def journal_entries(request: web.Request) -> web.Response:
-    """``GET /_emulator/requests[?limit=N]``: the most recent requests, oldest first."""
-    limit = ascii_integer(request.query.get("limit", "0"), max_digits=9)
-    if limit is None:
-        return admin_error(request, 400, "limit must be a non-negative integer")
-    entries = request.app[JOURNAL].entries(limit or None)
-    # up to 16 MiB of JSON: written in a worker thread, not on the event loop
-    body = await asyncio.get_running_loop().run_in_executor(
-        None, lambda: json.dumps({"requests": [e.to_json() for e in entries]},
-                                 ensure_ascii=False).encode())
-    return web.Response(body=body, content_type="application/json")
-
-
-async def journal_clear(request: web.Request) -> web.Response:
-    request.app[JOURNAL].clear()
-    return web.Response(status=204)
 
 
 def admin_error(request: web.Request, status: int, message: str | None = None) -> web.Response:
@@ -152,8 +132,6 @@ def create_app(max_body_bytes: int, journal: Journal) -> web.Application:
     app[JOURNAL] = journal
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get(f"{ADMIN}/requests", journal_entries)
-    app.router.add_delete(f"{ADMIN}/requests", journal_clear)
     return app
 
 

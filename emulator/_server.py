@@ -11,9 +11,11 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import _http, yandex
+from . import _http, admin, yandex
 from ._resources import bundled
-from .core import FixtureStore, Journal, SearchEngine, load_fixtures
+from .core import FixtureReloader, FixtureStore, Journal, SearchEngine, load_fixtures
+from .core._journal import JOURNAL_SIZE
+from .core._reload import DEFAULT_INTERVAL_S
 
 log = logging.getLogger("emulator")
 
@@ -25,6 +27,11 @@ class Config:
     grpc_port: int = 50051
     fixtures: Path | None = None
     rate_limits: bool | None = None  # None: as the fixtures' settings say
+    journal_size: int = JOURNAL_SIZE
+    #: when set, the admin API needs ``Authorization: Bearer <admin_token>``
+    admin_token: str | None = None
+    #: seconds between checks of the fixture files for changes; None: no watching
+    reload_interval: float | None = DEFAULT_INTERVAL_S
 
 
 def default_fixtures() -> Path:
@@ -41,6 +48,7 @@ class Emulator:
         self._runner: web.AppRunner | None = None
         self._grpc = None
         self._engine: SearchEngine | None = None
+        self._reloader: FixtureReloader | None = None
 
     async def start(self) -> None:
         """Both servers listen when this returns; if either cannot, neither is left running."""
@@ -51,13 +59,16 @@ class Emulator:
             raise
 
     async def _start(self) -> None:
-        store: FixtureStore = load_fixtures(self.config.fixtures or default_fixtures())
-        journal = Journal()
+        directory = self.config.fixtures or default_fixtures()
+        store: FixtureStore = load_fixtures(directory)
+        journal = Journal(self.config.journal_size)
         engine = self._engine = SearchEngine(store, journal)
         rate_limits = store.settings.rate_limits if self.config.rate_limits is None \
             else self.config.rate_limits
         app = _http.create_app(yandex.MAX_BODY_BYTES, journal)
         servicer = yandex.mount(app, engine, rate_limits=rate_limits)
+        self._reloader = FixtureReloader(engine, directory, self.config.reload_interval)
+        admin.mount(app, engine, self._reloader, self.config.admin_token)
         _http.add_fallback(app, _http.ADMIN, _http.admin_error)
         self._grpc, self.grpc_port = await yandex.grpc_server(
             servicer, f"{self.config.host}:{self.config.grpc_port}")
@@ -70,9 +81,13 @@ class Emulator:
         await site.start()
         self.http_port = site._server.sockets[0].getsockname()[1]  # the bound port (0 in tests)
         engine.public_base_url = f"http://{self.config.host}:{self.http_port}"
+        await self._reloader.start()
         app[_http.READY]["ready"] = True
 
     async def stop(self) -> None:
+        if self._reloader is not None:
+            await self._reloader.stop()
+            self._reloader = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

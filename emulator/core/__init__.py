@@ -4,7 +4,10 @@ from ._access import Access, AccessList
 from ._document import Color, ImageDocument, ImageFormat, Orientation, SizeClass
 from ._filters import CHROMATIC, GRAYSCALE, ImageFilter
 from ._fingerprint import Fingerprint, NotAnImage, fingerprint, visual_distance
-from ._journal import Journal, JournalEntry
+from ._faults import (NO_FAULTS, RATE_LIMITED, Drip, FaultBook, FaultError, FaultPlan,
+                      FaultSpec, FaultTarget, fault_spec_from_json)
+from ._journal import (Journal, JournalEntry, JournalFilter, image_record,
+                       recorded_fingerprint)
 from ._match import MATCH_HEADER, Match, Tier
 from ._numbers import ascii_integer
 from ._placeholder import IMAGES_PATH, RGB, placeholder_path, render_placeholder
@@ -13,8 +16,20 @@ from ._ratelimit import Quota, RateLimiter
 from ._results import ResultSet
 from ._rules import Fault
 from ._search import Answer, SearchEngine
+from ._stubs import (Caller, Stub, StubBook, StubConflict, StubError, StubHit, StubQuery,
+                     StubStep, stub_from_json)
+from ._explain import explain
+from ._reload import FixtureReloader
+
+#: Which tenant a call belongs to (gRPC: metadata ``x-emulator-tenant``).
+TENANT_HEADER = "X-Emulator-Tenant"
 
 __all__ = [
+    "Caller", "Drip", "FaultBook", "FaultError", "FaultPlan", "FaultSpec", "FaultTarget",
+    "JournalFilter", "NO_FAULTS", "RATE_LIMITED", "Stub", "StubBook", "StubError", "StubHit",
+    "StubConflict", "StubQuery", "StubStep", "TENANT_HEADER", "FixtureReloader", "explain",
+    "fault_spec_from_json", "image_record",
+    "recorded_fingerprint", "stub_from_json",
     "Access", "AccessList", "Answer", "CHROMATIC", "Color", "Fault", "Fingerprint",
     "FixtureError", "FixtureStore", "GRAYSCALE", "IMAGES_PATH", "ImageDocument", "ImageFilter", "ImageFormat",
     "Journal", "JournalEntry", "MATCH_HEADER", "Match", "NotAnImage", "Orientation", "Quota", "RGB", "RateLimiter", "ResultSet",

@@ -128,6 +128,14 @@ def _document(raw: dict[str, Any]) -> ImageDocument:
     )
 
 
+def image_file(directory: Path, name: str) -> Path | None:
+    """The file ``name`` in the directory's images/, if there (never outside it)."""
+    path = Path(directory) / IMAGES_DIR / name
+    if Path(name).is_absolute() or ".." in Path(name).parts or not path.is_file():
+        return None
+    return path
+
+
 class _Loader:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -136,8 +144,8 @@ class _Loader:
     def image(self, file: str, place: str, name: str) -> Fingerprint:
         """Fingerprint of a file in images/ (each file decoded once)."""
         if name not in self.images:
-            path = self.directory / IMAGES_DIR / name
-            if Path(name).is_absolute() or ".." in Path(name).parts or not path.is_file():
+            path = image_file(self.directory, name)
+            if path is None:
                 raise FixtureError(file, place, f"no image file {IMAGES_DIR}/{name}")
             try:
                 self.images[name] = fingerprint(path.read_bytes())

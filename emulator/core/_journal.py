@@ -1,7 +1,9 @@
 """The request journal: what clients sent and what they got, for tests to inspect.
 
 Bounded: it keeps the most recent entries only, and never image bytes (adapters record a
-digest and a size instead), so a long-running emulator's memory stays flat.
+digest, a size and the perceptual hash instead), so a long-running emulator's memory stays
+flat. Every entry names its tenant, so parallel test workers sharing one emulator each
+query, count and clear their own requests.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
+
+from ._fingerprint import Fingerprint
 
 #: Emulator decision: the journal keeps the last 1000 requests, each request's record at
 #: most 16 KiB of JSON (a bigger one is kept as its digest and size): 16 MiB at the most.
@@ -40,22 +44,72 @@ def _bounded(value: Any) -> Any:
     return value
 
 
+def image_record(fp: Fingerprint, size: int) -> dict[str, Any]:
+    """What the journal keeps of a query image: enough to explain a miss later, no bytes."""
+    return {"sha256": fp.sha256, "bytes": size, "format": fp.format, "width": fp.width,
+            "height": fp.height, "dhash": f"{fp.dhash:016x}"}
+
+
+def recorded_fingerprint(image: dict[str, Any] | None) -> Fingerprint | None:
+    """The fingerprint an :func:`image_record` describes."""
+    if not image or "dhash" not in image:
+        return None
+    return Fingerprint(image["sha256"], image["format"], image["width"], image["height"],
+                       int(image["dhash"], 16))
+
+
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
     seq: int
     at: str
-    api: str  # e.g. "yandex.v2.grpc"
-    method: str  # e.g. "SearchByImage", "GET /images-xml"
+    api: str  # e.g. "yandex.v2.grpc": the vendor, its API version and the transport
+    method: str  # the operation, e.g. "SearchByImage", "GET /images-xml"
     request_id: str
     request: dict[str, Any]
-    outcome: str  # "OK", a status name, or an error code
+    outcome: str  # "OK", a status name, an error code, or CONNECTION_RESET
+    vendor: str = ""
+    tenant: str | None = None
+    #: what the engine looked up: folder, text, url or image id (the parameters that matter)
+    lookup: dict[str, Any] | None = None
+    image: dict[str, Any] | None = None  # see image_record
+    match: dict[str, Any] | None = None  # Match.to_json() of the rule or tier that answered
+    faults: tuple[str, ...] = ()  # names of the runtime faults that applied
+    latency_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["faults"] = list(self.faults)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class JournalFilter:
+    """Which entries a query selects; every field given must match (None: any)."""
+
+    tenant: str | None = None
+    vendor: str | None = None
+    api: str | None = None
+    method: str | None = None
+    outcome: str | None = None
+    rule: str | None = None
+    tier: str | None = None
+    after: int | None = None  # entries with a larger seq only
+
+    FIELDS = ("tenant", "vendor", "api", "method", "outcome", "rule", "tier")
+
+    def accepts(self, entry: JournalEntry) -> bool:
+        match = entry.match or {}
+        return all(
+            wanted is None or wanted == got for wanted, got in (
+                (self.tenant, entry.tenant), (self.vendor, entry.vendor), (self.api, entry.api),
+                (self.method, entry.method), (self.outcome, entry.outcome),
+                (self.rule, match.get("rule")), (self.tier, match.get("tier")))
+        ) and (self.after is None or entry.seq > self.after)
 
 
 class Journal:
     def __init__(self, size: int = JOURNAL_SIZE) -> None:
+        self.size = size
         self._entries: deque[JournalEntry] = deque(maxlen=size)
         self._seq = itertools.count(1)
         self._listeners: list[Callable[[JournalEntry], None]] = []
@@ -65,20 +119,37 @@ class Journal:
         self._listeners.append(listener)
 
     def record(self, api: str, method: str, request_id: str, request: dict[str, Any],
-               outcome: str) -> None:
+               outcome: str, **details: Any) -> JournalEntry:
+        """``details`` are the optional fields of :class:`JournalEntry` (tenant, match, ...)."""
         request = _bounded(request)
         text = json.dumps(request, ensure_ascii=False, default=str)
         if len(text) > MAX_REQUEST_CHARS:
             request = {"truncated": True, **_digest(text)}
+        if details.get("lookup"):
+            details["lookup"] = _bounded(details["lookup"])
         at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-        entry = JournalEntry(next(self._seq), at, api, method, request_id, request, outcome)
+        entry = JournalEntry(next(self._seq), at, api, method, request_id, request, outcome,
+                             vendor=api.partition(".")[0], **details)
         self._entries.append(entry)
         for listener in self._listeners:
             listener(entry)
+        return entry
 
-    def entries(self, limit: int | None = None) -> list[JournalEntry]:
-        items = list(self._entries)
+    def entries(self, limit: int | None = None,
+                where: JournalFilter | None = None) -> list[JournalEntry]:
+        """The selected entries, oldest first; ``limit`` keeps the most recent ones."""
+        items = [e for e in self._entries if where is None or where.accepts(e)]
         return items[-limit:] if limit else items
 
-    def clear(self) -> None:
+    def count(self, where: JournalFilter | None = None) -> int:
+        return sum(1 for e in self._entries if where is None or where.accepts(e))
+
+    def clear(self, tenant: str | None = None) -> None:
+        """Everything, or one tenant's entries only."""
+        if tenant is None:
+            self._entries.clear()
+            return
+        kept = [e for e in self._entries if e.tenant != tenant]
         self._entries.clear()
+        self._entries.extend(kept)
+

@@ -11,12 +11,14 @@ from ._fingerprint import Fingerprint
 @dataclass(frozen=True, slots=True)
 class Fault:
     """An error a rule asks for, as the fixture gives it: ``status`` a gRPC code (name or
-    number), ``code`` a yandexsearch XML code. Each adapter renders the one its vendor
+    number), ``code`` a yandexsearch XML code, ``http_status`` an HTTP status (runtime
+    stubs and faults, for HTTP-only vendors). Each adapter renders the one its vendor
     speaks; the core does not interpret them."""
 
     status: str | int | None = None
     code: int | None = None
     message: str = ""
+    http_status: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ wire format; adapters page the result set and render it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
@@ -16,10 +17,12 @@ from ._filters import ImageFilter
 from ._fingerprint import Fingerprint, fingerprint
 from ._fixtures import FixtureStore
 from ._generated import DocumentGenerator
+from ._faults import FaultBook
 from ._journal import Journal
 from ._match import Match, Tier
 from ._results import GeneratedResults, ListedResults, ResultSet
 from ._rules import Fault, ImageRule, Outcome, normalize_text
+from ._stubs import Caller, StubBook, StubQuery
 
 DECODE_THREADS = 2
 
@@ -53,6 +56,9 @@ class SearchEngine:
         self.store = store
         self.generator = DocumentGenerator()
         self.journal = journal or Journal()
+        #: runtime stubs and faults, set through the admin API
+        self.stubs = StubBook()
+        self.faults = FaultBook()
         #: Emulator decision: served image URLs start here; the server sets it to its own
         #: bound address unless a public base URL is configured.
         self.public_base_url = "http://127.0.0.1:8080"
@@ -84,9 +90,29 @@ class SearchEngine:
         return Answer(results, outcome.fault, outcome.delay_ms,
                       rule.key if rule else None, rule.cbir_alias if rule else None, match)
 
+    def _stubbed(self, query: StubQuery, flt: ImageFilter, peek: bool) -> Answer | None:
+        """The runtime stub's answer, if one matches; ``peek`` leaves its sequence as it is."""
+        hit = self.stubs.match(query, consume=not peek)
+        if hit is None:
+            return None
+        step, documents = hit.step, self.store.documents
+        docs = None if step.results is None else tuple(
+            documents[i] for i in step.results if i in documents)
+        answer = self._answer(Outcome(docs, step.fault, step.delay_ms), flt, hit.match)
+        return dataclasses.replace(answer, key=hit.stub.key or query.key, alias=hit.stub.alias)
+
+    @staticmethod
+    def url_key(url: str) -> bytes:
+        """The key a URL no fixture lists seeds results and image ids with."""
+        return _seed("url", url)
+
     def by_image(self, key: bytes, fp: Fingerprint | None, folder: str | None,
-                 flt: ImageFilter, via: Tier | None = None) -> Answer:
+                 flt: ImageFilter, via: Tier | None = None, *, caller: Caller = Caller(),
+                 url: str | None = None, peek: bool = False) -> Answer:
         """``via`` names how the image was reached when not sent as bytes (URL, image id)."""
+        stubbed = self._stubbed(StubQuery(caller, folder, key, fp, url), flt, peek)
+        if stubbed is not None:
+            return stubbed
         rule = self.store.rules.for_image(key, fp, folder)
         if rule is not None:
             if rule.key == key:
@@ -97,18 +123,28 @@ class SearchEngine:
         pool = self.store.settings.generated_image_results
         return Answer(GeneratedResults(self.generator, key, pool, flt), key=key)
 
-    def by_url(self, url: str, folder: str | None, flt: ImageFilter) -> Answer:
+    def by_url(self, url: str, folder: str | None, flt: ImageFilter, *,
+               caller: Caller = Caller(), peek: bool = False) -> Answer:
         """Never fetches: a fixture URL stands for its image file, others seed from the URL."""
-        key, fp = self.store.urls.get(url) or (_seed("url", url), None)
-        return self.by_image(key, fp, folder, flt, via=Tier.URL)
+        key, fp = self.store.urls.get(url) or (self.url_key(url), None)
+        return self.by_image(key, fp, folder, flt, via=Tier.URL, caller=caller, url=url,
+                             peek=peek)
 
-    def by_alias(self, alias: str, folder: str | None, flt: ImageFilter) -> Answer | None:
-        """The rule that lists this image id (a recorded live one, say), if any."""
+    def by_alias(self, alias: str, folder: str | None, flt: ImageFilter, *,
+                 caller: Caller = Caller(), peek: bool = False) -> Answer | None:
+        """The stub or rule that lists this image id (a recorded live one, say), if any."""
+        stubbed = self._stubbed(StubQuery(caller, folder, alias=alias), flt, peek)
+        if stubbed is not None:
+            return stubbed
         rule = self.store.rules.for_alias(alias, folder)
         return None if rule is None else self._answer(rule.outcome, flt,
                                                       Match(Tier.ALIAS, rule.name), rule)
 
-    def by_text(self, text: str, folder: str | None, flt: ImageFilter) -> Answer:
+    def by_text(self, text: str, folder: str | None, flt: ImageFilter, *,
+                caller: Caller = Caller(), peek: bool = False) -> Answer:
+        stubbed = self._stubbed(StubQuery(caller, folder, text=text), flt, peek)
+        if stubbed is not None:
+            return stubbed
         rule = self.store.rules.for_text(text, folder)
         if rule is not None:
             return self._answer(rule.outcome, flt, Match(Tier.TEXT, rule.name))

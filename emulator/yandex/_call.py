@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
+from ..core import NO_FAULTS, Caller, FaultPlan, Match
 from ._errors import Unauthenticated
 
 #: Contract: ``Authorization: Bearer <IAM token>`` or ``Api-Key <key>``, schemes compared
@@ -37,6 +40,17 @@ class CallInfo:
     xml_code: int | None = None
     #: the SHA-256 of the query image, once it has been fingerprinted
     image_sha256: str | None = None
+    #: the transport, as the journal names it (``yandex.v2.rest``)
+    api: str = ""
+    #: whose call this is: the X-Emulator-Tenant header, else the credential
+    tenant: str | None = None
+    #: for the journal: what was looked up, the query image, the rule that answered
+    lookup: dict[str, Any] | None = None
+    image: dict[str, Any] | None = None
+    match: Match | None = None
+    #: the runtime faults chosen for this call (transports reset or drip by it)
+    plan: FaultPlan = NO_FAULTS
+    started: float = field(default_factory=time.perf_counter)
 
     @classmethod
     def create(cls, method: str, payload: bytes, authorization: str | None,
@@ -65,6 +79,22 @@ class CallInfo:
         if scheme.lower() not in AUTH_SCHEMES or not token or any(c.isspace() for c in token):
             return None
         return token
+
+    @property
+    def caller(self) -> Caller:
+        return Caller("yandex", self.tenant)
+
+    def journal_details(self) -> dict[str, Any]:
+        """The journal's fields beyond the request and outcome."""
+        return {"tenant": self.tenant, "lookup": self.lookup, "image": self.image,
+                "match": self.match.to_json() if self.match else None,
+                "faults": self.plan.names,
+                "latency_ms": round((time.perf_counter() - self.started) * 1000, 3)}
+
+    def identify(self, api: str, tenant_header: str | None, credential: str | None = None) -> None:
+        """Emulator decision: the tenant is the X-Emulator-Tenant header, else the credential."""
+        self.api = api
+        self.tenant = tenant_header or credential or self._token
 
     def credential(self) -> str:
         """The token or key after a known scheme; anything else is UNAUTHENTICATED."""

@@ -113,3 +113,30 @@ class InjectedFault(YandexError):
     def __init__(self, code: grpc.StatusCode, message: str | None = None) -> None:
         self.code = code
         super().__init__(message or code.name.replace("_", " ").capitalize())
+
+
+class ConnectionReset(YandexError):
+    """A connection-reset fault: HTTP transports drop the connection unanswered; gRPC
+    answers what its clients report for a reset connection (14 UNAVAILABLE)."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    default_message = "Connection reset by peer"
+
+
+#: HTTP status -> the gRPC code the gateway maps to it (the first one in HTTP_STATUS).
+_CODES_BY_HTTP = {}
+for _code, _http in HTTP_STATUS.items():
+    _CODES_BY_HTTP.setdefault(_http, _code)
+
+
+def from_fault(fault) -> YandexError:
+    """The v2 error for a rule's, stub's or fault's :class:`~emulator.core.Fault`: its gRPC
+    ``status``; else the code its ``http_status`` maps to; else UNKNOWN. A rate limit with
+    no message of its own is the vendor's quota error."""
+    if fault.status is not None:
+        code = status_code(fault.status)
+    else:
+        code = _CODES_BY_HTTP.get(fault.http_status, grpc.StatusCode.UNKNOWN)
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED and not fault.message:
+        return ResourceExhausted()
+    return InjectedFault(code, fault.message)

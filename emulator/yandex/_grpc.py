@@ -6,6 +6,7 @@ messages get the vendor's INVALID_ARGUMENT rather than the gRPC library's own er
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -15,6 +16,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from ..core import TENANT_HEADER
 from ._call import CallInfo
 from ._decoding import from_wire
 from ._errors import Internal, YandexError
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 #: Room for a 3 MiB image plus the rest of the message, so an oversized image gets the
 #: vendor's INVALID_ARGUMENT; beyond this gRPC itself answers RESOURCE_EXHAUSTED.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+API = "yandex.v2.grpc"
 
 
 def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:
@@ -40,20 +43,23 @@ def _handler(servicer: ImageSearchServicer, method: str, request_type: type,
     async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
         info = CallInfo.create(f"grpc:{method}", raw, _metadata(context, "authorization"),
                                _metadata(context, "x-client-request-id"))
+        info.identify(API, _metadata(context, TENANT_HEADER.lower()))
         await context.send_initial_metadata(info.response_headers())
         request = None
         try:
             info.credential()  # credentials are checked before the message is decoded
             request = from_wire(request_type, raw, image_oneof=image_oneof)
-            response = await call(request, info)
-            servicer.record("yandex.v2.grpc", method, info, request, "OK")
-            return response.SerializeToString()
+            response = (await call(request, info)).SerializeToString()
+            servicer.record(API, method, info, request, "OK")
+            if info.plan.drip is not None:  # a unary message cannot trickle: it comes late
+                await asyncio.sleep(info.plan.drip.duration_ms(len(response)) / 1000)
+            return response
         except YandexError as exc:
             error = exc
         except Exception:  # never a traceback to the client
             log.exception("%s failed", method)
             error = Internal()
-        servicer.record("yandex.v2.grpc", method, info, request, error.code.name)
+        servicer.record(API, method, info, request, error.code.name)
         await context.abort_with_status(rpc_status.to_status(error.to_status(info.request_id)))
 
     return grpc.unary_unary_rpc_method_handler(handle)  # bytes in, bytes out

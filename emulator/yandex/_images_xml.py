@@ -14,10 +14,12 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from ..core import (CHROMATIC, GRAYSCALE, Access, Color, ImageFilter, ImageFormat, Orientation,
-                    SizeClass, ascii_integer)
+from .._http_faults import deliver
+from ..core import (CHROMATIC, GRAYSCALE, TENANT_HEADER, Access, Color, ImageFilter,
+                    ImageFormat, Orientation, SizeClass, ascii_integer)
 from . import _text_search
 from ._call import CallInfo
+from ._errors import ConnectionReset
 from ._servicer import ImageSearchServicer
 from ._validation import MAX_DOCS_ON_PAGE, MAX_FOLDER_ID, MAX_QUERY_TEXT, MAX_SITE
 from ._xml import FIXED_GROUPING, FORBIDDEN
@@ -25,6 +27,7 @@ from ._xml import FIXED_GROUPING, FORBIDDEN
 log = logging.getLogger(__name__)
 
 PATH = "/images-xml"
+API = "yandex.v1.xml"
 CONTENT_TYPE = "text/xml"
 #: Emulator decision: groups-on-page accepts the same range as v2's docs_on_page.
 MAX_GROUPS_ON_PAGE = MAX_DOCS_ON_PAGE
@@ -170,10 +173,17 @@ async def _answer(servicer: ImageSearchServicer, params: MultiDictProxy, host: s
         raise XmlError(31, query=query, language=query.language)
     if not servicer.quota_ok("images-xml", v1.folder_id):
         raise XmlError(55, query=query, language=query.language)
+    info.lookup = {"folder": v1.folder_id, "text": query.text}
+    fault = await servicer.inject(info, f"GET {PATH}")
+    if fault is not None:
+        raise XmlError(_text_search.xml_code(fault), fault.message or None, query=query,
+                       language=query.language)
     code = query.precheck()
     if code is not None:
         raise XmlError(code, query=query, language=query.language)
-    answer = servicer.engine.by_text(query.text, v1.folder_id, query.filter)
+    answer = servicer.engine.by_text(query.text, v1.folder_id, query.filter,
+                                     caller=info.caller)
+    info.match = answer.match
     await servicer.wait(answer)
     return _text_search.render(servicer.engine, query, answer, info.request_id)
 
@@ -181,20 +191,24 @@ async def _answer(servicer: ImageSearchServicer, params: MultiDictProxy, host: s
 def handler(servicer: ImageSearchServicer):
     async def handle(request: web.Request) -> web.Response:
         info = CallInfo.create(f"v1:{request.path_qs}", b"", None, None)
+        info.identify(API, request.headers.get(TENANT_HEADER))
         sent: dict = {"raw_query": request.rel_url.raw_query_string}
         try:
             params = query_params(request)
             sent = {key: params.getall(key) for key in params}
+            info.identify(API, request.headers.get(TENANT_HEADER), params.get("apikey"))
             body, code = await _answer(servicer, params, request.host, info)
             outcome = "OK" if code is None else str(code)
+        except ConnectionReset:
+            body, outcome = b"", "CONNECTION_RESET"
         except XmlError as exc:
             body, outcome = _text_search.render_error(
                 exc.query, exc.code, message=exc.message, language=exc.language), str(exc.code)
         except Exception:
             log.exception("images-xml failed")
             body, outcome = _text_search.render_error(None, 20), "20"
-        servicer.record_params("yandex.v1.xml", f"GET {PATH}", info, sent, outcome)
-        return _xml_response(body, info)
+        servicer.record_params(API, f"GET {PATH}", info, sent, outcome)
+        return await deliver(request, _xml_response(body, info), info.plan)
 
     return handle
 

@@ -18,6 +18,8 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 from google.protobuf import json_format
 
+from .._http_faults import deliver
+from ..core import TENANT_HEADER
 from ._call import CallInfo
 from ._decoding import from_json
 from ._errors import Internal, InvalidArgument, MethodNotAllowed, NotFound, YandexError
@@ -47,10 +49,15 @@ def error_response(error: YandexError, info: CallInfo) -> web.Response:
     return json_response(error.to_json(info.request_id), error.http_status, info)
 
 
+API = "yandex.v2.rest"
+
+
 def _call_info(request: web.Request, payload: bytes) -> CallInfo:
-    return CallInfo.create(f"rest:{request.method} {request.path}", payload,
+    info = CallInfo.create(f"rest:{request.method} {request.path}", payload,
                            request.headers.get("Authorization"),
                            request.headers.get("x-client-request-id"))
+    info.identify(API, request.headers.get(TENANT_HEADER))
+    return info
 
 
 class ClientGone(Exception):
@@ -106,18 +113,18 @@ def _handler(servicer: ImageSearchServicer, path: str) -> Callable[[web.Request]
             info = _call_info(request, body)
             message = await _decode(request_type, body, by_image)
             response = json_response(_render(await call(message, info)), 200, info)
-            servicer.record("yandex.v2.rest", method, info, message, "OK")
-            return response
+            servicer.record(API, method, info, message, "OK")
+            return await deliver(request, response, info.plan)
         except YandexError as exc:
             error = exc
         except ClientGone:
-            servicer.record("yandex.v2.rest", method, info, None, "CANCELLED")
+            servicer.record(API, method, info, None, "CANCELLED")
             return web.Response(status=499)
         except Exception:
             log.exception("%s failed", method)
             error = Internal()
-        servicer.record("yandex.v2.rest", method, info, message, error.code.name)
-        return error_response(error, info)
+        servicer.record(API, method, info, message, error.code.name)
+        return await deliver(request, error_response(error, info), info.plan)
 
     return handle
 

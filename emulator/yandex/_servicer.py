@@ -15,11 +15,12 @@ from collections.abc import Mapping
 
 from google.protobuf import json_format
 
-from ..core import Access, Answer, ImageFilter, NotAnImage, Quota, RateLimiter, SearchEngine
+from ..core import (Access, Answer, Fault, FaultTarget, ImageFilter, NotAnImage, Quota,
+                    RateLimiter, SearchEngine, image_record)
 from . import _cbir, _text_search, _v2_enums as v2
 from ._call import CallInfo
-from ._errors import (InjectedFault, InvalidArgument, NotFound, PermissionDenied,
-                      ResourceExhausted, Unauthenticated, status_code)
+from ._errors import (ConnectionReset, InvalidArgument, NotFound, PermissionDenied,
+                      ResourceExhausted, Unauthenticated, from_fault)
 from ._protos import Protos
 from ._validation import validate_search, validate_search_by_image
 
@@ -63,10 +64,23 @@ class ImageSearchServicer:
         if answer.delay_ms:
             await asyncio.sleep(answer.delay_ms / 1000)
 
+    async def inject(self, call: CallInfo, operation: str) -> Fault | None:
+        """The runtime faults for this call: waits out their latency, raises
+        ConnectionReset for a reset, and returns the error to answer, if any."""
+        call.plan = plan = self.engine.faults.plan(
+            FaultTarget("yandex", call.api, operation, call.tenant))
+        if plan.delay_ms:
+            await asyncio.sleep(plan.delay_ms / 1000)
+        if plan.reset:
+            raise ConnectionReset()
+        return plan.error
+
     def record(self, api: str, method: str, call: CallInfo, request, outcome: str) -> None:
         """Journal a call; image bytes become their digest and size, never kept."""
         if outcome == "OK" and call.xml_code is not None:
             outcome = str(call.xml_code)
+        if call.plan.reset:
+            outcome = "CONNECTION_RESET"
         if request is None:
             summary: dict = {"undecodable": True}
         elif "data" in request.DESCRIPTOR.fields_by_name and request.WhichOneof("image") == "data":
@@ -77,11 +91,15 @@ class ImageSearchServicer:
             summary["data"] = _image_digest(request.data, call.image_sha256)
         else:
             summary = json_format.MessageToDict(request, preserving_proto_field_name=True)
-        self.engine.journal.record(api, method, call.request_id, summary, outcome)
+        self.engine.journal.record(api, method, call.request_id, summary, outcome,
+                                   **call.journal_details())
 
     def record_params(self, api: str, method: str, call: CallInfo,
                       params: Mapping[str, list[str]], outcome: str) -> None:
-        self.engine.journal.record(api, method, call.request_id, dict(params), outcome)
+        if call.plan.reset:
+            outcome = "CONNECTION_RESET"
+        self.engine.journal.record(api, method, call.request_id, dict(params), outcome,
+                                   **call.journal_details())
 
     # -- the v2 checks ------------------------------------------------------------------
     def _admit(self, api: str, call: CallInfo, folder_id: str) -> None:
@@ -93,23 +111,30 @@ class ImageSearchServicer:
         if not self.quota_ok(api, folder_id or call.credential()):
             raise ResourceExhausted()
 
-    async def _settle(self, answer: Answer) -> None:
+    async def _settle(self, answer: Answer, call: CallInfo, *, xml: bool = False) -> None:
+        """A rule's delay, then its fault as a status (``xml``: a fault with an XML code is
+        answered inside the XML instead)."""
+        call.match = answer.match
         await self.wait(answer)
         fault = answer.fault
-        if fault is not None and fault.code is None and fault.status is not None:
-            raise InjectedFault(status_code(fault.status), fault.message)
+        if fault is not None and not (xml and fault.code is not None):
+            raise from_fault(fault)
 
     # -- SearchByImage ------------------------------------------------------------------
     async def _image_answer(self, request, flt: ImageFilter, call: CallInfo) -> Answer:
         folder = request.folder_id or None
         source = request.WhichOneof("image")
+        caller = call.caller
+        call.lookup = {"folder": folder}
         if source == "url":
-            return self.engine.by_url(request.url, folder, flt)
+            call.lookup["url"] = request.url
+            return self.engine.by_url(request.url, folder, flt, caller=caller)
         if source == "id":
-            answer = self.engine.by_alias(request.id, folder, flt)
+            call.lookup["cbir_id"] = request.id
+            answer = self.engine.by_alias(request.id, folder, flt, caller=caller)
             key = _cbir.decode(request.id) if answer is None else None
             if key is not None:
-                answer = self.engine.by_image(key, None, folder, flt)
+                answer = self.engine.by_image(key, None, folder, flt, caller=caller)
             if answer is None:
                 raise NotFound(f"Image with id {request.id} not found")
             return answer
@@ -118,15 +143,22 @@ class ImageSearchServicer:
         except NotAnImage:
             raise InvalidArgument("data: the image could not be decoded") from None
         call.image_sha256 = fp.sha256
-        return self.engine.by_image(fp.key, fp, folder, flt)
+        call.image = image_record(fp, len(request.data))
+        return self.engine.by_image(fp.key, fp, folder, flt, caller=caller)
+
+    async def _faults(self, call: CallInfo, operation: str) -> None:
+        fault = await self.inject(call, operation)
+        if fault is not None:
+            raise from_fault(fault)
 
     async def search_by_image(self, request, call: CallInfo):
         validate_search_by_image(request)
         self._admit("SearchByImage", call, request.folder_id)
+        await self._faults(call, "SearchByImage")
         flt = ImageFilter(site=request.site or None,
                           family_strict=request.family_mode == v2.FAMILY_STRICT)
         answer = await self._image_answer(request, flt, call)
-        await self._settle(answer)
+        await self._settle(answer, call)
         results = answer.results
         max_page = max(0, math.ceil(results.total / IMAGES_PER_PAGE) - 1)
         start = request.page * IMAGES_PER_PAGE
@@ -147,11 +179,18 @@ class ImageSearchServicer:
         validate_search(request)
         self._admit("Search", call, request.folder_id)
         query = _text_search.TextQuery.from_v2(request)
+        call.lookup = {"folder": request.folder_id or None, "text": query.text}
+        fault = await self.inject(call, "Search")
         code = query.precheck()
+        if fault is not None and fault.status is None and fault.http_status is None:
+            code = code or _text_search.xml_code(fault)
+        elif fault is not None:
+            raise from_fault(fault)
         if code is not None:
             call.xml_code = code
             return self.protos.ImageSearchResponse(raw_data=_text_search.render_error(query, code))
-        answer = self.engine.by_text(query.text, request.folder_id or None, query.filter)
-        await self._settle(answer)
+        answer = self.engine.by_text(query.text, request.folder_id or None, query.filter,
+                                     caller=call.caller)
+        await self._settle(answer, call, xml=True)
         raw, call.xml_code = _text_search.render(self.engine, query, answer, call.request_id)
         return self.protos.ImageSearchResponse(raw_data=raw)

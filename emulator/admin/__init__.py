@@ -1,0 +1,66 @@
+"""The admin API under ``/_emulator/``: journal, stubs, faults, explain, fixtures, reset.
+
+Described by the OpenAPI document it serves at ``/_emulator/openapi.json``, which also
+checks every request body. Optionally behind an admin token.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from aiohttp import web
+
+from .._http import ADMIN
+from ..core import FixtureReloader, SearchEngine
+from . import _explain, _faults, _fixtures, _journal, _stubs
+from ._common import STATE, AdminState, check_params, endpoint, state, tenant_of
+from ._spec import document
+
+PREFIX = ADMIN
+
+__all__ = ["PREFIX", "mount"]
+
+
+async def openapi(request: web.Request) -> web.Response:
+    doc = copy.deepcopy(document())
+    doc["servers"] = [{"url": state(request).engine.public_base_url}]
+    return web.json_response(doc)
+
+
+async def reset(request: web.Request) -> web.Response:
+    """A tenant's stubs, faults and journal entries (everything with no tenant)."""
+    check_params(request, ())
+    engine, tenant = state(request).engine, tenant_of(request)
+    engine.stubs.clear(tenant)
+    engine.faults.clear(tenant)
+    engine.journal.clear(tenant)
+    return web.Response(status=204)
+
+
+ROUTES = (
+    ("GET", "/requests", _journal.list_requests),
+    ("DELETE", "/requests", _journal.clear_requests),
+    ("GET", "/requests/count", _journal.count_requests),
+    ("GET", "/stubs", _stubs.list_stubs),
+    ("POST", "/stubs", _stubs.add_stub),
+    ("DELETE", "/stubs", _stubs.clear_stubs),
+    ("GET", "/stubs/{id}", _stubs.get_stub),
+    ("DELETE", "/stubs/{id}", _stubs.delete_stub),
+    ("GET", "/faults", _faults.list_faults),
+    ("POST", "/faults", _faults.add_fault),
+    ("DELETE", "/faults", _faults.clear_faults),
+    ("DELETE", "/faults/{id}", _faults.delete_fault),
+    ("POST", "/explain", _explain.explain_query),
+    ("GET", "/explain/misses", _explain.explain_misses),
+    ("GET", "/fixtures", _fixtures.fixture_status),
+    ("POST", "/fixtures/reload", _fixtures.reload_fixtures),
+    ("POST", "/reset", reset),
+)
+
+
+def mount(app: web.Application, engine: SearchEngine, reloader: FixtureReloader,
+          token: str | None = None) -> None:
+    app[STATE] = AdminState(engine, reloader, token)
+    app.router.add_get(f"{PREFIX}/openapi.json", endpoint(openapi, open_=True))
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, PREFIX + path, endpoint(handler))

@@ -1,0 +1,112 @@
+"""What every admin endpoint shares: the token check, the tenant, JSON in and out, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from ..core import TENANT_HEADER, FixtureReloader, SearchEngine, ascii_integer
+from ..core._fixtures import _json_path as json_path
+from ._spec import message, validator
+
+
+@dataclass
+class AdminState:
+    engine: SearchEngine
+    reloader: FixtureReloader
+    token: str | None = None
+
+
+STATE = web.AppKey("admin", AdminState)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class AdminError(Exception):
+    """An admin request that cannot be carried out: the HTTP status and the reason."""
+
+    def __init__(self, status: int, message: str, place: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.place = status, message, place
+
+
+def error_response(status: int, message: str, place: str | None = None) -> web.Response:
+    body = {"error": message} if place is None else {"error": message, "place": place}
+    return web.json_response(body, status=status)
+
+
+def _authorized(request: web.Request, token: str | None) -> bool:
+    if token is None:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
+                                                              token.encode())
+
+
+def endpoint(handler: Handler, *, open_: bool = False) -> Handler:
+    """The token check (unless ``open_``) and AdminError as its JSON error."""
+
+    @functools.wraps(handler)
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        if not open_ and not _authorized(request, request.app[STATE].token):
+            return error_response(401, "admin token required: Authorization: Bearer <token>")
+        try:
+            return await handler(request)
+        except AdminError as exc:
+            return error_response(exc.status, exc.message, exc.place)
+
+    return guarded
+
+
+def state(request: web.Request) -> AdminState:
+    return request.app[STATE]
+
+
+def tenant_of(request: web.Request) -> str | None:
+    """The tenant the admin call acts for: the X-Emulator-Tenant header, else ?tenant=."""
+    return request.headers.get(TENANT_HEADER) or request.query.get("tenant") or None
+
+
+def integer_param(request: web.Request, name: str) -> int | None:
+    if name not in request.query:
+        return None
+    value = ascii_integer(request.query[name], max_digits=9)
+    if value is None:
+        raise AdminError(400, f"{name} must be a non-negative integer")
+    return value
+
+
+def check_params(request: web.Request, allowed: tuple[str, ...]) -> None:
+    """Unknown query parameters are refused, not ignored: a misspelt filter would count
+    every request."""
+    unknown = sorted(set(request.query) - set(allowed) - {"tenant"})
+    if unknown:
+        raise AdminError(400, f"unknown query parameter {unknown[0]!r}; known: "
+                              + ", ".join(allowed))
+
+
+async def read_json(request: web.Request, schema: str) -> dict[str, Any]:
+    """The body as JSON, checked against a schema of the admin API's OpenAPI document."""
+    raw = await request.read()
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AdminError(400, f"the body is not JSON: {exc}") from None
+    error = validator(schema).best_error(data)
+    if error is not None:
+        raise AdminError(400, message(error), json_path(error.absolute_path))
+    return data
+
+
+async def json_reply(body: Any, status: int = 200) -> web.Response:
+    """Up to 16 MiB of journal JSON: written in a worker thread, not on the event loop."""
+    data = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: json.dumps(body, ensure_ascii=False).encode())
+    return web.Response(body=data, status=status, content_type="application/json")

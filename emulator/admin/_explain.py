@@ -1,0 +1,52 @@
+"""``/_emulator/explain``: which stub or rule answers a query, or why none does; and the
+latest misses of the journal, explained from what the journal kept (never image bytes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..core import (Caller, JournalEntry, JournalFilter, StubQuery, Tier, explain,
+                    recorded_fingerprint)
+from ..yandex import _cbir
+from ._common import AdminState, check_params, integer_param, read_json, state, tenant_of
+from ._images import resolve
+
+#: Emulator decision: the misses endpoint explains the 10 latest misses unless asked.
+DEFAULT_MISSES = 10
+
+
+def _query(caller: Caller, raw: dict[str, Any], key: bytes | None, fp) -> StubQuery:
+    alias = raw.get("cbir_id")
+    if alias is not None and key is None and caller.vendor == "yandex":
+        key = _cbir.decode(alias)  # an id the emulator issued carries the image's key
+    return StubQuery(caller, raw.get("folder") or raw.get("hashid"), key, fp,
+                     url=raw.get("url"), alias=alias, text=raw.get("text"))
+
+
+async def explain_query(request: web.Request) -> web.Response:
+    admin = state(request)
+    raw = await read_json(request, "ExplainQuery")
+    key, fp = await resolve(admin, raw)
+    caller = Caller(raw.get("vendor", "yandex"), tenant_of(request))
+    body = explain(admin.engine, _query(caller, raw, key, fp), raw.get("limit", 5))
+    return web.json_response(body)
+
+
+def _explain_entry(admin: AdminState, entry: JournalEntry) -> dict[str, Any]:
+    fp = recorded_fingerprint(entry.image)
+    query = _query(Caller(entry.vendor, entry.tenant), entry.lookup or {},
+                   fp.key if fp else None, fp)
+    return {"entry": entry.to_json(), "explanation": explain(admin.engine, query)}
+
+
+async def explain_misses(request: web.Request) -> web.Response:
+    """Misses are the requests answered with generated data: no stub or rule matched."""
+    check_params(request, ("limit",))
+    admin = state(request)
+    where = JournalFilter(tenant=tenant_of(request), tier=Tier.GENERATED.value)
+    entries = [e for e in admin.engine.journal.entries(where=where) if e.lookup]
+    limit = integer_param(request, "limit")
+    entries = entries[-(limit or DEFAULT_MISSES):]
+    return web.json_response({"misses": [_explain_entry(admin, e) for e in entries]})

@@ -1,0 +1,171 @@
+"""Explain: which stub or fixture rule answers a query, or why none does.
+
+Tests that get generated results where they expected a rule ask this: it lists the closest
+candidates (by perceptual distance for images, by text similarity for texts) and, for each,
+what kept it from answering (another folder, too far, another tenant's vendor, used up).
+Nothing here changes state: stub sequences are only peeked at.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ._filters import ImageFilter
+from ._fingerprint import PERCEPTUAL_DISTANCE, Fingerprint, visual_distance
+from ._match import Tier
+from ._rules import normalize_text
+from ._search import Answer, SearchEngine
+from ._stubs import Stub, StubQuery
+
+#: Emulator decision: explain lists the 5 closest candidates unless asked for more.
+DEFAULT_CANDIDATES = 5
+
+
+@dataclass
+class Candidate:
+    source: str  # "stub" or "fixture"
+    rule: str
+    matcher: str  # "image", "sha256", "url", "cbir_id" or "text"
+    matched: bool = False
+    distance: int | None = None  # perceptual hash bits, where both images are known
+    visual_distance: float | None = None
+    similarity: float | None = None  # of the normalized texts, 0..1
+    stub_id: str | None = None
+    why_not: list[str] = field(default_factory=list)
+
+    def sort_key(self) -> tuple:
+        far = self.distance if self.distance is not None else 65
+        return (not self.matched, far, -(self.similarity or 0.0), self.rule)
+
+
+def _image_reasons(c: Candidate, key: bytes | None, fp: Fingerprint | None,
+                   rule_key: bytes | None, rule_fp: Fingerprint | None) -> None:
+    if key is not None and key == rule_key:
+        c.matched, c.distance = True, 0 if fp is not None and rule_fp is not None else None
+        return
+    if fp is None or rule_fp is None:
+        c.why_not.append("a different image (SHA-256), and no perceptual hash to compare")
+        return
+    c.distance = fp.distance(rule_fp)
+    c.visual_distance = round(visual_distance(fp, rule_fp), 4)
+    if not (fp.distinctive and rule_fp.distinctive):
+        c.why_not.append("one of the images is too plain (flat or a gradient) to match on")
+    elif c.distance > PERCEPTUAL_DISTANCE:
+        c.why_not.append(f"perceptual distance {c.distance} bits is over {PERCEPTUAL_DISTANCE}")
+    else:
+        c.matched = True
+
+
+def _text_reasons(c: Candidate, text: str, rule_text: str) -> None:
+    wanted = normalize_text(text)
+    c.similarity = round(difflib.SequenceMatcher(None, wanted, rule_text).ratio(), 4)
+    if wanted == rule_text:
+        c.matched = True
+    else:
+        c.why_not.append(f"its text {rule_text!r} is not {wanted!r}")
+
+
+def _scope(c: Candidate, rule_scope: str | None, scope: str | None) -> None:
+    if rule_scope is not None and rule_scope != scope:
+        c.matched = False
+        c.why_not.append(f"scoped to folder {rule_scope!r}, the request's is {scope!r}")
+
+
+def _fixture_candidates(engine: SearchEngine, q: StubQuery) -> list[Candidate]:
+    store, out = engine.store, []
+    if q.text is not None:
+        for rule in store.rules.query_rules:
+            c = Candidate("fixture", rule.name, "text")
+            _text_reasons(c, q.text, rule.text)
+            _scope(c, rule.folder, q.scope)
+            out.append(c)
+        return out
+    key, fp = q.key, q.fingerprint
+    if q.url is not None and q.url in store.urls:
+        key, fp = store.urls[q.url]
+    for rule in store.rules.image_rules:
+        c = Candidate("fixture", rule.name, "image" if rule.fingerprint else "sha256")
+        if q.alias is not None and rule.cbir_alias == q.alias:
+            c.matched, c.matcher = True, "cbir_id"
+        else:
+            _image_reasons(c, key, fp, rule.key, rule.fingerprint)
+        _scope(c, rule.folder, q.scope)
+        out.append(c)
+    return out
+
+
+def _stub_candidate(stub: Stub, q: StubQuery) -> Candidate | None:
+    kind = ("text" if stub.text is not None else "url" if stub.url is not None
+            else "cbir_id" if stub.alias is not None and stub.key is None
+            else "image" if stub.fingerprint is not None else "sha256")
+    if (kind == "text") != (q.text is not None):
+        return None
+    c = Candidate("stub", stub.name, kind, stub_id=stub.id)
+    if kind == "text":
+        _text_reasons(c, q.text, stub.text)
+    elif stub.closeness(q) is not None:
+        c.matched = True
+        if stub.fingerprint is not None and q.fingerprint is not None:
+            c.distance = stub.fingerprint.distance(q.fingerprint)
+    elif kind == "url":
+        c.why_not.append(f"its URL {stub.url!r} is not the request's")
+    elif kind == "cbir_id":
+        c.why_not.append(f"its image id {stub.alias!r} is not the request's")
+    else:
+        _image_reasons(c, q.key, q.fingerprint, stub.key, stub.fingerprint)
+    if stub.vendor is not None and q.caller.vendor not in (None, stub.vendor):
+        c.matched = False
+        c.why_not.append(f"for vendor {stub.vendor!r} only")
+    _scope(c, stub.scope, q.scope)
+    if stub.used_up:
+        c.matched = False
+        c.why_not.append(f"used up: it answered its {stub.times} requests")
+    return c
+
+
+def _answer(engine: SearchEngine, q: StubQuery) -> Answer | None:
+    flt, caller = ImageFilter(), q.caller
+    if q.text is not None:
+        return engine.by_text(q.text, q.scope, flt, caller=caller, peek=True)
+    if q.url is not None:
+        return engine.by_url(q.url, q.scope, flt, caller=caller, peek=True)
+    if q.alias is not None:
+        answer = engine.by_alias(q.alias, q.scope, flt, caller=caller, peek=True)
+        if answer is not None or q.key is None:
+            return answer
+    return engine.by_image(q.key, q.fingerprint, q.scope, flt, caller=caller, peek=True)
+
+
+def explain(engine: SearchEngine, q: StubQuery, limit: int = DEFAULT_CANDIDATES) -> dict[str, Any]:
+    """What answers ``q`` now, why, and the closest candidates (a JSON object)."""
+    answer = _answer(engine, q)
+    hit = engine.stubs.match(q, consume=False)
+    candidates = _fixture_candidates(engine, q)
+    candidates += [c for c in (_stub_candidate(s, q) for s in engine.stubs.visible(q)) if c]
+    winner = answer.match.rule if answer is not None else None
+    for c in candidates:
+        if c.matched and c.rule != winner:
+            c.why_not.append(f"it matches, but {winner!r} comes first")
+    candidates.sort(key=Candidate.sort_key)
+    if answer is None:
+        source, reason = "none", "no stub or rule lists this image id, and no emulator issued it"
+    elif answer.match.tier is Tier.STUB:
+        source, reason = "stub", f"runtime stub {winner!r} matches"
+    elif answer.match.tier is Tier.GENERATED:
+        source, reason = "generated", "no stub or fixture rule matches: generated results"
+        near = next((c for c in candidates if c.why_not), None)
+        if near is not None:
+            reason += f"; the closest is {near.source} {near.rule!r}: {near.why_not[0]}"
+    else:
+        source, reason = "fixture", f"fixture rule {winner!r} matches ({answer.match.tier.value})"
+    return {
+        "source": source,
+        "reason": reason,
+        "match": answer.match.to_json() if answer is not None else None,
+        "stub_id": hit.stub.id if hit is not None and source == "stub" else None,
+        "outcome": None if answer is None else
+        "error" if answer.fault is not None else "results",
+        "candidates": [asdict(c) for c in candidates[:limit]],
+    }

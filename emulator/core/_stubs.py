@@ -1,0 +1,244 @@
+"""Runtime stubs: rules added while serving, in the fixture rules' format, for one tenant.
+
+A stub matches like a fixture rule (an image by digest or look-alike, a URL, an image id,
+a query text), within a tenant and optionally one vendor and one scope (a Yandex folder, a
+Doofinder hashid). It answers with steps: one outcome, or a sequence ("first UNAVAILABLE,
+then OK") for retry tests. Stubs are consulted before fixture rules; any adapter asks
+:meth:`StubBook.match` with a plain :class:`StubQuery` and renders the step it gets.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._fingerprint import Fingerprint
+from ._match import Match, Tier
+from ._rules import Fault, normalize_text
+
+#: Emulator decision: as in WireMock, priority 1 is the highest and 5 the default; among
+#: stubs of equal priority a tenant's own come before global ones, then the newest first.
+DEFAULT_PRIORITY = 5
+#: Emulator decision: at most 10,000 stubs at once, over all tenants (memory stays bounded).
+MAX_STUBS = 10_000
+
+
+class StubError(ValueError):
+    """A stub that cannot be added: where in its JSON, and why."""
+
+    def __init__(self, place: str, reason: str) -> None:
+        super().__init__(f"{place}: {reason}")
+        self.place, self.reason = place, reason
+
+
+class StubConflict(StubError):
+    """The stub's id is taken, or the book is full."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: the vendor whose adapter serves the call, and the tenant."""
+
+    vendor: str | None = None
+    tenant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StubQuery:
+    """What a request looks up, in plain terms; the fields its operation has are set."""
+
+    caller: Caller = Caller()
+    scope: str | None = None  # Yandex folder, Doofinder hashid
+    key: bytes | None = None  # the image's key (its SHA-256, truncated)
+    fingerprint: Fingerprint | None = None
+    url: str | None = None
+    alias: str | None = None  # an image id (Yandex CBIR id)
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StubStep:
+    """One answer of a stub: result ids (in the vendor's catalog), a fault, a delay."""
+
+    results: tuple[str, ...] | None = None
+    fault: Fault | None = None
+    delay_ms: int = 0
+
+
+@dataclass
+class Stub:
+    id: str
+    name: str
+    steps: tuple[StubStep, ...]
+    raw: dict[str, Any]  # as the client sent it, for listing
+    tenant: str | None = None
+    vendor: str | None = None
+    scope: str | None = None
+    priority: int = DEFAULT_PRIORITY
+    repeat: bool = False  # after the last step: start again (True) or stay on it
+    times: int | None = None  # answers at most this many requests, then no longer matches
+    key: bytes | None = None
+    fingerprint: Fingerprint | None = None
+    url: str | None = None
+    alias: str | None = None
+    text: str | None = None  # normalized
+    hits: int = 0
+    seq: int = 0
+
+    @property
+    def used_up(self) -> bool:
+        return self.times is not None and self.hits >= self.times
+
+    def step(self) -> StubStep:
+        """The step the next matching request gets."""
+        if self.hits < len(self.steps):
+            return self.steps[self.hits]
+        return self.steps[self.hits % len(self.steps) if self.repeat else -1]
+
+    def applies_to(self, query: StubQuery) -> bool:
+        """Tenant, vendor and scope: whether the stub is there for this request at all."""
+        return ((self.tenant is None or self.tenant == query.caller.tenant)
+                and (self.vendor is None or query.caller.vendor is None
+                     or self.vendor == query.caller.vendor)
+                and (self.scope is None or self.scope == query.scope))
+
+    def closeness(self, query: StubQuery) -> tuple[int, int | None] | None:
+        """(0 exact or 1 look-alike, perceptual distance), or None when the stub's matcher
+        does not match the query."""
+        if self.text is not None:
+            return (0, None) if query.text is not None and normalize_text(query.text) == self.text \
+                else None
+        if self.alias is not None and query.alias == self.alias:
+            return 0, None
+        if self.url is not None and query.url == self.url:
+            return 0, None
+        if self.key is not None and query.key == self.key:
+            exact = query.fingerprint is not None and self.fingerprint is not None
+            return 0, 0 if exact else None
+        if self.fingerprint is not None and query.fingerprint is not None \
+                and self.fingerprint.looks_like(query.fingerprint):
+            return 1, self.fingerprint.distance(query.fingerprint)
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.raw, "id": self.id, "name": self.name, "tenant": self.tenant,
+                "priority": self.priority, "hits": self.hits, "used_up": self.used_up}
+
+
+@dataclass(frozen=True, slots=True)
+class StubHit:
+    stub: Stub
+    step: StubStep
+    match: Match
+
+
+@dataclass
+class StubBook:
+    """Every runtime stub, of every tenant. ``catalogs`` maps a vendor to a check that a
+    result id is in its catalog (each adapter registers its own)."""
+
+    catalogs: dict[str, Callable[[str], bool]] = field(default_factory=dict)
+    _stubs: dict[str, Stub] = field(default_factory=dict)
+    _seq: Any = field(default_factory=lambda: itertools.count(1))
+
+    def add(self, stub: Stub) -> Stub:
+        """Raises StubError for a duplicate id, too many stubs or an unknown result id."""
+        if len(self._stubs) >= MAX_STUBS:
+            raise StubConflict("$", f"at most {MAX_STUBS} stubs at once: delete some first")
+        stub.seq = next(self._seq)
+        if not stub.id:
+            stub.id = f"stub-{stub.seq}"
+        if stub.id in self._stubs:
+            raise StubConflict("$.id", f"a stub with id {stub.id!r} exists")
+        self._check_results(stub)
+        stub.name = stub.name or stub.id
+        self._stubs[stub.id] = stub
+        return stub
+
+    def _check_results(self, stub: Stub) -> None:
+        vendors = [stub.vendor] if stub.vendor else list(self.catalogs)
+        for i, step in enumerate(stub.steps):
+            for j, doc_id in enumerate(step.results or ()):
+                for vendor in vendors:
+                    known = self.catalogs.get(vendor)
+                    if known is not None and not known(doc_id):
+                        place = f"$.sequence[{i}].results[{j}]" if "sequence" in stub.raw \
+                            else f"$.results[{j}]"
+                        raise StubError(place, f"no document {doc_id!r} in the {vendor} catalog")
+
+    def get(self, stub_id: str, tenant: str | None = None) -> Stub | None:
+        stub = self._stubs.get(stub_id)
+        return stub if stub is not None and (tenant is None or stub.tenant == tenant) else None
+
+    def remove(self, stub_id: str, tenant: str | None = None) -> bool:
+        if self.get(stub_id, tenant) is None:
+            return False
+        del self._stubs[stub_id]
+        return True
+
+    def listed(self, tenant: str | None = None) -> list[Stub]:
+        """A tenant's stubs (all stubs with no tenant), oldest first."""
+        return [s for s in self._stubs.values() if tenant is None or s.tenant == tenant]
+
+    def clear(self, tenant: str | None = None) -> None:
+        for stub in self.listed(tenant):
+            del self._stubs[stub.id]
+
+    def visible(self, query: StubQuery) -> list[Stub]:
+        """The stubs this caller could be answered by (its tenant's and global ones)."""
+        tenant = query.caller.tenant
+        return [s for s in self._stubs.values() if s.tenant is None or s.tenant == tenant]
+
+    def match(self, query: StubQuery, *, consume: bool = True) -> StubHit | None:
+        """The stub that answers this query, if any; ``consume`` moves its sequence on."""
+        best, best_key, best_close = None, None, None
+        for stub in self._stubs.values():
+            if stub.used_up or not stub.applies_to(query):
+                continue
+            close = stub.closeness(query)
+            if close is None:
+                continue
+            rank = (stub.priority, close[0], stub.tenant is None, -stub.seq)
+            if best_key is None or rank < best_key:
+                best, best_key, best_close = stub, rank, close
+        if best is None:
+            return None
+        step = best.step()
+        if consume:
+            best.hits += 1
+        return StubHit(best, step, Match(Tier.STUB, best.name, best_close[1]))
+
+
+def fault_from_json(raw: dict[str, Any]) -> Fault:
+    """An ``error`` object of a stub or fault: a gRPC ``status``, a yandexsearch XML
+    ``code``, an ``http_status`` (for HTTP-only vendors) and a ``message``."""
+    return Fault(status=raw.get("status"), code=raw.get("code"),
+                 message=raw.get("message", ""), http_status=raw.get("http_status"))
+
+
+def _step(raw: dict[str, Any]) -> StubStep:
+    results = raw.get("results")
+    return StubStep(tuple(results) if results is not None else None,
+                    fault_from_json(raw["error"]) if "error" in raw else None,
+                    raw.get("delay_ms", 0))
+
+
+def stub_from_json(raw: dict[str, Any], tenant: str | None, *, key: bytes | None = None,
+                   fp: Fingerprint | None = None) -> Stub:
+    """A stub from its JSON (already checked against the admin API's schema); the caller
+    has resolved its image (``image``, ``image_base64`` or ``sha256``) or URL to ``key``
+    and ``fp``."""
+    steps = tuple(_step(s) for s in raw["sequence"]) if "sequence" in raw else (_step(raw),)
+    for i, step in enumerate(steps):
+        if step.results is None and step.fault is None and not step.delay_ms:
+            place = f"$.sequence[{i}]" if "sequence" in raw else "$"
+            raise StubError(place, "a stub answers results, an error or a delay")
+    return Stub(
+        id=raw.get("id", ""), name=raw.get("name", ""), steps=steps, raw=raw, tenant=tenant,
+        vendor=raw.get("vendor"), scope=raw.get("folder") or raw.get("hashid"),
+        priority=raw.get("priority", DEFAULT_PRIORITY), repeat=raw.get("repeat", False),
+        times=raw.get("times"), key=key, fingerprint=fp, url=raw.get("url"),
+        alias=raw.get("cbir_id"),
+        text=normalize_text(raw["text"]) if "text" in raw else None)
