@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import _http, admin, yandex
+from . import _http, _media, admin, yandex
 from ._resources import bundled
 from .core import FixtureReloader, FixtureStore, Journal, SearchEngine, load_fixtures
 from .core._journal import JOURNAL_SIZE
@@ -69,6 +69,7 @@ class Emulator:
         servicer = yandex.mount(app, engine, rate_limits=rate_limits)
         self._reloader = FixtureReloader(engine, directory, self.config.reload_interval)
         admin.mount(app, engine, self._reloader, self.config.admin_token)
+        _media.add_routes(app, engine)
         _http.add_fallback(app, _http.ADMIN, _http.admin_error)
         self._grpc, self.grpc_port = await yandex.grpc_server(
             servicer, f"{self.config.host}:{self.config.grpc_port}")

@@ -383,8 +383,14 @@ def test_a_fresh_emulator_accepts_an_id_issued_by_another(client, transport):
     with start() as other_server, Client(other_server) as other:
         by_id = other.search(transport, id=first.body["id"], page=2)
         assert by_id.ok, by_id.message
-        assert by_id.images == first.images and by_id.images
+        # the same documents; their pictures are served by each emulator at its own address
+        assert by_id.images and relative(by_id.images, other_server.http) == \
+            relative(first.images, client.running.http)
         assert by_id.body["id"] == first.body["id"]
+
+
+def relative(images: list[dict], base: str) -> list[dict]:
+    return [{**i, "url": i["url"].removeprefix(base)} for i in images]
 
 
 def tampered_ids(cbir_id: str) -> list[str]:
@@ -448,7 +454,7 @@ def test_site_restricts_generated_results(client, transport):
     for image in reply.images:
         assert image["host"] == "example.org"
         assert urlsplit(image["pageUrl"]).hostname == "example.org"
-        assert urlsplit(image["url"]).hostname in {"example.org", "img.example.org"}
+        assert image["url"].startswith(client.running.http + "/_emulator/images/")
     unrestricted = client.search(transport, data=GENERATED)
     assert any(i["host"] != "example.org" for i in unrestricted.images)
 

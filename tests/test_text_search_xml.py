@@ -765,13 +765,13 @@ def test_xml_is_the_same_under_any_python_hash_seed(tmp_path):
     import urllib.request
 
     bodies = []
+    with socket.socket() as s:  # both at one address: results link to pictures served there
+        s.bind(("127.0.0.1", 0))
+        http_port = s.getsockname()[1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        grpc_port = s.getsockname()[1]
     for seed in ("1", "2"):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            http_port = s.getsockname()[1]
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            grpc_port = s.getsockname()[1]
         env = dict(os.environ, PYTHONHASHSEED=seed)
         proc = subprocess.Popen([sys.executable, "-m", "emulator", "--http-port", str(http_port),
                                  "--grpc-port", str(grpc_port)], env=env,

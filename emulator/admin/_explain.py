@@ -42,11 +42,13 @@ def _explain_entry(admin: AdminState, entry: JournalEntry) -> dict[str, Any]:
 
 
 async def explain_misses(request: web.Request) -> web.Response:
-    """Misses are the requests answered with generated data: no stub or rule matched."""
+    """Misses are the requests answered with generated data: no stub or rule matched
+    (the nearest rule, if any, was too far)."""
     check_params(request, ("limit",))
     admin = state(request)
-    where = JournalFilter(tenant=tenant_of(request), tier=Tier.GENERATED.value)
-    entries = [e for e in admin.engine.journal.entries(where=where) if e.lookup]
+    missed = {Tier.GENERATED.value, Tier.NEAREST.value}
+    entries = [e for e in admin.engine.journal.entries(where=JournalFilter(tenant=tenant_of(request)))
+               if e.lookup and (e.match or {}).get("tier") in missed]
     limit = integer_param(request, "limit")
     entries = entries[-(limit or DEFAULT_MISSES):]
     return web.json_response({"misses": [_explain_entry(admin, e) for e in entries]})

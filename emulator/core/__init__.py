@@ -10,7 +10,8 @@ from ._journal import (Journal, JournalEntry, JournalFilter, image_record,
                        recorded_fingerprint)
 from ._match import MATCH_HEADER, Match, Tier
 from ._numbers import ascii_integer
-from ._placeholder import IMAGES_PATH, RGB, placeholder_path, render_placeholder
+from ._palette import RGB
+from ._placeholder import IMAGES_PATH, placeholder_fingerprint, placeholder_path, render_placeholder
 from ._fixtures import FixtureError, FixtureStore, Settings, load_fixtures
 from ._ratelimit import Quota, RateLimiter
 from ._results import ResultSet
@@ -34,5 +35,6 @@ __all__ = [
     "FixtureError", "FixtureStore", "GRAYSCALE", "IMAGES_PATH", "ImageDocument", "ImageFilter", "ImageFormat",
     "Journal", "JournalEntry", "MATCH_HEADER", "Match", "NotAnImage", "Orientation", "Quota", "RGB", "RateLimiter", "ResultSet",
     "SearchEngine", "Settings", "SizeClass", "Tier", "ascii_integer", "fingerprint",
-    "load_fixtures", "placeholder_path", "render_placeholder", "visual_distance",
+    "load_fixtures", "placeholder_fingerprint", "placeholder_path", "render_placeholder",
+    "visual_distance",
 ]

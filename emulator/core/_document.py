@@ -116,6 +116,8 @@ class ImageDocument:
     color: Color
     family_safe: bool
     host: str
+    #: where the thumbnail is served; None: the vendor's own thumbnail link for the image
+    thumbnail_url: str | None = None
 
     @property
     def domain(self) -> str:

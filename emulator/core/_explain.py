@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ._filters import ImageFilter
-from ._fingerprint import PERCEPTUAL_DISTANCE, Fingerprint, visual_distance
+from ._fingerprint import MAX_COLOUR_DISTANCE, Fingerprint, visual_distance
 from ._match import Tier
 from ._rules import normalize_text
 from ._search import Answer, SearchEngine
@@ -41,7 +41,9 @@ class Candidate:
 
 
 def _image_reasons(c: Candidate, key: bytes | None, fp: Fingerprint | None,
-                   rule_key: bytes | None, rule_fp: Fingerprint | None) -> None:
+                   rule_key: bytes | None, rule_fp: Fingerprint | None,
+                   max_distance: int) -> None:
+    """The same tests as :meth:`RuleBook.for_image`, each failure said in words."""
     if key is not None and key == rule_key:
         c.matched, c.distance = True, 0 if fp is not None and rule_fp is not None else None
         return
@@ -52,8 +54,11 @@ def _image_reasons(c: Candidate, key: bytes | None, fp: Fingerprint | None,
     c.visual_distance = round(visual_distance(fp, rule_fp), 4)
     if not (fp.distinctive and rule_fp.distinctive):
         c.why_not.append("one of the images is too plain (flat or a gradient) to match on")
-    elif c.distance > PERCEPTUAL_DISTANCE:
-        c.why_not.append(f"perceptual distance {c.distance} bits is over {PERCEPTUAL_DISTANCE}")
+    elif c.distance > max_distance:
+        c.why_not.append(f"perceptual distance {c.distance} bits is over {max_distance}")
+    elif fp.colour_distance(rule_fp) > MAX_COLOUR_DISTANCE:
+        c.why_not.append(f"colour distance {fp.colour_distance(rule_fp):.3f} is over "
+                         f"{MAX_COLOUR_DISTANCE}")
     else:
         c.matched = True
 
@@ -90,7 +95,9 @@ def _fixture_candidates(engine: SearchEngine, q: StubQuery) -> list[Candidate]:
         if q.alias is not None and rule.cbir_alias == q.alias:
             c.matched, c.matcher = True, "cbir_id"
         else:
-            _image_reasons(c, key, fp, rule.key, rule.fingerprint)
+            _image_reasons(c, key, fp, rule.key, rule.fingerprint,
+                           store.settings.perceptual_distance if rule.max_distance is None
+                           else rule.max_distance)
         _scope(c, rule.folder, q.scope)
         out.append(c)
     return out
@@ -144,7 +151,8 @@ def explain(engine: SearchEngine, q: StubQuery, limit: int = DEFAULT_CANDIDATES)
     hit = engine.stubs.match(q, consume=False)
     candidates = _fixture_candidates(engine, q)
     candidates += [c for c in (_stub_candidate(s, q) for s in engine.stubs.visible(q)) if c]
-    winner = answer.match.rule if answer is not None else None
+    winner = answer.match.rule if answer is not None and answer.match.tier is not Tier.NEAREST \
+        else None
     for c in candidates:
         if c.matched and c.rule != winner:
             c.why_not.append(f"it matches, but {winner!r} comes first")
@@ -153,7 +161,7 @@ def explain(engine: SearchEngine, q: StubQuery, limit: int = DEFAULT_CANDIDATES)
         source, reason = "none", "no stub or rule lists this image id, and no emulator issued it"
     elif answer.match.tier is Tier.STUB:
         source, reason = "stub", f"runtime stub {winner!r} matches"
-    elif answer.match.tier is Tier.GENERATED:
+    elif answer.match.tier in (Tier.GENERATED, Tier.NEAREST):
         source, reason = "generated", "no stub or fixture rule matches: generated results"
         near = next((c for c in candidates if c.why_not), None)
         if near is not None:

@@ -1,23 +1,49 @@
 """Image fingerprints: what identifies an image, and whether the bytes are an image at all.
 
+One pipeline for every transport: the bytes are opened (only in the accepted formats),
+checked against the pixel caps, turned upright by their EXIF orientation, flattened onto
+white and reduced to a small RGB working copy. Everything else is read off that copy:
+
+* ``dhash``: a 64-bit difference hash, and ``crops``: the same hash of a few light crops,
+  so that a resized, re-encoded or slightly cropped copy stays within a few bits;
+* ``colors``: how much of the picture is each named colour (a soft histogram, in integers
+  so every machine gets the same numbers);
+* ``seed``: a coarse key (dominant colours, brightness balance, shape) that a copy shares
+  with its original, so generated results are the same for both.
+
 Decoding is CPU work: callers run :func:`fingerprint` off the event loop. The bytes are
-not kept; only the digest, size and perceptual hash survive the call.
+not kept; only the fingerprint survives the call.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import warnings
+from collections import OrderedDict
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-#: Emulator decision: two images whose 64-bit difference hashes differ in at most this many
-#: bits are the same picture (a resized or re-encoded copy matches its fixture image).
-PERCEPTUAL_DISTANCE = 6
+from ._document import Color
+from ._palette import COLORS, RGB
+
+#: Emulator decision: two images whose difference hashes (the closest of their light crops)
+#: differ in at most this many of 64 bits are the same picture; fixtures may set their own.
+PERCEPTUAL_DISTANCE = 8
+#: Emulator decision: look-alikes must also share their colours: at most this colour
+#: distance (0 to 1), so a red circle never stands for a blue one of the same shape.
+MAX_COLOUR_DISTANCE = 0.25
 #: A hash with fewer set (or clear) bits than this says too little to match on.
 MIN_EDGES = 8
+HASH_BITS = 64
+
+#: Emulator decision: the image formats a query may be in (MPO: what phone cameras write
+#: as JPEG). Anything else is refused as an unsupported format.
+ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
+Image.init()  # every plugin registered, so the list below names what this Pillow can open
+_OPENABLE = tuple(f for f in ACCEPTED_FORMATS if f in Image.OPEN)
 
 #: Emulator decision: refuse pictures that would take far more memory to decode than a
 #: photo: over 100 megapixels as declared, or over 64 MiB once decoded (JPEG decodes at
@@ -25,72 +51,265 @@ MIN_EDGES = 8
 MAX_PIXELS = 100_000_000
 MAX_DECODED_BYTES = 64 * 1024 * 1024
 
+#: Longest side of the working copy every measure is taken from.
+WORK_SIDE = 128
+_HASH_SIZE = (9, 8)
+#: Light crops of every picture (left, top, right, bottom, as fractions of the sides): a
+#: copy cut by a few per cent on any side hashes close to one of them.
+CROP_BOXES: tuple[tuple[float, float, float, float], ...] = ((0.0, 0.0, 0.0, 0.0),) + tuple(
+    box for f in (0.025, 0.05, 0.075)
+    for box in ((f, f, f, f), (2 * f, 0.0, 0.0, 0.0), (0.0, 2 * f, 0.0, 0.0),
+                (0.0, 0.0, 2 * f, 0.0), (0.0, 0.0, 0.0, 2 * f)))
+
+#: Colour shares are parts of this whole.
+COLOR_SCALE = 10_000
+_COLOR_SAMPLES = (16, 16)
+#: A pixel counts towards every named colour within this RGB distance, the nearer the more
+#: (a quadratic kernel in integers): shares change smoothly when a copy shifts colours.
+_KERNEL_RADIUS_SQ = 110 * 110
+_PALETTE = tuple(RGB[c] for c in COLORS)
+
+#: Emulator decision: the brightness balance (left against right, top against bottom, of
+#: a 2x2 view, 0-510) counts only beyond this margin, so a copy does not flip it.
+BALANCE_MARGIN = 12
+_SEED_VERSION = 1
+_SEED_SEAL = b"image-search-emulator/seed/v1"
+
+#: Emulator decision: visual distance weighs colour and shape equally; a flat picture's
+#: hash says nothing, so its shape counts as halfway.
+COLOUR_WEIGHT = 0.5
+_UNKNOWN_SHAPE = 0.5
+#: Only the same bytes are at distance 0: a different file always ranks after the original.
+MIN_VISUAL_DISTANCE = 1 / 1024
+
+#: Emulator decision: at most this many fingerprints (a few hundred bytes each) are kept
+#: by digest, so a repeated query image is not decoded again.
+FINGERPRINT_CACHE_SIZE = 1024
+
 
 class NotAnImage(ValueError):
-    """The bytes do not decode as an image."""
+    """The bytes do not decode as an image: the message says why, for the vendor error."""
+
+
+UNSUPPORTED = "unsupported or unrecognised image format"
+TRUNCATED = "the image data is truncated"
+CORRUPT = "the image data is corrupt"
+TOO_LARGE = "the image is too large to decode"
 
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     sha256: str
     format: str
-    width: int
+    width: int   # as displayed: after the EXIF orientation
     height: int
     dhash: int
+    colors: tuple[int, ...] = ()   # share of each named colour, in COLORS order
+    crops: tuple[int, ...] = ()    # dhash of each of CROP_BOXES (the first is ``dhash``)
+    seed: bytes = b""              # the perceptual key (see :func:`seed_colours`)
 
     @property
     def key(self) -> bytes:
-        """The 16-byte key that seeds generated results and CBIR ids."""
+        """The 16-byte key of these exact bytes: what exact rules and CBIR ids use."""
         return sha256_key(self.sha256)
 
     @property
     def distinctive(self) -> bool:
         """Flat pictures (one colour, a plain gradient) all hash alike: never match on them."""
-        return MIN_EDGES <= self.dhash.bit_count() <= 64 - MIN_EDGES
+        return MIN_EDGES <= self.dhash.bit_count() <= HASH_BITS - MIN_EDGES
 
     def distance(self, other: "Fingerprint") -> int:
-        """Bits in which the two perceptual hashes differ (0 to 64)."""
-        return (self.dhash ^ other.dhash).bit_count()
+        """Bits in which the perceptual hashes differ (0 to 64), the closest light crop of
+        either picture counting: a cropped copy is near its original, either way round."""
+        best = (self.dhash ^ other.dhash).bit_count()
+        for crop in other.crops:
+            best = min(best, (self.dhash ^ crop).bit_count())
+        for crop in self.crops:
+            best = min(best, (other.dhash ^ crop).bit_count())
+        return best
 
-    def looks_like(self, other: "Fingerprint") -> bool:
+    def colour_distance(self, other: "Fingerprint") -> float:
+        """How different the colour shares are, from 0.0 (the same) to 1.0 (none shared)."""
+        if not self.colors or not other.colors:
+            return 1.0
+        return sum(abs(a - b) for a, b in zip(self.colors, other.colors)) / (2 * COLOR_SCALE)
+
+    def looks_like(self, other: "Fingerprint", max_distance: int = PERCEPTUAL_DISTANCE) -> bool:
         return (self.distinctive and other.distinctive
-                and self.distance(other) <= PERCEPTUAL_DISTANCE)
+                and self.distance(other) <= max_distance
+                and self.colour_distance(other) <= MAX_COLOUR_DISTANCE)
 
 
 def visual_distance(a: Fingerprint, b: Fingerprint) -> float:
-    """How different two pictures look, from 0.0 (the same) to 1.0: what catalogs rank by.
+    """How different two pictures look, from 0.0 (the same bytes) to 1.0: what catalogs
+    rank by. Colour and shape count alike, so a mostly-red query ranks red pictures first
+    and a copy of a picture ranks that picture first.
 
     Deterministic, and symmetric; ties are the caller's to break (by item order).
     """
-    return a.distance(b) / 64
+    if a.sha256 == b.sha256:
+        return 0.0
+    shape = (a.distance(b) / HASH_BITS if a.distinctive and b.distinctive
+             else _UNKNOWN_SHAPE)
+    mixed = COLOUR_WEIGHT * a.colour_distance(b) + (1 - COLOUR_WEIGHT) * shape
+    return max(MIN_VISUAL_DISTANCE, mixed)
 
 
 def sha256_key(hex_digest: str) -> bytes:
     return bytes.fromhex(hex_digest)[:16]
 
 
-def fingerprint(data: bytes) -> Fingerprint:
+# -- the perceptual key -------------------------------------------------------------------
+def _seal(payload: bytes) -> bytes:
+    return hashlib.blake2b(payload, key=_SEED_SEAL, digest_size=8).digest()
+
+
+def _balance(value: int) -> int:
+    return 0 if abs(value) < BALANCE_MARGIN else (1 if value > 0 else 2)
+
+
+def _shape_class(width: int, height: int) -> int:
+    """Portrait, squarish or landscape, with bounds far from the common ratios (3:4, 1:1,
+    4:3, 16:9), so a light crop keeps the class."""
+    if width * 100 < 83 * height:
+        return 0
+    return 2 if width * 100 > 120 * height else 1
+
+
+def _perceptual_key(colors: tuple[int, ...], quad: bytes, width: int, height: int) -> bytes:
+    """16 bytes: version, the two dominant colours, the brightness balance and the shape
+    class, then a seal that tells such a key from any other (a digest, a URL's seed)."""
+    first, second = sorted(range(len(colors)), key=lambda i: (-colors[i], i))[:2]
+    left_right = quad[0] + quad[2] - quad[1] - quad[3]
+    top_bottom = quad[0] + quad[1] - quad[2] - quad[3]
+    payload = bytes([_SEED_VERSION, first, second, _balance(left_right), _balance(top_bottom),
+                     _shape_class(width, height), 0, 0])
+    return payload + _seal(payload)
+
+
+def seed_colours(key: bytes) -> tuple[Color, Color] | None:
+    """The dominant colours a perceptual key carries; None for any other key. Paging by a
+    CBIR id restores the ranking from this alone."""
+    if len(key) != 16 or key[0] != _SEED_VERSION or _seal(key[:8]) != key[8:]:
+        return None
+    if key[1] >= len(COLORS) or key[2] >= len(COLORS):
+        return None
+    return COLORS[key[1]], COLORS[key[2]]
+
+
+# -- decoding -----------------------------------------------------------------------------
+def _upright_rgb(img: Image.Image) -> tuple[Image.Image, bool]:
+    """The picture as displayed (EXIF orientation applied), on white, in RGB, at most
+    about twice the working size; and whether the orientation swapped its sides."""
+    swapped = img.getexif().get(ExifTags.Base.Orientation) in (5, 6, 7, 8)
+    img = ImageOps.exif_transpose(img)  # loads the pixels
+    if img.mode == "P":
+        img = img.convert("RGBA")  # palette colours (and transparency) before scaling
+    factor = min(img.width, img.height) // (2 * WORK_SIDE)
+    if factor >= 2 and img.mode in ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr"):
+        img = img.reduce(factor)
+    if "A" in img.mode or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB"), swapped
+    if img.mode.startswith("I;16"):
+        img = img.convert("I").point(lambda v: v / 256).convert("L")
+    return img.convert("RGB"), swapped
+
+
+def _open(data: bytes) -> tuple[str, int, int, Image.Image]:
+    """(format, displayed width, displayed height, small RGB working copy)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(io.BytesIO(data), formats=_OPENABLE) as img:
+            if img.width * img.height > MAX_PIXELS:
+                raise NotAnImage(TOO_LARGE)
+            fmt, width, height = (img.format or "").lower(), img.width, img.height
+            img.draft("RGB", (WORK_SIDE, WORK_SIDE))  # JPEG: decode at a fraction of the size
+            if img.width * img.height * 4 > MAX_DECODED_BYTES:
+                raise NotAnImage(TOO_LARGE)
+            work, swapped = _upright_rgb(img)
+    work.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.LANCZOS)
+    return (fmt, height, width, work) if swapped else (fmt, width, height, work)
+
+
+def _dhash(gray: Image.Image, box: tuple[float, float, float, float]) -> int:
+    w, h = gray.size
+    left, top, right, bottom = box
+    small = gray.resize(_HASH_SIZE, Image.Resampling.LANCZOS,
+                        box=(left * w, top * h, w - right * w, h - bottom * h))
+    cols, rows = _HASH_SIZE
+    pixels = small.tobytes()  # mode L: one byte per pixel, row by row
+    value = 0
+    for row in range(rows):
+        for col in range(cols - 1):
+            value = (value << 1) | (pixels[row * cols + col] > pixels[row * cols + col + 1])
+    return value
+
+
+def _colour_shares(work: Image.Image) -> tuple[int, ...]:
+    """Each named colour's share of the picture, in parts of COLOR_SCALE: every sampled
+    pixel is split between the named colours near it, in integer arithmetic."""
+    raw = work.resize(_COLOR_SAMPLES, Image.Resampling.BOX).tobytes()
+    totals = [0] * len(_PALETTE)
+    for i in range(0, len(raw), 3):
+        r, g, b = raw[i], raw[i + 1], raw[i + 2]
+        distances = [(r - pr) * (r - pr) + (g - pg) * (g - pg) + (b - pb) * (b - pb)
+                     for pr, pg, pb in _PALETTE]
+        weights = [max(0, _KERNEL_RADIUS_SQ - d) for d in distances]
+        total = sum(weights)
+        if total == 0:  # far from every named colour: the nearest one takes it
+            weights[distances.index(min(distances))], total = 1, 1
+        for j, weight in enumerate(weights):
+            totals[j] += weight * COLOR_SCALE // total
+    samples = len(raw) // 3
+    return tuple(t // samples for t in totals)
+
+
+def fingerprint(data: bytes, sha256: str | None = None) -> Fingerprint:
+    """Decode and measure one image; raises :class:`NotAnImage` saying why it cannot."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise NotAnImage("image is too large to decode")
-                fmt, width, height = (img.format or "").lower(), img.width, img.height
-                img.draft("L", (64, 64))  # JPEG: decode at a fraction of the size
-                if img.width * img.height * 4 > MAX_DECODED_BYTES:
-                    raise NotAnImage("image is too large to decode")
-                small = img.convert("L").resize((9, 8), Image.Resampling.LANCZOS)
+        fmt, width, height, work = _open(data)
     except NotAnImage:
         raise
     except UnidentifiedImageError:
-        raise NotAnImage("unrecognised image format") from None
-    except Exception as exc:  # Pillow's plugins raise many kinds (AVIF: RuntimeError)
-        raise NotAnImage(type(exc).__name__) from None
-    pixels = small.tobytes()  # mode L: one byte per pixel, row by row
-    dhash = 0
-    for row in range(8):
-        for col in range(8):
-            left, right = pixels[row * 9 + col], pixels[row * 9 + col + 1]
-            dhash = (dhash << 1) | (left > right)
-    return Fingerprint(hashlib.sha256(data).hexdigest(), fmt, width, height, dhash)
+        raise NotAnImage(UNSUPPORTED) from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise NotAnImage(TOO_LARGE) from None
+    except OSError as exc:
+        raise NotAnImage(TRUNCATED if "truncated" in str(exc) else CORRUPT) from None
+    except Exception:  # Pillow's plugins raise many kinds (AVIF: RuntimeError)
+        raise NotAnImage(CORRUPT) from None
+    gray = work.convert("L")
+    crops = tuple(_dhash(gray, box) for box in CROP_BOXES)
+    colors = _colour_shares(work)
+    quad = gray.resize((2, 2), Image.Resampling.BOX).tobytes()
+    return Fingerprint(sha256 or hashlib.sha256(data).hexdigest(), fmt, width, height,
+                       crops[0], colors, crops, _perceptual_key(colors, quad, width, height))
+
+
+class FingerprintCache:
+    """Fingerprints by digest, most recently used kept: a repeated image is hashed, not
+    decoded. Thread-safe (the decode pool calls it from two threads)."""
+
+    def __init__(self, size: int = FINGERPRINT_CACHE_SIZE) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Fingerprint] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def fingerprint(self, data: bytes) -> Fingerprint:
+        digest = hashlib.sha256(data).hexdigest()
+        with self._lock:
+            found = self._items.get(digest)
+            if found is not None:
+                self._items.move_to_end(digest)
+                return found
+        fp = fingerprint(data, digest)
+        with self._lock:
+            self._items[digest] = fp
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return fp

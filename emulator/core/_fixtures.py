@@ -20,7 +20,7 @@ import jsonschema
 
 from ._access import AccessList
 from ._document import Color, ImageDocument, ImageFormat, host_of, thumbnail_size
-from ._fingerprint import Fingerprint, NotAnImage, fingerprint, sha256_key
+from ._fingerprint import PERCEPTUAL_DISTANCE, Fingerprint, NotAnImage, fingerprint, sha256_key
 from ._rules import Fault, ImageRule, Outcome, QueryRule, RuleBook, normalize_text
 
 FILES = ("catalog.json", "rules.json", "access.json", "settings.json")
@@ -52,6 +52,8 @@ class Settings:
     clock: dt.datetime | None = None
     rate_limits: bool = False
     generated_image_results: int = DEFAULT_GENERATED_IMAGE_RESULTS
+    #: bits of perceptual hash within which a picture stands for a rule's image
+    perceptual_distance: int = PERCEPTUAL_DISTANCE
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class FixtureStore:
     urls: dict[str, tuple[bytes, Fingerprint]] = field(default_factory=dict)
     access: AccessList = AccessList()
     settings: Settings = Settings()
+    #: the fixtures' ``images/`` folder, whose files the emulator serves
+    image_dir: Path | None = None
 
 
 @lru_cache(maxsize=1)
@@ -194,7 +198,8 @@ class _Loader:
             image_rules.append(ImageRule(
                 name=rule.get("name") or f"image_rules[{i}]", key=key, fingerprint=fp,
                 cbir_alias=rule.get("cbir_id"), folder=rule.get("folder"),
-                outcome=self.outcome(rule, place, docs)))
+                outcome=self.outcome(rule, place, docs),
+                max_distance=rule.get("perceptual_distance")))
         query_rules = [
             QueryRule(name=rule.get("name") or f"query_rules[{i}]",
                       text=normalize_text(rule["text"]),
@@ -232,5 +237,7 @@ def load_fixtures(directory: str | Path) -> FixtureStore:
             rate_limits=settings.get("rate_limits", False),
             generated_image_results=settings.get("generated_image_results",
                                                  DEFAULT_GENERATED_IMAGE_RESULTS),
+            perceptual_distance=settings.get("perceptual_distance", PERCEPTUAL_DISTANCE),
         ),
+        image_dir=directory / IMAGES_DIR if (directory / IMAGES_DIR).is_dir() else None,
     )

@@ -17,6 +17,8 @@ from faker import Faker
 
 from ._document import Color, ImageDocument, ImageFormat, thumbnail_size
 from ._filters import ImageFilter
+from ._palette import RGB
+from ._placeholder import placeholder_path
 
 #: Common image sizes on the web; a generated image takes one of them.
 _DIMENSIONS = (
@@ -75,18 +77,20 @@ class DocumentGenerator:
         fake = self._fakers[t.digest[4] % 2]
         fake.seed_instance(int.from_bytes(t.digest[8:16], "big"))
         host = site or fake.domain_name()
-        image_host = host if t.digest[5] % 3 else f"img.{host}"
         page_url = f"https://{host}/{fake.uri_path(deep=2)}/{fake.slug()}/"
-        url = f"https://{image_host}/{fake.uri_path(deep=2)}/{fake.slug()}.{_EXTENSIONS[t.format]}"
+        doc_id = f"generated-{t.digest[20:28].hex()}"
         title = fake.sentence(nb_words=7).rstrip(".")
         passage = fake.sentence(nb_words=12).rstrip(".")
         if topic:
             title, passage = f"{topic} - {title}", f"{topic}: {passage}"
         thumb_w, thumb_h = thumbnail_size(t.width, t.height)
         seconds = int.from_bytes(t.digest[16:20], "big") % _SPAN_SECONDS
+        # the picture is the emulator's own placeholder, in the document's colour, size and
+        # format: a path here, made absolute by the result set (the base URL can change)
+        rgb, ext = RGB[t.color], _EXTENSIONS[t.format]
         return ImageDocument(
-            doc_id=f"generated-{t.digest[20:28].hex()}",
-            url=url,
+            doc_id=doc_id,
+            url=placeholder_path(t.width, t.height, rgb, doc_id, ext),
             page_url=page_url,
             page_title=title[:_TITLE_LIMIT],
             passage=passage + " ",  # live passages always end with one space
@@ -100,7 +104,18 @@ class DocumentGenerator:
             color=t.color,
             family_safe=t.family_safe,
             host=host,
+            thumbnail_url=placeholder_path(thumb_w, thumb_h, rgb, doc_id, ext),
         )
+
+
+@lru_cache(maxsize=64)
+def ranked_indexes(seed: bytes, indexes: tuple[int, ...] | range, order: tuple[Color, ...],
+                   always_safe: bool) -> tuple[int, ...]:
+    """The indexes with the documents of the first colours in ``order`` first, each colour's
+    in index order: a stable ranking by colour likeness (bounded cache: pages repeat)."""
+    rank = {color: i for i, color in enumerate(order)}
+    return tuple(sorted(indexes, key=lambda i: (
+        rank[_traits(seed, i, always_safe=always_safe).color], i)))
 
 
 @lru_cache(maxsize=256)

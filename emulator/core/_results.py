@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol
 
-from ._document import ImageDocument
+from ._document import Color, ImageDocument
 from ._filters import ImageFilter
-from ._generated import DocumentGenerator, matching_indexes
+from ._generated import DocumentGenerator, matching_indexes, ranked_indexes
 
 
 class ResultSet(Protocol):
@@ -42,7 +42,9 @@ class GeneratedResults:
     """A pool of generated documents; only the asked-for window is ever built.
 
     Generated pages honour ``site`` by placing every document on that site, so a site
-    restriction narrows the hosts rather than emptying the set.
+    restriction narrows the hosts rather than emptying the set. With an ``order`` of
+    colours (a query image's), the documents most like the query come first. Pictures
+    are served by the emulator: their paths are made absolute with ``base_url``.
     """
 
     generator: DocumentGenerator
@@ -51,15 +53,23 @@ class GeneratedResults:
     flt: ImageFilter = ImageFilter()
     topic: str | None = None
     always_safe: bool = True
+    order: tuple[Color, ...] | None = None
+    base_url: str = ""
 
     @cached_property
     def _indexes(self) -> range | tuple[int, ...]:
         rest = dataclasses.replace(self.flt, site=None)
         if self.always_safe:
             rest = dataclasses.replace(rest, family_strict=False)
-        if rest.is_empty:
-            return range(self.pool)
-        return matching_indexes(self.seed, self.pool, rest, self.always_safe)
+        found = range(self.pool) if rest.is_empty else matching_indexes(
+            self.seed, self.pool, rest, self.always_safe)
+        if self.order is None:
+            return found
+        return ranked_indexes(self.seed, found, self.order, self.always_safe)
+
+    def _served(self, doc: ImageDocument) -> ImageDocument:
+        return dataclasses.replace(doc, url=self.base_url + doc.url,
+                                   thumbnail_url=self.base_url + (doc.thumbnail_url or ""))
 
     @property
     def total(self) -> int:
@@ -67,7 +77,7 @@ class GeneratedResults:
 
     def window(self, start: int, stop: int) -> list[ImageDocument]:
         return [
-            self.generator.document(self.seed, i, site=self.flt.site, topic=self.topic,
-                                    always_safe=self.always_safe)
+            self._served(self.generator.document(self.seed, i, site=self.flt.site,
+                                                 topic=self.topic, always_safe=self.always_safe))
             for i in self._indexes[start:stop]
         ]

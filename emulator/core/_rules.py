@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._document import ImageDocument
-from ._fingerprint import Fingerprint
+from ._fingerprint import Fingerprint, visual_distance
+from ._match import Match, Tier
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,16 @@ class ImageRule:
     cbir_alias: str | None
     folder: str | None
     outcome: Outcome
+    #: the rule's own perceptual distance; None: the fixtures' setting
+    max_distance: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageMatch:
+    """The rule an image query found (None: no rule within its distance), and why."""
+
+    rule: ImageRule | None
+    match: Match
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +64,18 @@ def normalize_text(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+def _in_folder(rules, folder: str | None) -> list:
+    return [r for r in rules if r.folder is not None and r.folder == folder]
+
+
+def _unscoped(rules) -> list:
+    return [r for r in rules if r.folder is None]
+
+
 def _scoped(rules, folder: str | None):
     """Rules for this folder first, then the unscoped ones."""
-    yield from (r for r in rules if r.folder is not None and r.folder == folder)
-    yield from (r for r in rules if r.folder is None)
+    yield from _in_folder(rules, folder)
+    yield from _unscoped(rules)
 
 
 @dataclass(frozen=True)
@@ -64,16 +83,37 @@ class RuleBook:
     image_rules: tuple[ImageRule, ...] = ()
     query_rules: tuple[QueryRule, ...] = ()
 
-    def for_image(self, key: bytes, fp: Fingerprint | None, folder: str | None) -> ImageRule | None:
-        """The rule of the same image (by digest), else of a look-alike (perceptual hash)."""
+    def for_image(self, key: bytes, fp: Fingerprint | None, folder: str | None,
+                  max_distance: int, via: Tier | None = None) -> ImageMatch:
+        """Matching in tiers: the rule of the same image (by digest), else the closest
+        look-alike within its distance (the folder's rules before the unscoped ones), else
+        none, naming the nearest rule and its distance. ``via`` names how an image reached
+        by digest was sent when not as bytes (a fixture URL)."""
         for rule in _scoped(self.image_rules, folder):
             if rule.key == key:
-                return rule
-        if fp is not None:
-            for rule in _scoped(self.image_rules, folder):
-                if rule.fingerprint is not None and rule.fingerprint.looks_like(fp):
-                    return rule
-        return None
+                return ImageMatch(rule, Match(via or Tier.EXACT, rule.name,
+                                              0 if fp is not None else None))
+        if fp is None:
+            return ImageMatch(None, Match(Tier.GENERATED))
+        for group in (_in_folder(self.image_rules, folder), _unscoped(self.image_rules)):
+            close = [(fp.distance(r.fingerprint), i, r) for i, r in enumerate(group)
+                     if r.fingerprint is not None and r.fingerprint.looks_like(
+                         fp, max_distance if r.max_distance is None else r.max_distance)]
+            if close:
+                distance, _, rule = min(close, key=lambda c: c[:2])
+                return ImageMatch(rule, Match(Tier.PERCEPTUAL, rule.name, distance))
+        return ImageMatch(None, self._nearest(fp, folder))
+
+    def _nearest(self, fp: Fingerprint, folder: str | None) -> Match:
+        """Emulator decision: the nearest rule is the one that looks most alike (visual
+        distance: colour and shape), reported with its hash distance in bits."""
+        ranked = [(visual_distance(fp, r.fingerprint), i, r)
+                  for i, r in enumerate(_scoped(self.image_rules, folder))
+                  if r.fingerprint is not None]
+        if not ranked:
+            return Match(Tier.GENERATED)
+        _, _, rule = min(ranked, key=lambda c: c[:2])
+        return Match(Tier.NEAREST, rule.name, fp.distance(rule.fingerprint))
 
     def for_alias(self, cbir_id: str, folder: str | None) -> ImageRule | None:
         return next((r for r in _scoped(self.image_rules, folder) if r.cbir_alias == cbir_id), None)

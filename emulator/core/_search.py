@@ -9,22 +9,29 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from ._filters import ImageFilter
-from ._fingerprint import Fingerprint, fingerprint
+from ._fingerprint import Fingerprint, FingerprintCache, NotAnImage, seed_colours
 from ._fixtures import FixtureStore
 from ._generated import DocumentGenerator
 from ._faults import FaultBook
 from ._journal import Journal
 from ._match import Match, Tier
+from ._palette import colour_order
+from ._placeholder import IMAGES_PATH
 from ._results import GeneratedResults, ListedResults, ResultSet
 from ._rules import Fault, ImageRule, Outcome, normalize_text
 from ._stubs import Caller, StubBook, StubQuery
+from ._served import own_image
 
 DECODE_THREADS = 2
+T = TypeVar("T")
 
 #: Emulator decision: a text no rule covers finds between 200 and 1000 generated images.
 TEXT_POOL_MIN, TEXT_POOL_MAX = 200, 1000
@@ -64,6 +71,7 @@ class SearchEngine:
         self.public_base_url = "http://127.0.0.1:8080"
         self._decoders = ThreadPoolExecutor(max_workers=DECODE_THREADS,
                                             thread_name_prefix="image-decode")
+        self.fingerprints = FingerprintCache()
 
     def close(self) -> None:
         self._decoders.shutdown(wait=False, cancel_futures=True)
@@ -75,11 +83,33 @@ class SearchEngine:
     def now(self) -> dt.datetime:
         return self.store.settings.clock or dt.datetime.now(dt.timezone.utc)
 
+    async def in_image_pool(self, work: Callable[..., T], *args) -> T:
+        """Run image work (drawing, resizing) in the decode pool, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._decoders, functools.partial(work, *args))
+
     async def fingerprint(self, data: bytes) -> Fingerprint:
         """Decode off the event loop, in a pool of its own (so decodes neither block the loop
-        nor take every worker thread, and at most two decode buffers exist at once);
-        raises NotAnImage."""
-        return await asyncio.get_running_loop().run_in_executor(self._decoders, fingerprint, data)
+        nor take every worker thread, and at most two decode buffers exist at once); a
+        repeated image is found by its digest and not decoded again. Raises NotAnImage."""
+        return await self.in_image_pool(self.fingerprints.fingerprint, data)
+
+    def _own_fingerprint(self, url: str) -> Fingerprint | None:
+        base = self.public_base_url.rstrip("/")
+        if not url.startswith(base + IMAGES_PATH + "/"):
+            return None
+        served = own_image(self.store.image_dir, url[len(base):])
+        if served is None:
+            return None
+        try:
+            return self.fingerprints.fingerprint(served.body)
+        except NotAnImage:
+            return None
+
+    async def own_fingerprint(self, url: str) -> Fingerprint | None:
+        """The fingerprint of an image the emulator itself serves at ``url`` (a result's
+        placeholder or fixture file): drawn or read, never fetched; None for other URLs."""
+        return await self.in_image_pool(self._own_fingerprint, url)
 
     @staticmethod
     def _answer(outcome: Outcome, flt: ImageFilter, match: Match,
@@ -109,19 +139,28 @@ class SearchEngine:
     def by_image(self, key: bytes, fp: Fingerprint | None, folder: str | None,
                  flt: ImageFilter, via: Tier | None = None, *, caller: Caller = Caller(),
                  url: str | None = None, peek: bool = False) -> Answer:
-        """``via`` names how the image was reached when not sent as bytes (URL, image id)."""
+        """A runtime stub first; then exact digest, look-alike, nearest (see
+        :meth:`RuleBook.for_image`). ``via`` names how the image was reached when not sent
+        as bytes (a fixture URL).
+
+        Emulator decision: with no rule close enough, the answer is the generated set of
+        the picture's perceptual key (so a copy of it gets the same one), ranked by colour
+        likeness to the picture; the match names the nearest rule and its distance."""
         stubbed = self._stubbed(StubQuery(caller, folder, key, fp, url), flt, peek)
         if stubbed is not None:
             return stubbed
-        rule = self.store.rules.for_image(key, fp, folder)
-        if rule is not None:
-            if rule.key == key:
-                match = Match(via or Tier.EXACT, rule.name, 0 if fp is not None else None)
-            else:
-                match = Match(Tier.PERCEPTUAL, rule.name, fp.distance(rule.fingerprint))
-            return self._answer(rule.outcome, flt, match, rule)
-        pool = self.store.settings.generated_image_results
-        return Answer(GeneratedResults(self.generator, key, pool, flt), key=key)
+        found = self.store.rules.for_image(key, fp, folder,
+                                           self.store.settings.perceptual_distance, via)
+        if found.rule is not None:
+            return self._answer(found.rule.outcome, flt, found.match, found.rule)
+        return self._generated(fp.seed if fp is not None else key, flt, found.match)
+
+    def _generated(self, seed: bytes, flt: ImageFilter, match: Match) -> Answer:
+        colours = seed_colours(seed)
+        results = GeneratedResults(self.generator, seed, self.store.settings.generated_image_results,
+                                   flt, order=colour_order(*colours) if colours else None,
+                                   base_url=self.public_base_url.rstrip("/"))
+        return Answer(results, key=seed, match=match)
 
     def by_url(self, url: str, folder: str | None, flt: ImageFilter, *,
                caller: Caller = Caller(), peek: bool = False) -> Answer:
@@ -151,4 +190,5 @@ class SearchEngine:
         seed = _seed("text", normalize_text(text))
         pool = TEXT_POOL_MIN + int.from_bytes(seed[:4], "big") % (TEXT_POOL_MAX - TEXT_POOL_MIN + 1)
         return Answer(GeneratedResults(self.generator, seed, pool, flt, topic=" ".join(text.split()),
-                                       always_safe=False))
+                                       always_safe=False,
+                                       base_url=self.public_base_url.rstrip("/")))

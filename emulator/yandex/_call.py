@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ..core import NO_FAULTS, Caller, FaultPlan, Match
+from ..core import MATCH_HEADER, NO_FAULTS, Caller, FaultPlan, Match
 from ._errors import Unauthenticated
 
 #: Contract: ``Authorization: Bearer <IAM token>`` or ``Api-Key <key>``, schemes compared
@@ -70,7 +70,12 @@ class CallInfo:
         headers = [("x-request-id", self.request_id), ("x-server-trace-id", self.server_trace_id)]
         if self.client_request_id and _sendable(self.client_request_id):
             headers.append(("x-client-request-id", self.client_request_id))  # echoed
+        headers.extend(self.match_metadata())
         return headers
+
+    def match_metadata(self) -> list[tuple[str, str]]:
+        """The explanation of the answer, once there is one (gRPC: trailing metadata)."""
+        return [(MATCH_HEADER.lower(), self.match.header())] if self.match else []
 
     @cached_property
     def _token(self) -> str | None:

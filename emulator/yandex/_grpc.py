@@ -53,6 +53,7 @@ def _handler(servicer: ImageSearchServicer, method: str, request_type: type,
             servicer.record(API, method, info, request, "OK")
             if info.plan.drip is not None:  # a unary message cannot trickle: it comes late
                 await asyncio.sleep(info.plan.drip.duration_ms(len(response)) / 1000)
+            context.set_trailing_metadata(info.match_metadata())
             return response
         except YandexError as exc:
             error = exc
@@ -60,7 +61,9 @@ def _handler(servicer: ImageSearchServicer, method: str, request_type: type,
             log.exception("%s failed", method)
             error = Internal()
         servicer.record(API, method, info, request, error.code.name)
-        await context.abort_with_status(rpc_status.to_status(error.to_status(info.request_id)))
+        status = rpc_status.to_status(error.to_status(info.request_id))
+        await context.abort(status.code, status.details,
+                            tuple(status.trailing_metadata) + tuple(info.match_metadata()))
 
     return grpc.unary_unary_rpc_method_handler(handle)  # bytes in, bytes out
 

@@ -128,6 +128,9 @@ class ImageSearchServicer:
         call.lookup = {"folder": folder}
         if source == "url":
             call.lookup["url"] = request.url
+            own = await self.engine.own_fingerprint(request.url)
+            if own is not None:  # a picture the emulator serves: the picture itself
+                return self.engine.by_image(own.key, own, folder, flt, caller=caller)
             return self.engine.by_url(request.url, folder, flt, caller=caller)
         if source == "id":
             call.lookup["cbir_id"] = request.id
@@ -140,8 +143,8 @@ class ImageSearchServicer:
             return answer
         try:
             fp = await self.engine.fingerprint(request.data)
-        except NotAnImage:
-            raise InvalidArgument("data: the image could not be decoded") from None
+        except NotAnImage as exc:
+            raise InvalidArgument(f"data: the image could not be decoded: {exc}") from None
         call.image_sha256 = fp.sha256
         call.image = image_record(fp, len(request.data))
         return self.engine.by_image(fp.key, fp, folder, flt, caller=caller)

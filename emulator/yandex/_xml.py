@@ -321,7 +321,7 @@ def _add_doc(grouping: etree._Element, doc: ImageDocument) -> None:
     thumbnail_id = _thumbnail_id(doc.url)
     _add(props, "id", thumbnail_id)
     _add(props, "shard", 0)
-    _add(props, "thumbnail-link", _THUMBNAIL_PREFIX + thumbnail_id)
+    _add(props, "thumbnail-link", doc.thumbnail_url or _THUMBNAIL_PREFIX + thumbnail_id)
     _add(props, "thumbnail-width", doc.thumbnail_width)
     _add(props, "thumbnail-height", doc.thumbnail_height)
     _add(props, "original-width", doc.width)
