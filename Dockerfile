@@ -1,11 +1,33 @@
+# image-search-emulator: docker build -t image-search-emulator .
+#   docker run --rm -p 8080:8080 -p 50051:50051 image-search-emulator
+# Own fixtures: -v "$PWD/my-fixtures:/fixtures:ro". Settings: EMULATOR_* variables or flags
+# after the image name (see the README's configuration table).
 FROM python:3.11-slim
-WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY emulator ./emulator
-COPY protos ./protos
-COPY fixtures ./fixtures
-RUN pip install --no-cache-dir . && useradd --system emulator
-USER emulator
-EXPOSE 8080 50051
-HEALTHCHECK CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/readyz')"
-ENTRYPOINT ["image-search-emulator", "--host", "0.0.0.0"]
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+COPY pyproject.toml README.md /tmp/src/
+COPY emulator /tmp/src/emulator
+COPY protos /tmp/src/protos
+COPY fixtures /tmp/src/fixtures
+RUN pip install --no-cache-dir /tmp/src \
+    && rm -rf /tmp/src \
+    && groupadd --system --gid 10001 emulator \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin emulator
+
+# The fixture directory has a fixed path: the built-in set, unless a volume is mounted here.
+COPY fixtures /fixtures
+WORKDIR /fixtures
+
+# Every interface inside the container; the fixtures at their fixed path.
+ENV EMULATOR_HOST=0.0.0.0 \
+    EMULATOR_FIXTURES=/fixtures
+
+USER 10001:10001
+# HTTP, gRPC, and (with EMULATOR_TLS=true) HTTPS and gRPC over TLS
+EXPOSE 8080 50051 8443 50052
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["image-search-emulator", "ready", "--timeout", "3"]
+ENTRYPOINT ["image-search-emulator"]

@@ -1,43 +1,60 @@
-"""Command line: ``image-search-emulator [serve flags]`` and ``... fixtures check DIR``."""
+"""Command line: ``image-search-emulator [serve flags]``, ``... ready [flags]`` and
+``... fixtures check DIR``.
+
+Every serve flag comes from :data:`emulator._config.OPTIONS`, with an ``EMULATOR_*``
+variable and a config-file key of the same name; see the README's table.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from pathlib import Path
 
-from ._server import Config, default_fixtures, serve
+from . import _logs, _probe, _workers
+from ._config import CONFIG_ENV, OPTIONS, Config, ConfigError, Option, resolve
+from ._server import default_fixtures, serve, start_failure
 from .core import FixtureError, load_fixtures
-from .core._journal import JOURNAL_SIZE
-from .core._reload import DEFAULT_INTERVAL_S
+
+DESCRIPTION = ("Local emulator of the Yandex Search API's image search (v2 gRPC and REST, "
+               "v1 XML). Every flag can also be set as an EMULATOR_* variable or in a config "
+               "file; flags win over the environment, which wins over the file. Also: "
+               "'image-search-emulator ready' and 'image-search-emulator fixtures check DIR'.")
+
+
+def _flag_type(option: Option):
+    def parse(text: str):
+        try:
+            return option.from_text(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, metavar="FILE",
+                        help=f"TOML (.toml) or JSON config file (also ${CONFIG_ENV})")
+    for option in OPTIONS:
+        env = f" [${option.env}]"
+        if option.kind == "bool":
+            parser.add_argument(option.flag, action=argparse.BooleanOptionalAction, default=None,
+                                help=option.help + env)
+            continue
+        parser.add_argument(option.flag, type=_flag_type(option), default=None,
+                            metavar=option.metavar, help=option.help + env)
 
 
 def _serve_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="image-search-emulator",
-        description="Local emulator of the Yandex Search API's image search (v2 gRPC and "
-                    "REST, v1 XML). Also: 'image-search-emulator fixtures check DIR'.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
-    parser.add_argument("--http-port", type=int, default=8080, help="HTTP port (default %(default)s)")
-    parser.add_argument("--grpc-port", type=int, default=50051, help="gRPC port (default %(default)s)")
-    parser.add_argument("--fixtures", type=Path, metavar="DIR",
-                        help="fixture directory (default: the built-in set)")
-    parser.add_argument("--rate-limits", action=argparse.BooleanOptionalAction, default=None,
-                        help="enforce the vendors' rate limits (default: as the fixtures say)")
-    parser.add_argument("--journal-size", type=int, default=JOURNAL_SIZE, metavar="N",
-                        help="requests the journal keeps (default %(default)s)")
-    parser.add_argument("--admin-token", metavar="TOKEN",
-                        default=os.environ.get("EMULATOR_ADMIN_TOKEN"),
-                        help="require 'Authorization: Bearer TOKEN' on the admin API "
-                             "(default: env EMULATOR_ADMIN_TOKEN, else none)")
-    parser.add_argument("--reload-interval", type=float, default=DEFAULT_INTERVAL_S,
-                        metavar="SECONDS",
-                        help="check the fixture files for changes this often; 0 turns "
-                             "watching off (default %(default)s)")
+    parser = argparse.ArgumentParser(prog="image-search-emulator", description=DESCRIPTION)
+    _add_options(parser)
     return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    flags = {option.name: getattr(args, option.name) for option in OPTIONS}
+    return resolve(flags, os.environ, args.config)
 
 
 def _check(argv: list[str]) -> int:
@@ -58,6 +75,52 @@ def _check(argv: list[str]) -> int:
     return 0
 
 
+def _ready(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="image-search-emulator ready",
+        description="Exit 0 if the emulator configured as these flags, EMULATOR_* variables "
+                    "and config file say answers /readyz and gRPC health; 1 if not.")
+    parser.add_argument("--timeout", type=float, default=3.0, help="seconds per check")
+    _add_options(parser)
+    args = parser.parse_args(argv)
+    try:
+        config = _config(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    found = _probe.problems(config, args.timeout)
+    for problem in found:
+        print(f"not ready: {problem}", file=sys.stderr)
+    if not found:
+        print("ready")
+    return 1 if found else 0
+
+
+def _serve(argv: list[str]) -> int:
+    args = _serve_parser().parse_args(argv)
+    try:
+        config = _config(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    stop_logs = _logs.configure(config.log_format, config.log_level)
+    try:
+        if config.workers > 1:
+            return _workers.run(config)
+        asyncio.run(serve(config))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        reason = start_failure(exc, config)
+        if reason is None:
+            raise
+        print(f"error: cannot start: {reason}", file=sys.stderr)
+        return 1
+    finally:
+        stop_logs()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["fixtures"]:
@@ -65,24 +128,6 @@ def main(argv: list[str] | None = None) -> int:
             print("usage: image-search-emulator fixtures check [DIR]", file=sys.stderr)
             return 2
         return _check(argv[2:])
-    args = _serve_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.journal_size < 1:
-        print("error: --journal-size must be at least 1", file=sys.stderr)
-        return 2
-    config = Config(host=args.host, http_port=args.http_port, grpc_port=args.grpc_port,
-                    fixtures=args.fixtures, rate_limits=args.rate_limits,
-                    journal_size=args.journal_size, admin_token=args.admin_token or None,
-                    reload_interval=args.reload_interval or None)
-    try:
-        asyncio.run(serve(config))
-    except FixtureError as exc:
-        print(f"error: cannot start: {exc.located(config.fixtures or default_fixtures())}",
-              file=sys.stderr)
-        return 1
-    except OSError as exc:
-        print(f"error: cannot start: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        pass
-    return 0
+    if argv[:1] == ["ready"]:
+        return _ready(argv[1:])
+    return _serve(argv)

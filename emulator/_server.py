@@ -6,48 +6,71 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
 
-from . import _http, _media, admin, yandex
+from . import _http, _logs, _media, _tls, admin, yandex
+from ._config import Config, ConfigError
 from ._resources import bundled
-from .core import FixtureReloader, FixtureStore, Journal, SearchEngine, load_fixtures
-from .core._journal import JOURNAL_SIZE
-from .core._reload import DEFAULT_INTERVAL_S
+from .core import FixtureError, FixtureReloader, FixtureStore, Journal, SearchEngine, load_fixtures
 
 log = logging.getLogger("emulator")
 
-
-@dataclass(frozen=True)
-class Config:
-    host: str = "127.0.0.1"
-    http_port: int = 8080
-    grpc_port: int = 50051
-    fixtures: Path | None = None
-    rate_limits: bool | None = None  # None: as the fixtures' settings say
-    journal_size: int = JOURNAL_SIZE
-    #: when set, the admin API needs ``Authorization: Bearer <admin_token>``
-    admin_token: str | None = None
-    #: seconds between checks of the fixture files for changes; None: no watching
-    reload_interval: float | None = DEFAULT_INTERVAL_S
+__all__ = ["Config", "Emulator", "Endpoints", "default_fixtures", "serve", "start_failure"]
 
 
 def default_fixtures() -> Path:
     return bundled("fixtures")
 
 
+def address(host: str, port: int) -> str:
+    """``host:port`` as gRPC reads it (an IPv6 address in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where a running emulator answers, as the ready line tells it."""
+
+    config: Config
+    http_port: int
+    grpc_port: int
+    https_port: int | None = None
+    grpc_tls_port: int | None = None
+    certificate: Path | None = None
+
+    def describe(self) -> str:
+        host = self.config.url_host()
+        parts = [f"HTTP http://{host}:{self.http_port}", f"gRPC {host}:{self.grpc_port}"]
+        if self.https_port is not None:
+            parts += [f"HTTPS https://{host}:{self.https_port}",
+                      f"gRPC-TLS {host}:{self.grpc_tls_port}", f"certificate {self.certificate}"]
+        parts.append(f"fixtures {self.config.fixtures or default_fixtures()}")
+        if self.config.workers > 1:
+            parts.append(f"workers {self.config.workers}")
+        return "  ".join(parts)
+
+
 class Emulator:
-    """Starts and stops both servers; ``http_port``/``grpc_port`` are the bound ports."""
+    """Starts and stops both servers; ``http_port``/``grpc_port`` are the bound ports, and
+    with TLS on ``https_port``/``grpc_tls_port`` too."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.http_port = config.http_port
         self.grpc_port = config.grpc_port
+        self.https_port: int | None = None
+        self.grpc_tls_port: int | None = None
+        #: the certificate the TLS ports serve (a generated one lives while this runs)
+        self.certificate: Path | None = None
         self._runner: web.AppRunner | None = None
+        self._app: web.Application | None = None
         self._grpc = None
         self._engine: SearchEngine | None = None
+        self._generated: _tls.GeneratedFiles | None = None
         self._reloader: FixtureReloader | None = None
 
     async def start(self) -> None:
@@ -61,56 +84,114 @@ class Emulator:
     async def _start(self) -> None:
         directory = self.config.fixtures or default_fixtures()
         store: FixtureStore = load_fixtures(directory)
-        journal = Journal(self.config.journal_size)
+        config, self._generated = _tls.with_certificate(self.config)
+        pair = _tls.load(config.tls_cert, config.tls_key) if config.tls_enabled else None
+        journal = Journal(config.journal_size)
+        journal.subscribe(_logs.log_request)
         engine = self._engine = SearchEngine(store, journal)
-        rate_limits = store.settings.rate_limits if self.config.rate_limits is None \
-            else self.config.rate_limits
-        app = _http.create_app(yandex.MAX_BODY_BYTES, journal)
+        rate_limits = store.settings.rate_limits if config.rate_limits is None \
+            else config.rate_limits
+        app = self._app = _http.create_app(yandex.MAX_BODY_BYTES, journal)
         servicer = yandex.mount(app, engine, rate_limits=rate_limits)
-        self._reloader = FixtureReloader(engine, directory, self.config.reload_interval)
-        admin.mount(app, engine, self._reloader, self.config.admin_token)
+        self._reloader = FixtureReloader(engine, directory, config.reload_interval)
+        admin.mount(app, engine, self._reloader, config.admin_token)
         _media.add_routes(app, engine)
         _http.add_fallback(app, _http.ADMIN, _http.admin_error)
-        self._grpc, self.grpc_port = await yandex.grpc_server(
-            servicer, f"{self.config.host}:{self.config.grpc_port}")
-        await self._grpc.start()
-        self._runner = _http.VendorRunner(app, access_log=None, handle_signals=False,
-                                          max_line_size=_http.MAX_LINE_BYTES,
-                                          max_field_size=_http.MAX_LINE_BYTES)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.host, self.config.http_port)
-        await site.start()
-        self.http_port = site._server.sockets[0].getsockname()[1]  # the bound port (0 in tests)
-        engine.public_base_url = f"http://{self.config.host}:{self.http_port}"
+        await self._serve_grpc(servicer, config, pair)
+        await self._serve_http(app, config, pair)
+        engine.public_base_url = config.public_base_url or \
+            f"http://{config.url_host()}:{self.http_port}"
         await self._reloader.start()
         app[_http.READY]["ready"] = True
 
+    async def _serve_grpc(self, servicer, config: Config, pair: _tls.KeyPair | None) -> None:
+        """Worker processes (``workers`` > 1) bind the same ports; a lone one must not."""
+        self._grpc, self.grpc_port = await yandex.grpc_server(
+            servicer, address(config.host, config.grpc_port), reuse_port=config.workers > 1)
+        if pair is not None:
+            self.grpc_tls_port = yandex.grpc_listen_tls(
+                self._grpc, address(config.host, config.grpc_tls_port), pair.cert_pem,
+                pair.key_pem)
+        await self._grpc.start()
+
+    async def _serve_http(self, app: web.Application, config: Config,
+                          pair: _tls.KeyPair | None) -> None:
+        self._runner = _http.VendorRunner(app, access_log=None, handle_signals=False,
+                                          shutdown_timeout=config.shutdown_grace,
+                                          max_line_size=_http.MAX_LINE_BYTES,
+                                          max_field_size=_http.MAX_LINE_BYTES)
+        await self._runner.setup()
+        self.http_port = await self._listen(config, config.http_port, None)
+        if pair is not None:
+            self.https_port = await self._listen(config, config.https_port,
+                                                 pair.server_context())
+            self.certificate = pair.cert_path
+
+    async def _listen(self, config: Config, port: int, ssl_context) -> int:
+        site = web.TCPSite(self._runner, config.host, port, ssl_context=ssl_context,
+                           reuse_port=config.workers > 1 or None)
+        await site.start()
+        return site._server.sockets[0].getsockname()[1]  # the bound port (0 in tests)
+
+    @property
+    def public_base_url(self) -> str | None:
+        """Where the URLs of the emulator's own images start (None until started)."""
+        return self._engine.public_base_url if self._engine is not None else None
+
+    def endpoints(self) -> Endpoints:
+        return Endpoints(self.config, self.http_port, self.grpc_port, self.https_port,
+                         self.grpc_tls_port, self.certificate)
+
     async def stop(self) -> None:
+        """Stop listening at once; requests in flight get ``shutdown_grace`` to finish."""
+        if self._app is not None:
+            self._app[_http.READY]["ready"] = False
         if self._reloader is not None:
             await self._reloader.stop()
             self._reloader = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-        if self._grpc is not None:
-            await self._grpc.stop(grace=0.5)
-            self._grpc = None
+        await asyncio.gather(self._stop_http(), self._stop_grpc())
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+        if self._generated is not None:
+            self._generated.remove()
+            self._generated = None
+
+    async def _stop_http(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _stop_grpc(self) -> None:
+        if self._grpc is not None:
+            await self._grpc.stop(grace=self.config.shutdown_grace)
+            self._grpc = None
 
 
-async def serve(config: Config) -> None:
+def print_ready(endpoints: Endpoints, seconds: float) -> None:
+    print(f"image-search-emulator ready in {seconds:.3f}s: {endpoints.describe()}", flush=True)
+
+
+async def serve(config: Config,
+                on_ready: Callable[[Endpoints, float], None] = print_ready) -> None:
+    """Serve until SIGINT or SIGTERM, then stop gracefully."""
     started = time.perf_counter()
     emulator = Emulator(config)
     await emulator.start()
-    print(f"image-search-emulator ready in {time.perf_counter() - started:.3f}s: "
-          f"HTTP http://{config.host}:{emulator.http_port}  "
-          f"gRPC {config.host}:{emulator.grpc_port}  "
-          f"fixtures {config.fixtures or default_fixtures()}", flush=True)
+    on_ready(emulator.endpoints(), time.perf_counter() - started)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    log.info("stopping: requests in flight have %ss to finish", config.shutdown_grace)
     await emulator.stop()
+
+
+def start_failure(exc: BaseException, config: Config) -> str | None:
+    """Why the emulator could not start, for the user; None if ``exc`` is not such a reason."""
+    if isinstance(exc, FixtureError):
+        return exc.located(config.fixtures or default_fixtures())
+    if isinstance(exc, (ConfigError, OSError)):
+        return str(exc)
+    return None

@@ -11,7 +11,7 @@ from ._servicer import ImageSearchServicer, quota_limiters
 
 MAX_BODY_BYTES = _rest.MAX_BODY_BYTES
 
-__all__ = ["ImageSearchServicer", "MAX_BODY_BYTES", "grpc_server", "mount"]
+__all__ = ["ImageSearchServicer", "MAX_BODY_BYTES", "grpc_listen_tls", "grpc_server", "mount"]
 
 
 def mount(app: web.Application, engine: SearchEngine, *, rate_limits: bool) -> ImageSearchServicer:
@@ -26,5 +26,8 @@ def mount(app: web.Application, engine: SearchEngine, *, rate_limits: bool) -> I
     return servicer
 
 
-async def grpc_server(servicer: ImageSearchServicer, address: str):
-    return await _grpc.build_server(servicer, servicer.protos, address)
+async def grpc_server(servicer: ImageSearchServicer, address: str, *, reuse_port: bool = False):
+    return await _grpc.build_server(servicer, servicer.protos, address, reuse_port=reuse_port)
+
+
+grpc_listen_tls = _grpc.listen_tls

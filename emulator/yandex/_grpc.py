@@ -87,11 +87,12 @@ def _add_reflection(server: grpc.aio.Server, protos: Protos) -> None:
 
 
 async def build_server(servicer: ImageSearchServicer, protos: Protos,
-                 address: str) -> tuple[grpc.aio.Server, int]:
-    """The server (not started) and the port it is bound to."""
+                 address: str, *, reuse_port: bool = False) -> tuple[grpc.aio.Server, int]:
+    """The server (not started) and the port it is bound to. ``reuse_port`` lets worker
+    processes share the port; off, a port in use is an error rather than shared."""
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.so_reuseport", 0),
+        ("grpc.so_reuseport", int(reuse_port)),
     ])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {
         "Search": _handler(servicer, "Search", protos.ImageSearchRequest, servicer.search),
@@ -105,10 +106,21 @@ async def build_server(servicer: ImageSearchServicer, protos: Protos,
     for module in (health_pb2, reflection_pb2, status_pb2, error_details_pb2):
         protos.add_file(module.DESCRIPTOR)
     _add_reflection(server, protos)
+    return server, _listen(server, address)
+
+
+def _listen(server: grpc.aio.Server, address: str,
+            credentials: grpc.ServerCredentials | None = None) -> int:
     try:
-        port = server.add_insecure_port(address)
+        port = (server.add_insecure_port(address) if credentials is None
+                else server.add_secure_port(address, credentials))
     except RuntimeError:
         port = 0
     if port == 0:
         raise OSError(f"cannot listen for gRPC on {address} (is the port in use?)")
-    return server, port
+    return port
+
+
+def listen_tls(server: grpc.aio.Server, address: str, cert_pem: bytes, key_pem: bytes) -> int:
+    """Also serve on ``address`` over TLS with this certificate; the bound port."""
+    return _listen(server, address, grpc.ssl_server_credentials([(key_pem, cert_pem)]))

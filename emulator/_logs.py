@@ -1,0 +1,191 @@
+"""Logs: one line per vendor request, and the server's own messages, as text or JSON.
+
+Request lines come from the journal (``Journal.subscribe``), so every transport logs the
+same fields: vendor, api, operation, status, latency, match. Fields an entry does not
+carry (yet) are logged as unknown rather than guessed.
+
+Records go through a bounded queue to a writer thread: a slow or stalled reader of
+stderr (a full pipe, a paused terminal) never blocks the event loop, and memory stays
+bounded; lines that do not fit are counted and the count is reported at exit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import logging.handlers
+import queue
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+REQUEST_LOGGER = "emulator.requests"
+#: Emulator decision: up to 10,000 log lines wait for stderr; more are dropped and counted.
+QUEUE_LINES = 10_000
+#: How long stopping waits for queued lines to reach stderr.
+DRAIN_SECONDS = 5.0
+#: The request-line fields, in the order the text format writes them.
+REQUEST_FIELDS = ("vendor", "api", "operation", "status", "latency_ms", "match", "tenant",
+                  "request_id")
+
+
+def _match_text(match: Any) -> str | None:
+    if match is None:
+        return None
+    if hasattr(match, "header"):
+        return match.header()
+    if isinstance(match, dict):
+        return "; ".join(f"{k}={v}" for k, v in match.items() if v is not None)
+    return str(match)
+
+
+def _match_json(match: Any) -> Any:
+    if match is None or isinstance(match, (str, dict)):
+        return match
+    if hasattr(match, "to_json"):
+        return match.to_json()
+    return str(match)
+
+
+def request_fields(entry: Any) -> dict[str, Any]:
+    """What a request line says about a journal entry. ``latency_ms``, ``match`` and
+    ``tenant`` are read only if the entry has them."""
+    api = entry.api
+    latency = getattr(entry, "latency_ms", None)
+    return {
+        "vendor": api.split(".", 1)[0],
+        "api": api,
+        "operation": entry.method,
+        "status": entry.outcome,
+        "latency_ms": round(latency, 1) if isinstance(latency, (int, float)) else None,
+        "match": getattr(entry, "match", None),
+        "tenant": getattr(entry, "tenant", None),
+        "request_id": entry.request_id,
+    }
+
+
+def log_request(entry: Any) -> None:
+    """The journal listener: one info line per request."""
+    logger = logging.getLogger(REQUEST_LOGGER)
+    if logger.isEnabledFor(logging.INFO):
+        logger.info("request", extra={"fields": request_fields(entry)})
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    return dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _logfmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = str(value)
+    if text and all(c.isalnum() or c in "-._/:+@" for c in text):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """``TIME LEVEL logger: message key=value ...`` (request lines: logfmt fields)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{_timestamp(record)} {record.levelname} {record.name}: {record.getMessage()}"
+        fields = getattr(record, "fields", None)
+        if fields is not None:
+            shown = dict(fields, match=_match_text(fields.get("match")))
+            line += "".join(f" {k}={_logfmt(shown.get(k))}" for k in REQUEST_FIELDS)
+        worker = getattr(record, "worker", None)
+        if worker is not None:
+            line += f" worker={worker}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, then the request fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {"time": _timestamp(record), "level": record.levelname.lower(),
+                               "logger": record.name, "message": record.getMessage()}
+        fields = getattr(record, "fields", None)
+        if fields is not None:
+            out.update(fields, match=_match_json(fields.get("match")))
+        worker = getattr(record, "worker", None)
+        if worker is not None:
+            out["worker"] = worker
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+FORMATTERS: dict[str, type[logging.Formatter]] = {"text": TextFormatter, "json": JsonFormatter}
+
+
+class _DroppingQueueHandler(logging.handlers.QueueHandler):
+    dropped = 0
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        # the exception is formatted by the writer's formatter, not flattened here
+        return record
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+
+class _Writer(logging.handlers.QueueListener):
+    """Writes queued records; stopping waits a bounded time for the queue to drain, so a
+    stalled stderr cannot hold the process at exit either."""
+
+    def stop_within(self, seconds: float) -> None:
+        try:
+            self.queue.put(self._sentinel, timeout=seconds)
+        except queue.Full:
+            return
+        self._thread.join(seconds)
+        self._thread = None
+
+
+class _WorkerFilter(logging.Filter):
+    def __init__(self, worker: int) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.worker
+        return True
+
+
+def configure(log_format: str, log_level: str, *, worker: int | None = None,
+              stream: TextIO | None = None) -> Callable[[], None]:
+    """Send the emulator's logs (and other libraries' warnings) to ``stream`` (stderr);
+    returns the function that flushes and stops the writer thread."""
+    writer = logging.StreamHandler(stream or sys.stderr)
+    writer.setFormatter(FORMATTERS[log_format]())
+    handler = _DroppingQueueHandler(queue.Queue(QUEUE_LINES))
+    if worker is not None:
+        handler.addFilter(_WorkerFilter(worker))
+    listener = _Writer(handler.queue, writer)
+    root, ours = logging.getLogger(), logging.getLogger("emulator")
+    previous = root.level, ours.level
+    root.addHandler(handler)
+    level = getattr(logging, log_level.upper())
+    root.setLevel(max(level, logging.WARNING))
+    ours.setLevel(level)
+    listener.start()
+
+    def stop() -> None:
+        root.removeHandler(handler)
+        root.setLevel(previous[0])
+        ours.setLevel(previous[1])
+        listener.stop_within(DRAIN_SECONDS)
+        if handler.dropped:
+            writer.stream.write(f"{handler.dropped} log lines were dropped: stderr was not "
+                                "read fast enough\n")
+            writer.flush()
+
+    return stop
