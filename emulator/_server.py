@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from . import _http, _logs, _media, _tls, admin, yandex
+from . import _http, _logs, _media, _tls, admin, doofinder, yandex
 from ._config import Config, ConfigError
 from ._resources import bundled
 from .core import FixtureError, FixtureReloader, FixtureStore, Journal, SearchEngine, load_fixtures
@@ -96,6 +96,7 @@ class Emulator:
         self._reloader = FixtureReloader(engine, directory, config.reload_interval)
         admin.mount(app, engine, self._reloader, config.admin_token)
         _media.add_routes(app, engine)
+        doofinder.mount(app, engine, rate_limits=rate_limits)
         _http.add_fallback(app, _http.ADMIN, _http.admin_error)
         await self._serve_grpc(servicer, config, pair)
         await self._serve_http(app, config, pair)
@@ -146,10 +147,10 @@ class Emulator:
         """Stop listening at once; requests in flight get ``shutdown_grace`` to finish."""
         if self._app is not None:
             self._app[_http.READY]["ready"] = False
+        await asyncio.gather(self._stop_http(), self._stop_grpc())
         if self._reloader is not None:
             await self._reloader.stop()
             self._reloader = None
-        await asyncio.gather(self._stop_http(), self._stop_grpc())
         if self._engine is not None:
             self._engine.close()
             self._engine = None

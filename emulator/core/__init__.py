@@ -38,3 +38,15 @@ __all__ = [
     "load_fixtures", "placeholder_fingerprint", "placeholder_path", "render_placeholder",
     "visual_distance",
 ]
+
+from ._catalog import (Catalog, CatalogQuery, CatalogResult, Clause, Facet, FacetKind,
+                       FacetRequest, Filters, Item, RangeClause, RangeFacet, SortKey, TermClause,
+                       TermCount, TermFacet, run_query, term_name)
+from ._engines import CatalogEngine
+from ._text_match import TextMode, search_text, suggestions
+
+__all__ += [
+    "Catalog", "CatalogEngine", "CatalogQuery", "CatalogResult", "Clause", "Facet", "FacetKind",
+    "FacetRequest", "Filters", "Item", "RangeClause", "RangeFacet", "SortKey", "TermClause",
+    "TermCount", "TermFacet", "TextMode", "run_query", "search_text", "suggestions", "term_name",
+]

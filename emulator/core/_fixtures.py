@@ -1,9 +1,9 @@
 """Fixture files: loading, validation and the store the engine reads.
 
 A fixture directory holds ``catalog.json``, ``rules.json`` and, optionally,
-``access.json``, ``settings.json`` and an ``images/`` folder. Every file is versioned and
-checked against ``fixtures.schema.json``; any problem names the file, the place in it
-(a JSON path, or line and column for a syntax error) and the reason.
+``access.json``, ``settings.json``, ``engines.json`` and an ``images/`` folder. Every
+file is versioned and checked against ``fixtures.schema.json``; any problem names the file,
+the place in it (a JSON path, or line and column for a syntax error) and the reason.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import jsonschema
 
 from ._access import AccessList
 from ._document import Color, ImageDocument, ImageFormat, host_of, thumbnail_size
+from ._engines import CatalogEngine, load_engines
 from ._fingerprint import PERCEPTUAL_DISTANCE, Fingerprint, NotAnImage, fingerprint, sha256_key
 from ._rules import Fault, ImageRule, Outcome, QueryRule, RuleBook, normalize_text
 
-FILES = ("catalog.json", "rules.json", "access.json", "settings.json")
+FILES = ("catalog.json", "rules.json", "access.json", "settings.json", "engines.json")
 REQUIRED_FILES = ("catalog.json", "rules.json")
 IMAGES_DIR = "images"
 
@@ -68,6 +69,8 @@ class FixtureStore:
     settings: Settings = Settings()
     #: the fixtures' ``images/`` folder, whose files the emulator serves
     image_dir: Path | None = None
+    #: catalog search engines (engines.json) by id
+    engines: dict[str, CatalogEngine] = field(default_factory=dict)
 
 
 @lru_cache(maxsize=1)
@@ -227,6 +230,7 @@ def load_fixtures(directory: str | Path) -> FixtureStore:
     keys = {k["key"]: (frozenset(k["folders"]) if "folders" in k else None)
             for k in access.get("keys", [])}
     settings = raw["settings.json"] or {}
+    engines = load_engines(raw["engines.json"], loader.image, FixtureError)
     return FixtureStore(
         documents=docs,
         rules=rules,
@@ -240,4 +244,5 @@ def load_fixtures(directory: str | Path) -> FixtureStore:
             perceptual_distance=settings.get("perceptual_distance", PERCEPTUAL_DISTANCE),
         ),
         image_dir=directory / IMAGES_DIR if (directory / IMAGES_DIR).is_dir() else None,
+        engines=engines,
     )

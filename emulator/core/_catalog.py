@@ -1,0 +1,316 @@
+"""Catalogs of items: filters, facets, sorting and ranking over documents of any shape.
+
+An item is the document a shop feeds its search engine (``title``, ``price``, ``brand``,
+``categories``, ...), kept as the fixtures give it. Queries here are plain and typed; no
+vendor's parameter spelling or response shape is known to this module. Results are the
+whole ordered match list: adapters page it.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from ._fingerprint import Fingerprint, visual_distance
+
+#: Field values as JSON holds them.
+Scalar = str | int | float | bool
+
+
+def is_number(value: Any) -> bool:
+    """An int or float that is not a bool (JSON's true is no number) and is finite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def term_name(value: Scalar) -> str:
+    """A value as a facet term names it, and as term filters compare it: JSON's spelling."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _elements(value: Any) -> list[Any]:
+    """A field's values: a list holds several, a scalar one, null none."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [v for v in value if v is not None and not isinstance(v, (list, dict))]
+    return [] if isinstance(value, dict) else [value]
+
+
+_WORD = re.compile(r"\w+")
+
+
+def words(text: str) -> list[str]:
+    """The words of a text, case-folded: what text search and suggestions compare."""
+    return _WORD.findall(text.casefold())
+
+
+@dataclass(frozen=True, eq=False)
+class Item:
+    """One document of a catalog's index, with the picture it is shown with.
+
+    ``fields`` is the document as the fixtures give it (plus derived fields such as a best
+    price); ``image_path`` is the emulator's own path of the picture when the document
+    names no image URL of its own.
+    """
+
+    index: str
+    id: str
+    fields: Mapping[str, Any]
+    image: Fingerprint
+    image_path: str | None = None
+    #: words of the title, and of every text field but ids and URLs (for text search)
+    title_words: frozenset[str] = frozenset()
+    text_words: frozenset[str] = frozenset()
+
+    @classmethod
+    def create(cls, index: str, fields: dict[str, Any], image: Fingerprint,
+               image_path: str | None) -> "Item":
+        title = fields.get("title")
+        title_words = frozenset(words(title)) if isinstance(title, str) else frozenset()
+        return cls(index, fields["id"], MappingProxyType(dict(fields)), image, image_path,
+                   title_words, frozenset(_text_words(fields)) | title_words)
+
+    def values(self, name: str) -> list[Any]:
+        return _elements(self.fields.get(name))
+
+
+def _text_words(fields: Mapping[str, Any]) -> Iterable[str]:
+    """Emulator decision: text search reads every text field but ``id`` and URLs."""
+    for name, value in fields.items():
+        if name == "id":
+            continue
+        for element in _elements(value):
+            if isinstance(element, str) and not element.startswith(("http://", "https://")):
+                yield from words(element)
+
+
+# -- filters ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class TermClause:
+    """The field holds one of these terms (compared as :func:`term_name` spells values)."""
+
+    field: str
+    terms: tuple[str, ...]
+
+    def matches(self, item: Item) -> bool:
+        wanted = set(self.terms)
+        for element in item.values(self.field):
+            if term_name(element) in wanted:
+                return True
+            if is_number(element) and any(_same_number(element, t) for t in self.terms):
+                return True
+        return False
+
+
+def _same_number(value: float, term: str) -> bool:
+    try:
+        return float(term) == value
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class RangeClause:
+    """The field holds a number within the bounds (any of them may be open)."""
+
+    field: str
+    gte: float | None = None
+    gt: float | None = None
+    lte: float | None = None
+    lt: float | None = None
+
+    def matches(self, item: Item) -> bool:
+        return any(is_number(v) and self._within(v) for v in item.values(self.field))
+
+    def _within(self, v: float) -> bool:
+        return ((self.gte is None or v >= self.gte) and (self.gt is None or v > self.gt)
+                and (self.lte is None or v <= self.lte) and (self.lt is None or v < self.lt))
+
+    @property
+    def start(self) -> float | None:
+        return self.gte if self.gte is not None else self.gt
+
+    @property
+    def stop(self) -> float | None:
+        return self.lte if self.lte is not None else self.lt
+
+
+Clause = TermClause | RangeClause
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Clauses on fields: all must hold, or any with ``any_of`` (one clause per field)."""
+
+    clauses: tuple[Clause, ...] = ()
+    any_of: bool = False
+
+    def accepts(self, item: Item, ignore: str | None = None) -> bool:
+        """``ignore`` leaves one field's clause out (disjunctive facet counts)."""
+        clauses = [c for c in self.clauses if c.field != ignore]
+        if not clauses:
+            return True
+        test = any if self.any_of else all
+        return test(c.matches(item) for c in clauses)
+
+    def on(self, name: str) -> Clause | None:
+        return next((c for c in self.clauses if c.field == name), None)
+
+
+# -- facets -----------------------------------------------------------------------------
+class FacetKind(enum.Enum):
+    TERMS = "term"
+    RANGE = "range"
+
+
+@dataclass(frozen=True, slots=True)
+class FacetRequest:
+    field: str
+    size: int
+    kind: FacetKind | None = None  # None: range when the field holds numbers only
+
+
+@dataclass(frozen=True, slots=True)
+class TermCount:
+    name: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class TermFacet:
+    field: str
+    items: tuple[TermCount, ...]
+    selected: tuple[TermCount, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RangeFacet:
+    field: str
+    min: float | None
+    max: float | None
+    start: float | None = None  # the active range filter's bounds on the field
+    stop: float | None = None
+
+
+Facet = TermFacet | RangeFacet
+
+
+# -- sorting ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    field: str
+    descending: bool = False
+
+
+def _sort_value(item: Item, key: SortKey) -> tuple | None:
+    """Numbers before texts; a list sorts by its least value ascending, greatest
+    descending; None when the item has no value (those go last either way)."""
+    keyed = [(0, float(v), "") if is_number(v) or isinstance(v, bool) else (1, 0.0, str(v))
+             for v in item.values(key.field)]
+    if not keyed:
+        return None
+    return max(keyed) if key.descending else min(keyed)
+
+
+def sort_items(items: Sequence[Item], keys: Sequence[SortKey]) -> list[Item]:
+    """Stable multi-key sort, first key first; equal items keep their relevance order."""
+    ordered = list(items)
+    for key in reversed(keys):
+        values = [(_sort_value(i, key), i) for i in ordered]
+        present = [(v, i) for v, i in values if v is not None]
+        present.sort(key=lambda pair: pair[0], reverse=key.descending)
+        ordered = [i for _, i in present] + [i for v, i in values if v is None]
+    return ordered
+
+
+# -- queries ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CatalogQuery:
+    filters: Filters = Filters()
+    exclude: tuple[Clause, ...] = ()  # an item matching any of these is left out
+    facets: tuple[FacetRequest, ...] = ()
+    sort: tuple[SortKey, ...] = ()
+
+
+@dataclass(frozen=True)
+class CatalogResult:
+    items: tuple[Item, ...]  # every match, in order: adapters page them
+    facets: tuple[Facet, ...] = ()
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+
+def _kept(item: Item, exclude: Sequence[Clause]) -> bool:
+    return not any(c.matches(item) for c in exclude)
+
+
+def run_query(ranked: Sequence[Item], query: CatalogQuery) -> CatalogResult:
+    """Filter ``ranked`` (already in relevance order), count facets, then sort."""
+    pool = [i for i in ranked if _kept(i, query.exclude)]
+    matched = [i for i in pool if query.filters.accepts(i)]
+    facets = tuple(_facet(pool, query.filters, request) for request in query.facets)
+    return CatalogResult(tuple(sort_items(matched, query.sort)), facets)
+
+
+def _facet(pool: Sequence[Item], filters: Filters, request: FacetRequest) -> Facet:
+    """Emulator decision: counts are disjunctive: the filter on a field does not narrow
+    that field's own counts (so a shopper sees the other brands while one is picked)."""
+    base = [i for i in pool if filters.accepts(i, ignore=request.field)]
+    kind = request.kind or _detected_kind(pool, request.field)
+    clause = filters.on(request.field)
+    if kind is FacetKind.RANGE:
+        numbers = [v for i in base for v in i.values(request.field) if is_number(v)]
+        active = clause if isinstance(clause, RangeClause) else None
+        return RangeFacet(request.field, min(numbers, default=None), max(numbers, default=None),
+                          active.start if active else None, active.stop if active else None)
+    counts = Counter(name for i in base
+                     for name in dict.fromkeys(term_name(e) for e in i.values(request.field)))
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:request.size]
+    selected = clause.terms if isinstance(clause, TermClause) else ()
+    return TermFacet(request.field, tuple(TermCount(n, c) for n, c in top),
+                     tuple(TermCount(t, counts.get(t, 0)) for t in dict.fromkeys(selected)))
+
+
+def _detected_kind(pool: Sequence[Item], name: str) -> FacetKind:
+    """A field whose values are all numbers is a range facet; any other a terms facet."""
+    values = [v for i in pool for v in i.values(name)]
+    return FacetKind.RANGE if values and all(is_number(v) for v in values) else FacetKind.TERMS
+
+
+# -- the catalog ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Catalog:
+    """Items of one or more indices, in fixture order (the order ties fall back to)."""
+
+    items: tuple[Item, ...] = ()
+    indices: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, items: Iterable[Item], indices: Iterable[str]) -> "Catalog":
+        return cls(tuple(items), tuple(indices))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def in_indices(self, indices: frozenset[str] | None) -> list[Item]:
+        return list(self.items) if indices is None else [i for i in self.items
+                                                        if i.index in indices]
+
+    def by_image(self, fp: Fingerprint, skip: Item | None = None) -> list[tuple[Item, float]]:
+        """Every item, nearest picture first; equal distances keep catalog order."""
+        scored = [(item, visual_distance(fp, item.image)) for item in self.items
+                  if item is not skip]
+        return sorted(scored, key=lambda pair: pair[1])

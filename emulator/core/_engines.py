@@ -1,0 +1,231 @@
+"""Catalog search engines from ``engines.json``: who may query them and what they hold.
+
+Each engine has an id, the keys and web origins that may use it, client addresses it
+refuses, its features, and its indices of items: listed in the fixture, generated from
+recipes, or both. Every item is shown with a picture: the fixture's image file, or a
+placeholder drawn in the item's colour and labelled with its title; either way it is
+fingerprinted here, once, so image queries only compare fingerprints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import ipaddress
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from ._catalog import Catalog, Item, is_number
+from ._document import Color
+from ._fingerprint import Fingerprint, fingerprint
+from ._placeholder import IMAGES_PATH, RGB, placeholder_path, render_placeholder
+from ._products import ProductGenerator, RecipeError
+
+FILE = "engines.json"
+#: Emulator decision: placeholder pictures of items are 200 x 200, a thumbnail's size:
+#: small enough to draw and fingerprint a few hundred items at start-up in well under a
+#: second, and the very picture served at the item's ``image_link``.
+PICTURE_SIZE = (200, 200)
+#: Emulator decision: an item with no ``color`` is drawn in gray.
+DEFAULT_COLOR = Color.GRAY
+#: The fixture key naming an item's image file; it is not part of the item itself.
+IMAGE_FILE = "image_file"
+#: Item fields the emulator derives when the fixture does not give them.
+IMAGE_LINK, BEST_PRICE = "image_link", "best_price"
+FINGERPRINT_THREADS = 2
+#: Emulator decision: an engine a fixture declares has image search on unless it says
+#: otherwise (it is what the emulator is for), and suggestions on.
+DEFAULT_IMAGE_SEARCH = True
+DEFAULT_SUGGESTIONS = True
+#: Emulator decision: what an engine reports as the query type of image answers (the
+#: vendor's is not on record) unless the fixture names one.
+DEFAULT_QUERY_NAME = "match_and"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: (file, place, name) -> fingerprint of ``images/name``; raises FixtureError
+ImageLoader = Callable[[str, str, str], Fingerprint]
+#: (file, place, reason) -> the exception to raise
+FixtureFault = Callable[[str, str, str], Exception]
+
+
+@dataclass(frozen=True)
+class CatalogEngine:
+    """A catalog search engine as the fixtures declare it (all vendor-neutral data)."""
+
+    id: str
+    name: str
+    keys: tuple[str, ...]
+    allowed_origins: tuple[str, ...]
+    banned: tuple[Network, ...]
+    image_search: bool
+    suggestions: bool
+    query_name: str
+    catalog: Catalog
+
+    def is_banned(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        return any(address.version == net.version and address in net for net in self.banned)
+
+
+def files_path(name: str) -> str:
+    """The served path of a fixture image file."""
+    return f"{IMAGES_PATH}/files/{name}"
+
+
+def _rgb(color: Any) -> tuple[int, int, int]:
+    """A colour name's RGB; any other value gets a colour of its own, from its digest."""
+    try:
+        return RGB[Color(color)]
+    except (ValueError, TypeError):
+        if not isinstance(color, str):
+            return RGB[DEFAULT_COLOR]
+        digest = hashlib.blake2b(color.encode(), digest_size=3).digest()
+        return (digest[0], digest[1], digest[2])
+
+
+def picture_of(fields: dict[str, Any]) -> tuple[tuple[int, int], tuple[int, int, int], str]:
+    """The placeholder an item is shown with: (size, colour, label)."""
+    title = fields.get("title")
+    return PICTURE_SIZE, _rgb(fields.get("color", DEFAULT_COLOR.value)), \
+        str(title if title is not None else fields["id"])[:64]
+
+
+@lru_cache(maxsize=8192)
+def placeholder_fingerprint(size: tuple[int, int], rgb: tuple[int, int, int],
+                            label: str) -> Fingerprint:
+    """Fingerprint of the served placeholder (cached: reloads and restarts draw it once)."""
+    return fingerprint(render_placeholder(size[0], size[1], rgb, label))
+
+
+def best_price(fields: dict[str, Any]) -> float | None:
+    """The lower of ``price`` and ``sale_price``; None when the item has neither."""
+    prices = [fields[k] for k in ("price", "sale_price") if is_number(fields.get(k))]
+    return min(prices, default=None)
+
+
+@dataclass
+class _Pending:
+    """An item read from the fixture, waiting for its picture's fingerprint."""
+
+    index: str
+    fields: dict[str, Any]
+    image: Fingerprint | None
+    image_path: str | None
+
+
+class _EngineReader:
+    def __init__(self, image: ImageLoader, fault: FixtureFault) -> None:
+        self.image, self.fault = image, fault
+
+    def engines(self, raw: dict[str, Any]) -> dict[str, CatalogEngine]:
+        engines: dict[str, tuple[CatalogEngine, list[_Pending]]] = {}
+        for e, spec in enumerate(raw["engines"]):
+            place = f"$.engines[{e}]"
+            if spec["hashid"] in engines:
+                raise self.fault(FILE, f"{place}.hashid", f"duplicate engine {spec['hashid']!r}")
+            engines[spec["hashid"]] = (self.engine(spec, place), self.items(spec, place))
+        _fingerprint_placeholders([p for _, items in engines.values() for p in items])
+        return {hashid: dataclasses.replace(engine, catalog=Catalog.of(
+                    (Item.create(p.index, p.fields, p.image, p.image_path) for p in items),
+                    engine.catalog.indices))
+                for hashid, (engine, items) in engines.items()}
+
+    def engine(self, spec: dict[str, Any], place: str) -> CatalogEngine:
+        """The engine's settings, with an empty catalog of its indices."""
+        return CatalogEngine(
+            id=spec["hashid"],
+            name=spec.get("name", spec["hashid"]),
+            keys=tuple(spec.get("keys", ())),
+            allowed_origins=tuple(spec.get("allowed_origins", ())),
+            banned=tuple(self.network(a, f"{place}.banned_ips[{i}]")
+                         for i, a in enumerate(spec.get("banned_ips", ()))),
+            image_search=spec.get("image_search", DEFAULT_IMAGE_SEARCH),
+            suggestions=spec.get("suggestions", DEFAULT_SUGGESTIONS),
+            query_name=spec.get("query_name", DEFAULT_QUERY_NAME),
+            catalog=Catalog(indices=tuple(i["name"] for i in spec["indices"])),
+        )
+
+    def network(self, text: str, place: str) -> Network:
+        try:
+            return ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise self.fault(FILE, place, f"{text!r} is not an IP address or network") from None
+
+    def items(self, spec: dict[str, Any], place: str) -> list[_Pending]:
+        out: list[_Pending] = []
+        names = set()
+        for i, index in enumerate(spec["indices"]):
+            where = f"{place}.indices[{i}]"
+            if index["name"] in names:
+                raise self.fault(FILE, f"{where}.name", f"duplicate index {index['name']!r}")
+            names.add(index["name"])
+            seen: set[str] = set()
+            for j, raw in enumerate(index.get("items", ())):
+                out.append(self.listed(index["name"], raw, f"{where}.items[{j}]", seen))
+            if "generated" in index:
+                out.extend(self.generated(index["name"], index["generated"],
+                                          f"{where}.generated", seen))
+        return out
+
+    def listed(self, index: str, raw: dict[str, Any], place: str, seen: set[str]) -> _Pending:
+        self.unique(raw["id"], f"{place}.id", seen)
+        fields = {k: v for k, v in raw.items() if k != IMAGE_FILE}
+        image = None
+        path = None
+        if IMAGE_FILE in raw:
+            image = self.image(FILE, f"{place}.{IMAGE_FILE}", raw[IMAGE_FILE])
+            path = files_path(raw[IMAGE_FILE])
+        return _with_derived(index, fields, image, path)
+
+    def generated(self, index: str, spec: dict[str, Any], place: str,
+                  seen: set[str]) -> Iterable[_Pending]:
+        try:
+            generator = ProductGenerator(spec.get("seed", index), spec.get("fields", {}),
+                                         spec.get("locale", "en_US"))
+            products = [generator.product(n) for n in range(1, spec["count"] + 1)]
+        except RecipeError as exc:
+            field = "locale" if exc.name == "locale" else f"fields.{exc.name}"
+            raise self.fault(FILE, f"{place}.{field}", str(exc)) from None
+        for n, fields in enumerate(products, 1):
+            if not isinstance(fields.get("id"), str) or not fields["id"]:
+                raise self.fault(FILE, f"{place}.fields.id",
+                                 f"item {n} got id {fields.get('id')!r}: ids are non-empty texts")
+            if not isinstance(fields.get("title"), str):
+                raise self.fault(FILE, f"{place}.fields.title",
+                                 f"item {n} has no title: every item needs a text title")
+            self.unique(fields["id"], f"{place} (item {n})", seen)
+            yield _with_derived(index, fields, None, None)
+
+    def unique(self, item_id: str, place: str, seen: set[str]) -> None:
+        if item_id in seen:
+            raise self.fault(FILE, place, f"duplicate item id {item_id!r} in the index")
+        seen.add(item_id)
+
+
+def _with_derived(index: str, fields: dict[str, Any], image: Fingerprint | None,
+                  path: str | None) -> _Pending:
+    """Emulator decision: ``best_price`` is added to every item that lacks it (null with
+    no prices), as the vendor indexes it; an item with no image file is shown with its
+    placeholder. A fixture's own ``image_link`` and ``best_price`` are kept as written."""
+    fields.setdefault(BEST_PRICE, best_price(fields))
+    if path is None:
+        size, rgb, label = picture_of(fields)
+        path = placeholder_path(size[0], size[1], rgb, label)
+    return _Pending(index, fields, image, None if IMAGE_LINK in fields else path)
+
+
+def _fingerprint_placeholders(pending: list[_Pending]) -> None:
+    """Draw and fingerprint the placeholders, two at a time (Pillow releases the GIL)."""
+    todo = [p for p in pending if p.image is None]
+    with ThreadPoolExecutor(FINGERPRINT_THREADS, thread_name_prefix="placeholder") as pool:
+        prints = list(pool.map(lambda p: placeholder_fingerprint(*picture_of(p.fields)), todo))
+    for p, fp in zip(todo, prints):
+        p.image = fp
+
+
+def load_engines(raw: dict[str, Any] | None, image: ImageLoader,
+                 fault: FixtureFault) -> dict[str, CatalogEngine]:
+    """Engines by id, from the parsed and schema-checked ``engines.json`` (None: none)."""
+    return {} if raw is None else _EngineReader(image, fault).engines(raw)

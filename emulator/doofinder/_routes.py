@@ -1,0 +1,309 @@
+"""The HTTP operations of the Doofinder Search API v6, over the engines of the fixtures.
+
+Contract: ``doofinder-search-v6.yaml``. Every operation checks, in this order: a declared
+body over the limit (413), the client's address and credentials (403), the hashid (404),
+the rate limit when on (429), then its own parameters; the first failure answers, in the
+vendor's ``{"error": ...}`` form. Catalog work and large bodies run in a small pool of
+their own, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from ..core import (MATCH_HEADER, CatalogEngine, Fingerprint, Item, Match, NotAnImage, Quota,
+                    RateLimiter, SearchEngine, Tier, run_query, search_text, suggestions)
+from . import _access, _query, _stats
+from ._body import ClientGone, check_declared_size, decode_base64, json_object, read_body
+from ._errors import (DoofinderError, DfidImageNotFound, EmbeddingFailed, EntityTooLarge,
+                      FieldsMissing, BadRequest, ImageSearchDisabled, Internal, MethodNotAllowed,
+                      PathNotFound, SuggestionsUnavailable, SuggestQueryInvalid, TooManyRequests)
+from ._params import Params, merge, parse_pairs
+from ._render import search_response
+
+log = logging.getLogger(__name__)
+
+JOURNAL_API = "doofinder.v6"
+PREFIX = "/6/"
+#: Contract: 20 requests a second per search engine, when rate limits are on.
+QUOTA = Quota(20, 1.0)
+#: Bodies from this size on are parsed and decoded in the pool, off the event loop.
+OFFLOAD_BYTES = 256 * 1024
+#: Fields whose values ``_suggest`` offers.
+SUGGESTION_FIELDS = ("title", "brand", "categories")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _request_id(request: web.Request, body: bytes) -> str:
+    """Emulator decision: derived from the request itself, so identical requests journal
+    identical ids."""
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (request.method.encode(), request.path_qs.encode("utf-8", "surrogateescape"),
+                 body):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+@dataclass
+class Call:
+    """One request on its way through: what it asks, and what the journal keeps of it."""
+
+    request: web.Request
+    operation: str  # e.g. "POST _image_search"
+    params: Params
+    record: dict[str, Any] = field(default_factory=dict)
+    body: bytes = b""
+    match: Match | None = None
+
+    @property
+    def hashid(self) -> str:
+        return self.request.match_info.get("hashid", "")
+
+
+Operation = Callable[["DoofinderApi", Call], Awaitable[Any]]
+
+
+class DoofinderApi:
+    def __init__(self, engine: SearchEngine, *, rate_limits: bool) -> None:
+        self.engine = engine
+        self.limiter = RateLimiter((QUOTA,)) if rate_limits else None
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="doofinder")
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def offload(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    # -- the steps every operation shares -------------------------------------------------
+    def admit(self, call: Call) -> CatalogEngine:
+        if call.request.method in ("POST", "PUT"):
+            check_declared_size(call.request)
+        engine = _access.admit(self.engine.store.engines, call.hashid, call.request)
+        if self.limiter is not None and not self.limiter.allow(engine.id):
+            raise TooManyRequests()
+        return engine
+
+    async def body_json(self, call: Call) -> dict[str, Any] | None:
+        call.body = await read_body(call.request)
+        if len(call.body) >= OFFLOAD_BYTES:
+            return await self.offload(json_object, call.body)
+        return json_object(call.body)
+
+    def handler(self, operation: str, run: Operation) -> Callable[[web.Request], Awaitable]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            call = Call(request, operation, parse_pairs(request.query.items()))
+            status, headers = 200, {}
+            try:
+                payload = await run(self, call)
+                if call.match is not None:
+                    headers[MATCH_HEADER] = call.match.header()
+            except DoofinderError as exc:
+                status, payload = exc.status, exc.to_json()
+            except ClientGone:
+                await self.record(call, "499")
+                return web.Response(status=499)
+            except Exception:
+                log.exception("%s failed", operation)
+                error = Internal()
+                status, payload = error.status, error.to_json()
+            await self.record(call, "OK" if status == 200 else str(status))
+            return json_response(request, payload, status, headers)
+
+        return handle
+
+    async def record(self, call: Call, outcome: str) -> None:
+        """Journal the call; an image is kept as its digest and size, never its bytes."""
+        request = {"hashid": call.hashid, "params": call.params.tree, **call.record}
+        request_id = await self.offload(_request_id, call.request, call.body) \
+            if len(call.body) >= OFFLOAD_BYTES else _request_id(call.request, call.body)
+        self.engine.journal.record(JOURNAL_API, call.operation, request_id, request, outcome)
+
+    # -- image search -----------------------------------------------------------------------
+    async def _query_image(self, call: Call, body: dict[str, Any], image: Any) -> Fingerprint:
+        """The query image's fingerprint; 424 when it is not base64 of an image (the
+        real service could not embed it either)."""
+        call.record["body"] = {k: v for k, v in body.items() if k != "image"}
+        data = None
+        if isinstance(image, str):
+            data = await self.offload(decode_base64, image) if len(image) >= OFFLOAD_BYTES \
+                else decode_base64(image)
+        call.record["image"] = {"sha256": None, "bytes": len(data or b"")}
+        if data is None:
+            raise EmbeddingFailed()
+        try:
+            fp = await self.engine.fingerprint(data)
+        except NotAnImage:
+            call.record["image"]["sha256"] = await self.offload(_sha256, data)
+            raise EmbeddingFailed() from None
+        call.record["image"]["sha256"] = fp.sha256
+        return fp
+
+    def _ranked(self, call: Call, engine: CatalogEngine, listing: _query.Listing,
+                fp: Fingerprint, skip: Item | None = None):
+        ranked = [item for item, _ in engine.catalog.by_image(fp, skip)]
+        result = run_query(ranked, listing.query)
+        top = result.items[0].image.distance(fp) if result.items else None
+        call.match = Match(Tier.NEAREST, None, top)
+        return search_response(self.engine, engine.id, result, listing, engine.query_name)
+
+    async def image_search(self, call: Call) -> dict:
+        """Contract order: 400 missing image, 400 not enabled, 400 rpp, 424, 200."""
+        engine = self.admit(call)
+        try:
+            body = await self.body_json(call) or {}
+        except BadRequest:  # a body that is not a JSON object has no image field either
+            body = {}
+        image = body.get("image")
+        if image is None or image == "":
+            raise FieldsMissing(["image"])
+        if not engine.image_search:
+            raise ImageSearchDisabled()
+        listing = _query.listing(call.params, paged=False, switches=_query.IMAGE_SWITCHES)
+        fp = await self._query_image(call, body, image)
+        return await self.offload(self._ranked, call, engine, listing, fp)
+
+    async def visually_similar(self, call: Call) -> dict:
+        """The items that look most like the one a dfid names (itself left out unless
+        ``exclude_self=false``); ``fields`` is read and checked, and changes nothing."""
+        engine = self.admit(call)
+        dfid = _query.text(call.params, "dfid")
+        if not dfid:
+            raise FieldsMissing(["dfid"])
+        if not engine.image_search:
+            raise ImageSearchDisabled()
+        listing = _query.listing(call.params, paged=False, switches=_query.IMAGE_SWITCHES)
+        exclude_self = _query.boolean(call.params, "exclude_self", True)
+        _query.strings(call.params, "fields")
+        item = await self.offload(_item_with_image, engine, dfid)
+        if item is None:
+            raise DfidImageNotFound()
+        return await self.offload(self._ranked, call, engine, listing, item.image,
+                                  item if exclude_self else None)
+
+    # -- text -------------------------------------------------------------------------------
+    def _text_results(self, engine: CatalogEngine, params: Params) -> dict:
+        listing = _query.listing(params, paged=True, switches=_query.SEARCH_SWITCHES)
+        text = _query.query_text(params)
+        mode = _query.query_name(params)
+        indices = _query.indices(params, engine.catalog.indices)
+        for name in ("with_variants", "skip_auto_filters", "skip_top_facet"):
+            _query.strings(params, name)
+        used, found = search_text(engine.catalog.in_indices(indices), text, mode)
+        return search_response(self.engine, engine.id, run_query(found, listing.query),
+                               listing, used.value)
+
+    async def search(self, call: Call) -> dict:
+        engine = self.admit(call)
+        if call.request.method == "POST":
+            body = await self.body_json(call)
+            call.params = merge(call.params, body or {})
+        return await self.offload(self._text_results, engine, call.params)
+
+    async def suggest(self, call: Call) -> list[str]:
+        engine = self.admit(call)
+        text = _query.query_text(call.params, SuggestQueryInvalid)
+        indices = _query.indices(call.params, engine.catalog.indices)
+        _query.session_id(call.params)
+        _query.user_id(call.params)
+        _query.boolean(call.params, "stats", True)
+        if not engine.suggestions:
+            raise SuggestionsUnavailable()
+        return await self.offload(suggestions, engine.catalog.in_indices(indices), text,
+                                  SUGGESTION_FIELDS)
+
+    # -- stats ------------------------------------------------------------------------------
+    def stats(self, event: str) -> Operation:
+        rules = _stats.EVENTS[event]
+
+        async def run(api: "DoofinderApi", call: Call) -> dict:
+            engine = api.admit(call)
+            body = await api.body_json(call)
+            call.params = merge(call.params, body or {})
+            return await api.offload(rules, engine, call.params, dict(call.request.match_info))
+
+        return run
+
+
+def _item_with_image(engine: CatalogEngine, dfid: str) -> Item | None:
+    """The item a dfid of this engine names (every item has a picture); None otherwise."""
+    try:
+        return _stats.find_item(engine, dfid)
+    except DoofinderError:
+        return None
+
+
+def _cors_headers(request: web.BaseRequest) -> dict[str, str]:
+    """Emulator decision: any page may read the answers (the API's own check is the
+    engine's allowed domains, answered as 403), so storefront demos work from anywhere."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+def json_response(request: web.BaseRequest, payload: Any, status: int,
+                  headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=json.dumps(payload, ensure_ascii=False).encode(), status=status,
+                        content_type="application/json",
+                        headers={**_cors_headers(request), **(headers or {})})
+
+
+async def preflight(request: web.Request) -> web.Response:
+    """CORS preflight of a browser page about to call the API."""
+    asked = request.headers.get("Access-Control-Request-Headers", "Authorization, Content-Type")
+    return web.Response(status=204, headers={
+        **_cors_headers(request),
+        "Access-Control-Allow-Methods": "GET, POST, PUT, OPTIONS",
+        "Access-Control-Allow-Headers": asked,
+        "Access-Control-Max-Age": "86400",
+    })
+
+
+def unmatched(request: web.BaseRequest, status: int) -> web.Response:
+    """What aiohttp does not route (404, 405), refuses (413) or cannot parse (400), in the
+    vendor's format."""
+    error: DoofinderError
+    if status == 404:
+        error = PathNotFound()
+    elif status == 405:
+        error = MethodNotAllowed()
+    elif status == 413:
+        error = EntityTooLarge()
+    elif 400 <= status < 500:
+        error = BadRequest()
+    else:
+        error = Internal()
+    return json_response(request, error.to_json(), error.status)
+
+
+def add_routes(app: web.Application, api: DoofinderApi) -> None:
+    base = PREFIX + "{hashid}"
+    routes = [
+        ("POST", "_image_search", DoofinderApi.image_search),
+        ("GET", "_visually_similar", DoofinderApi.visually_similar),
+        ("GET", "_search", DoofinderApi.search),
+        ("POST", "_search", DoofinderApi.search),
+        ("GET", "_suggest", DoofinderApi.suggest),
+    ] + [("PUT", f"stats/{event}", api.stats(event)) for event in _stats.EVENTS]
+    for method, path, run in routes:
+        name = path.split("/{")[0]
+        handler = api.handler(f"{method} {name}", run)
+        if method == "GET":  # and HEAD, as HTTP servers answer it
+            app.router.add_get(f"{base}/{path}", handler)
+        else:
+            app.router.add_route(method, f"{base}/{path}", handler)
+    for path in dict.fromkeys(path for _, path, _ in routes):
+        app.router.add_route("OPTIONS", f"{base}/{path}", preflight)
