@@ -71,7 +71,8 @@ def _check(argv: list[str]) -> int:
         return 1
     print(f"ok: {directory}: {len(store.documents)} documents, "
           f"{len(store.rules.image_rules)} image rules, {len(store.rules.query_rules)} query rules, "
-          f"{len(store.urls)} URLs")
+          f"{len(store.urls)} URLs, {len(store.engines)} catalog engines "
+          f"({sum(len(e.catalog) for e in store.engines.values())} items)")
     return 0
 
 
