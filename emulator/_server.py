@@ -72,6 +72,7 @@ class Emulator:
         self._engine: SearchEngine | None = None
         self._generated: _tls.GeneratedFiles | None = None
         self._reloader: FixtureReloader | None = None
+        self._warming: asyncio.Future | None = None
 
     async def start(self) -> None:
         """Both servers listen when this returns; if either cannot, neither is left running."""
@@ -104,6 +105,8 @@ class Emulator:
             f"http://{config.url_host()}:{self.http_port}"
         await self._reloader.start()
         app[_http.READY]["ready"] = True
+        # catalog pictures are fingerprinted in the background: ready now, warm soon after
+        self._warming = asyncio.get_running_loop().run_in_executor(None, store.warm)
 
     async def _serve_grpc(self, servicer, config: Config, pair: _tls.KeyPair | None) -> None:
         """Worker processes (``workers`` > 1) bind the same ports; a lone one must not."""

@@ -12,7 +12,7 @@ import enum
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -67,19 +67,33 @@ class Item:
     index: str
     id: str
     fields: Mapping[str, Any]
-    image: Fingerprint
+    #: the picture's fingerprint, or how to draw it (see :attr:`image`)
+    picture: Fingerprint | Callable[[], Fingerprint]
     image_path: str | None = None
     #: words of the title, and of every text field but ids and URLs (for text search)
     title_words: frozenset[str] = frozenset()
     text_words: frozenset[str] = frozenset()
 
     @classmethod
-    def create(cls, index: str, fields: dict[str, Any], image: Fingerprint,
+    def create(cls, index: str, fields: dict[str, Any],
+               picture: Fingerprint | Callable[[], Fingerprint],
                image_path: str | None) -> "Item":
         title = fields.get("title")
         title_words = frozenset(words(title)) if isinstance(title, str) else frozenset()
-        return cls(index, fields["id"], MappingProxyType(dict(fields)), image, image_path,
+        return cls(index, fields["id"], MappingProxyType(dict(fields)), picture, image_path,
                    title_words, frozenset(_text_words(fields)) | title_words)
+
+    @property
+    def image(self) -> Fingerprint:
+        """The picture's fingerprint. A placeholder is drawn and fingerprinted the first time
+        it is asked for (off the event loop: ranking and warm-up run in worker threads), so
+        loading a generated catalog costs no drawing and the server is ready at once."""
+        picture = self.picture
+        if isinstance(picture, Fingerprint):
+            return picture
+        fp = picture()
+        object.__setattr__(self, "picture", fp)  # computed once; the same on every thread
+        return fp
 
     def values(self, name: str) -> list[Any]:
         return _elements(self.fields.get(name))
@@ -304,6 +318,11 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def warm(self) -> None:
+        """Fingerprint every item's picture now (CPU work: call it off the event loop)."""
+        for item in self.items:
+            item.image  # noqa: B018 - computed and kept by the item
 
     def in_indices(self, indices: frozenset[str] | None) -> list[Item]:
         return list(self.items) if indices is None else [i for i in self.items

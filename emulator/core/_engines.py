@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import ipaddress
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -35,7 +34,6 @@ DEFAULT_COLOR = Color.GRAY
 IMAGE_FILE = "image_file"
 #: Item fields the emulator derives when the fixture does not give them.
 IMAGE_LINK, BEST_PRICE = "image_link", "best_price"
-FINGERPRINT_THREADS = 2
 #: Emulator decision: an engine a fixture declares has image search on unless it says
 #: otherwise (it is what the emulator is for), and suggestions on.
 DEFAULT_IMAGE_SEARCH = True
@@ -126,9 +124,9 @@ class _EngineReader:
             if spec["hashid"] in engines:
                 raise self.fault(FILE, f"{place}.hashid", f"duplicate engine {spec['hashid']!r}")
             engines[spec["hashid"]] = (self.engine(spec, place), self.items(spec, place))
-        _fingerprint_placeholders([p for _, items in engines.values() for p in items])
         return {hashid: dataclasses.replace(engine, catalog=Catalog.of(
-                    (Item.create(p.index, p.fields, p.image, p.image_path) for p in items),
+                    (Item.create(p.index, p.fields, p.image or _drawn(p.fields), p.image_path)
+                     for p in items),
                     engine.catalog.indices))
                 for hashid, (engine, items) in engines.items()}
 
@@ -216,13 +214,10 @@ def _with_derived(index: str, fields: dict[str, Any], image: Fingerprint | None,
     return _Pending(index, fields, image, None if IMAGE_LINK in fields else path)
 
 
-def _fingerprint_placeholders(pending: list[_Pending]) -> None:
-    """Draw and fingerprint the placeholders, two at a time (Pillow releases the GIL)."""
-    todo = [p for p in pending if p.image is None]
-    with ThreadPoolExecutor(FINGERPRINT_THREADS, thread_name_prefix="placeholder") as pool:
-        prints = list(pool.map(lambda p: placeholder_fingerprint(*picture_of(p.fields)), todo))
-    for p, fp in zip(todo, prints):
-        p.image = fp
+def _drawn(fields: dict[str, Any]):
+    """How to fingerprint the placeholder an item is shown with, when first needed."""
+    picture = picture_of(fields)
+    return lambda: placeholder_fingerprint(*picture)
 
 
 def load_engines(raw: dict[str, Any] | None, image: ImageLoader,

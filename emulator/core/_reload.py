@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ._fixtures import FILES, IMAGES_DIR, FixtureError, load_fixtures
+from ._fixtures import FILES, IMAGES_DIR, FixtureError, FixtureStore, load_fixtures
 from ._search import SearchEngine
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,13 @@ def snapshot(directory: Path) -> Snapshot:
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _load_warm(directory: Path) -> FixtureStore:
+    """Load the fixtures and fingerprint the catalogs' pictures, all before the swap."""
+    store = load_fixtures(directory)
+    store.warm()
+    return store
 
 
 class FixtureReloader:
@@ -90,7 +97,7 @@ class FixtureReloader:
             self._seen = await self._snapshot()
             loop = asyncio.get_running_loop()
             try:
-                store = await loop.run_in_executor(None, load_fixtures, self.directory)
+                store = await loop.run_in_executor(None, _load_warm, self.directory)
             except FixtureError as exc:
                 self.error, self.failed_at = exc, _now()
                 log.error("fixtures not reloaded, still serving generation %d: %s",
