@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,17 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 #: recorded live traffic of the real service (see tests/vendor/README.md)
 VENDOR = ROOT / "tests" / "vendor"
+
+
+def catalog_url(doc_id: str, base: str = "", fixtures: Path = FIXTURES) -> str:
+    """The picture URL the emulator answers for a catalog document: its own recorded
+    ``url``, or for a document that names an image file, that file as the emulator serves
+    it (at ``base``) at exactly the document's size."""
+    doc = next(d for d in json.loads((fixtures / "catalog.json").read_text())["documents"]
+               if d["id"] == doc_id)
+    if "image" not in doc:
+        return doc["url"]
+    return f"{base}/_emulator/images/files/{doc['image']}?size={doc['width']}x{doc['height']}"
 
 
 def start(fixtures: Path | None = None, **config) -> EmulatorThread:

@@ -19,7 +19,7 @@ import pytest
 from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 
-from conftest import FIXTURES, start
+from conftest import FIXTURES, catalog_url, start
 from emulator.yandex._protos import load
 
 PROTOS = load()
@@ -28,6 +28,7 @@ RESPONSE = PROTOS.ImageSearchByImageResponse
 METHOD = "/yandex.cloud.searchapi.v2.ImageSearchService/SearchByImage"
 PATH = "/v2/image/search_by_image"
 TRANSPORTS = ("rest", "grpc")
+#: a query URL rules.json maps to the red square (not the picture URL the answer gives)
 RED_SQUARE_URL = "https://images.example.com/shapes/red-square.png"
 RED_SQUARE = (FIXTURES / "images" / "red-square.png").read_bytes()
 ACCESS = {"version": 1, "keys": [{"key": "good", "folders": ["f1"]}, {"key": "any"}]}
@@ -38,6 +39,8 @@ class Client:
 
     def __init__(self, running) -> None:
         split = urlsplit(running.http)
+        #: what the emulator answers as the red square's picture (served by itself)
+        self.red_square_answer = catalog_url("red-square", running.http)
         self.host, self.port = split.hostname, split.port
         self.channel = grpc.insecure_channel(running.grpc)
         self.stub = self.channel.unary_unary(METHOD, request_serializer=REQUEST.SerializeToString,
@@ -130,7 +133,7 @@ def test_key_on_a_folder_it_may_not_use_is_permission_denied(guarded, transport)
 def test_key_on_its_folder_is_served(guarded, transport, auth):
     code, message, body = guarded.call(transport, auth, url=RED_SQUARE_URL, folder_id="f1")
     assert code == 0, message
-    assert body["images"][0]["url"] == RED_SQUARE_URL
+    assert body["images"][0]["url"] == guarded.red_square_answer
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -138,7 +141,7 @@ def test_key_on_its_folder_is_served(guarded, transport, auth):
 def test_key_without_folder_list_may_use_any_folder(guarded, transport, folder):
     code, message, body = guarded.call(transport, "Api-Key any", data=RED_SQUARE, folder_id=folder)
     assert code == 0, message
-    assert body["images"][0]["url"] == RED_SQUARE_URL
+    assert body["images"][0]["url"] == guarded.red_square_answer
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -229,4 +232,4 @@ def test_text_searches_do_not_use_up_the_image_by_image_quota(limited):
 def test_restricted_key_without_a_folder_uses_its_own(guarded, transport):
     code, message, body = guarded.call(transport, "Api-Key good", url=RED_SQUARE_URL)
     assert code == 0, message
-    assert body["images"][0]["url"] == RED_SQUARE_URL
+    assert body["images"][0]["url"] == guarded.red_square_answer

@@ -38,6 +38,12 @@ def _set(path: tuple, value):
     return change
 
 
+def _catalog_index(doc_id: str) -> int:
+    """Where the default catalog lists a document."""
+    documents = json.loads((FIXTURES / "catalog.json").read_text(encoding="utf-8"))["documents"]
+    return next(i for i, d in enumerate(documents) if d["id"] == doc_id)
+
+
 @dataclass(frozen=True)
 class Case:
     name: str
@@ -66,9 +72,18 @@ CASES = [
     Case("missing-image-file",
          lambda d: (d / "images" / "tolstoy-portrait.jpg").unlink(),
          "rules.json", "$.image_rules[0].image", r"images/tolstoy-portrait\.jpg"),
+    # unavailable.png: a file only a rule names (the catalog's files are checked first)
     Case("image-file-not-an-image",
+         lambda d: (d / "images" / "unavailable.png").write_bytes(b"plain text, not a PNG"),
+         "rules.json", "$.image_rules[3].image", r"images/unavailable\.png is not an image"),
+    Case("catalog-image-file-not-an-image",
          lambda d: (d / "images" / "red-square.png").write_bytes(b"plain text, not a PNG"),
-         "rules.json", "$.image_rules[1].image", r"images/red-square\.png is not an image"),
+         "catalog.json", f"$.documents[{_catalog_index('red-square')}].image",
+         r"images/red-square\.png is not an image"),
+    Case("missing-catalog-image-file",
+         lambda d: (d / "images" / "gray-sketch.gif").unlink(),
+         "catalog.json", f"$.documents[{_catalog_index('gray-sketch')}].image",
+         r"no image file images/gray-sketch\.gif"),
     Case("missing-catalog",
          lambda d: (d / "catalog.json").unlink(),
          "catalog.json", "$", r"missing"),

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from conftest import FIXTURES, Running
+from conftest import FIXTURES, Running, catalog_url
 
 IMAGES = FIXTURES / "images"
 TOLSTOY_URL = ("https://upload.wikimedia.org/wikipedia/commons/b/be/"
@@ -34,7 +34,6 @@ TOLSTOY_ALIAS = "4463870/96DyrJwvBwvRAPHPHt1h1Q9959"
 TOLSTOY_FIRST_URL = ("https://upload.wikimedia.org/wikipedia/commons/thumb/b/be/"
                      "Leo_Tolstoy_1908_Portrait_%283x4_cropped%29.jpg/"
                      "250px-Leo_Tolstoy_1908_Portrait_%283x4_cropped%29.jpg")
-RED_SQUARE_FIRST_URL = "https://images.example.com/shapes/red-square.png"
 # Shaped like an id but with a checksum no emulator issues: unknown, so NOT_FOUND.
 UNKNOWN_ID = "1234567/AAAAAAAAAAAAAAAAAAAAAA0000"
 CBIR_ID = re.compile(r"^\d+/[A-Za-z0-9_-]{22}\d{4}$")
@@ -203,12 +202,12 @@ def ok(results: dict[str, Any], name: str) -> Any:
     return entry["ok"]
 
 
-def test_sdk_run_with_bytes(sdk_results):
+def test_sdk_run_with_bytes(server: Running, sdk_results):
     r = ok(sdk_results, "red_square")
     assert r["type"] == "ByImageSearchResult"
     assert r["page"] == 0 and r["count"] == 3 and r["images_is_docs"]
     first = r["docs"][0]
-    assert first["url"] == RED_SQUARE_FIRST_URL
+    assert first["url"] == catalog_url("red-square", server.http)  # served by the emulator
     assert first["format"] == "png"  # the SDK strips IMAGE_FORMAT_ and lower-cases
     assert isinstance(first["width"], int) and first["width"] > 0
     assert first["host"] and first["page_url"].startswith("https://")
@@ -390,12 +389,12 @@ def test_stubs_by_url(stub_results):
     assert page1["page"] == 1 and page1["count"] == 40 and page1["id"] == r["id"]
 
 
-def test_stubs_by_data(stub_results):
+def test_stubs_by_data(server: Running, stub_results):
     r = ok(stub_results, "by_data")
     assert r["page"] == 0 and r["count"] == 3
     assert r["max_page"] == 0
     assert CBIR_ID.match(r["id"])
-    assert r["images"][0]["url"] == RED_SQUARE_FIRST_URL
+    assert r["images"][0]["url"] == catalog_url("red-square", server.http)
     assert r["formats"][0] == "IMAGE_FORMAT_PNG"
     check_images(r["images"])
 
@@ -475,7 +474,7 @@ def test_grpcurl_vendor_example(server: Running, tmp_path):
         else:  # page 0 is the proto3 default, absent from the JSON
             assert "page" not in out or out["page"] == "0"
             assert len(out["images"]) == 3
-            assert out["images"][0]["url"] == RED_SQUARE_FIRST_URL
+            assert out["images"][0]["url"] == catalog_url("red-square", server.http)
             assert out["images"][0]["format"] == "IMAGE_FORMAT_PNG"
             assert out["images"][0]["pageUrl"].startswith("https://")
 

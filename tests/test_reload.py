@@ -11,10 +11,9 @@ import time
 import pytest
 
 from adminhttp import Admin
-from conftest import FIXTURES, start
+from conftest import FIXTURES, catalog_url, start
 from yandexcalls import v1_search, xml_doc_urls, xml_error_code
 
-CATALOG = {d["id"]: d["url"] for d in json.loads((FIXTURES / "catalog.json").read_text())["documents"]}
 
 
 @pytest.fixture
@@ -49,7 +48,7 @@ def test_the_watcher_picks_up_an_edit(fixtures):
         status = wait_for(admin, lambda s: s["generation"] == 2)
         assert status["generation"] == 2 and status["error"] is None
         assert status["query_rules"] == 4
-        assert xml_doc_urls(v1_search(running.http, "k", "hot cats")) == [CATALOG["red-square"]]
+        assert xml_doc_urls(v1_search(running.http, "k", "hot cats")) == [catalog_url("red-square", base="")]
 
 
 def test_a_broken_file_keeps_the_last_good_set(fixtures, caplog):
@@ -79,10 +78,10 @@ def test_reload_through_the_api_without_watching(fixtures):
         admin = Admin(running.http)
         assert admin("GET", "/fixtures")[1]["watching"] is False
         add_query_rule(fixtures, "api cats", ["blue-wallpaper"])
-        assert xml_doc_urls(v1_search(running.http, "k", "api cats")) != [CATALOG["blue-wallpaper"]]
+        assert xml_doc_urls(v1_search(running.http, "k", "api cats")) != [catalog_url("blue-wallpaper", base="")]
         code, got = admin("POST", "/fixtures/reload")
         assert code == 200 and got["generation"] == 2 and got["error"] is None
-        assert xml_doc_urls(v1_search(running.http, "k", "api cats")) == [CATALOG["blue-wallpaper"]]
+        assert xml_doc_urls(v1_search(running.http, "k", "api cats")) == [catalog_url("blue-wallpaper", base="")]
 
 
 def test_stubs_survive_a_reload_and_resolve_against_the_new_catalog(fixtures):
@@ -90,4 +89,4 @@ def test_stubs_survive_a_reload_and_resolve_against_the_new_catalog(fixtures):
         admin = Admin(running.http, "t")
         admin("POST", "/stubs", {"text": "kept", "results": ["red-square"]})
         assert admin("POST", "/fixtures/reload")[0] == 200
-        assert xml_doc_urls(v1_search(running.http, "t", "kept")) == [CATALOG["red-square"]]
+        assert xml_doc_urls(v1_search(running.http, "t", "kept")) == [catalog_url("red-square", base="")]

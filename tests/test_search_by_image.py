@@ -23,7 +23,7 @@ from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 from PIL import Image
 
-from conftest import FIXTURES, start
+from conftest import FIXTURES, catalog_url, start
 from emulator.yandex._protos import load
 
 PROTOS = load()
@@ -41,6 +41,7 @@ TOLSTOY = (IMAGES / "tolstoy-portrait.jpg").read_bytes()
 RED_SQUARE = (IMAGES / "red-square.png").read_bytes()
 TOLSTOY_URL = ("https://upload.wikimedia.org/wikipedia/commons/b/be/"
                "Leo_Tolstoy_1908_Portrait_%283x4_cropped%29.jpg")
+#: a query URL rules.json maps to red-square.png (answers give the served picture's URL)
 RED_SQUARE_URL = "https://images.example.com/shapes/red-square.png"
 RECORDED_CBIR_ID = "4463870/96DyrJwvBwvRAPHPHt1h1Q9959"  # the rules' alias of the Tolstoy rule
 IMAGE_INFO_KEYS = {"url", "format", "width", "height", "passage", "host", "pageTitle", "pageUrl"}
@@ -195,8 +196,9 @@ def invalid(reply: Reply) -> None:
     assert_error(reply, grpc.StatusCode.INVALID_ARGUMENT, 400)
 
 
-def doc_urls(*ids: str) -> list[str]:
-    return [CATALOG[i]["url"] for i in ids]
+def doc_urls(*ids: str, base: str = "") -> list[str]:
+    """The picture URLs answered for catalog documents (the emulator's own ones at ``base``)."""
+    return [catalog_url(i, base) for i in ids]
 
 
 TOLSTOY_IDS = [f"tolstoy-{n:02d}" for n in range(1, 81)]
@@ -259,7 +261,7 @@ def test_rest_json_mapping(client):
     assert set(body) == {"images", "page", "maxPage", "id"}
     assert body["page"] == "0" and body["maxPage"] == "0"  # present although 0
     assert body["images"][0] == {
-        "url": RED_SQUARE_URL, "format": "IMAGE_FORMAT_PNG", "width": "512", "height": "512",
+        "url": catalog_url("red-square", client.running.http), "format": "IMAGE_FORMAT_PNG", "width": "512", "height": "512",
         "passage": "A plain red square on a white background ", "host": "shapes.example.com",
         "pageTitle": "A red square", "pageUrl": "https://shapes.example.com/red/"}
     assert [i["format"] for i in body["images"]] == [
@@ -277,12 +279,13 @@ def test_rest_needs_no_json_content_type(client, content_type):
         headers["Content-Type"] = content_type
     reply = client.http("POST", PATH, json.dumps({"url": RED_SQUARE_URL}).encode(), headers)
     assert reply.http_status == 200
-    assert reply.urls == doc_urls("red-square", "gray-sketch", "adult-poster")
+    assert reply.urls == doc_urls("red-square", "gray-sketch", "adult-poster",
+                                  base=client.running.http)
 
 
 def test_rest_accepts_proto_and_camel_case_names(client):
     data = base64.b64encode(RED_SQUARE).decode()
-    adult = CATALOG["adult-poster"]["url"]
+    adult = catalog_url("adult-poster", client.running.http)
     for body in ({"data": data, "familyMode": "FAMILY_MODE_STRICT", "folderId": "f1"},
                  {"data": data, "family_mode": "FAMILY_MODE_STRICT", "folder_id": "f1"}):
         reply = client.rest(body)
@@ -470,13 +473,14 @@ def test_site_restricts_fixture_results(client, transport):
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_family_mode_strict_drops_unsafe_documents(client, transport):
-    adult = CATALOG["adult-poster"]["url"]
+    adult = catalog_url("adult-poster", client.running.http)
     default = client.search(transport, data=RED_SQUARE)
     moderate = client.search(transport, data=RED_SQUARE, family_mode="FAMILY_MODE_MODERATE")
     strict = client.search(transport, data=RED_SQUARE, family_mode="FAMILY_MODE_STRICT")
-    assert default.urls == doc_urls("red-square", "gray-sketch", "adult-poster")
+    base = client.running.http
+    assert default.urls == doc_urls("red-square", "gray-sketch", "adult-poster", base=base)
     assert moderate.urls == default.urls
-    assert strict.urls == doc_urls("red-square", "gray-sketch")
+    assert strict.urls == doc_urls("red-square", "gray-sketch", base=base)
     assert adult not in strict.urls
 
 
@@ -699,7 +703,7 @@ def test_slow_rule_answers_after_its_delay(client):
         reply = replies[transport]
         assert reply.ok, reply.message
         assert reply.elapsed >= 1.5, (transport, reply.elapsed)
-        assert reply.urls == doc_urls("red-square")
+        assert reply.urls == doc_urls("red-square", base=client.running.http)
 
 
 def test_fast_requests_are_not_delayed(client):
@@ -726,8 +730,7 @@ def test_webp_catalog_document_does_not_break_search_by_image(webp_server, trans
     assert CATALOG["yandex-cloud-16"]["format"] == "webp"
     reply = webp_server.search(transport, data=RED_SQUARE)
     assert reply.ok, (reply.code, reply.message)
-    assert reply.urls[0] == RED_SQUARE_URL
-    assert reply.urls == doc_urls("red-square", "yandex-cloud-16")
+    assert reply.urls == doc_urls("red-square", "yandex-cloud-16", base=webp_server.running.http)
     # the v2 enum has no webp: UNSPECIFIED (0), which protobuf's JSON mapping leaves out
     webp = reply.images[1]
     assert webp.get("format", "IMAGE_FORMAT_UNSPECIFIED") == "IMAGE_FORMAT_UNSPECIFIED"

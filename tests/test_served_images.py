@@ -17,7 +17,7 @@ import pytest
 from lxml import etree
 from PIL import Image
 
-from conftest import FIXTURES, start
+from conftest import FIXTURES, catalog_url, start
 from emulator.core import IMAGES_PATH, RGB, Color, placeholder_path, render_placeholder
 from imagekit import encode, scene
 
@@ -183,3 +183,52 @@ def test_a_fixture_directory_without_images_serves_none(tmp_path):
         status, _, body = request(f"{running.http}{IMAGES_PATH}/files/red-square.png")
         assert status == 404 and json.loads(body)["error"]
         assert load_image(running.http + placeholder_path(8, 8, RGB[Color.RED])).size == (8, 8)
+
+
+# -- catalog documents that name a fixture image file ----------------------------------------
+def looks_like(img: Image.Image, name: str) -> bool:
+    """``img`` is the fixture file ``name`` (resized): alike once both are shrunk to 16x16."""
+    with Image.open(FIXTURES / "images" / name) as original:
+        want = original.convert("RGB").resize((16, 16), Image.Resampling.BOX)
+    got = img.convert("RGB").resize((16, 16), Image.Resampling.BOX)
+    diffs = [abs(a - b) for a, b in zip(want.tobytes(), got.tobytes())]
+    return sum(diffs) / len(diffs) <= 12
+
+
+def test_catalog_image_files_load_at_the_size_the_answers_claim(server):
+    """The default fixtures' hand-made documents name image files: every picture and
+    thumbnail of the red square's rule (REST SearchByImage) and of the v1 XML ``emulator
+    samples`` query loads from the emulator, exactly as large as the answer says."""
+    catalog = {d["id"]: d for d in json.loads((FIXTURES / "catalog.json").read_text())["documents"]}
+    by_url = {catalog_url(i, server.http): i for i, d in catalog.items() if "image" in d}
+
+    reply = search_by_image(server, data=(FIXTURES / "images" / "red-square.png").read_bytes())
+    assert [by_url.get(i["url"]) for i in reply["images"]] == [
+        "red-square", "gray-sketch", "adult-poster"]
+    for image in reply["images"]:
+        doc = catalog[by_url[image["url"]]]
+        img = load_image(image["url"])
+        assert img.size == (int(image["width"]), int(image["height"])) == \
+            (doc["width"], doc["height"])
+        assert img.format == FORMATS[image["format"]]
+        assert looks_like(img, doc["image"]), image["url"]
+
+    docs = xml_docs(server, "emulator+samples")
+    assert [by_url.get(d.findtext("url")) for d in docs] == [
+        "red-square", "blue-wallpaper", "gray-sketch", "adult-poster"]
+    for doc in docs:
+        name = catalog[by_url[doc.findtext("url")]]["image"]
+        props = doc.find("image-properties")
+        assert props.findtext("image-link") == doc.findtext("url")
+        img = load_image(doc.findtext("url"))
+        assert img.size == (int(props.findtext("original-width")),
+                            int(props.findtext("original-height")))
+        assert img.format == XML_MIME[props.findtext("mime-type")]
+        assert looks_like(img, name), doc.findtext("url")
+        link = props.findtext("thumbnail-link")
+        assert link.startswith(f"{server.http}{IMAGES_PATH}/files/{name}?size="), link
+        thumb = load_image(link)
+        assert thumb.size == (int(props.findtext("thumbnail-width")),
+                              int(props.findtext("thumbnail-height")))
+        assert max(thumb.size) <= 480 and thumb.size != img.size
+        assert looks_like(thumb, name), link

@@ -12,14 +12,14 @@ import pytest
 from PIL import Image
 
 from adminhttp import module_emulator, tenant_admin
-from conftest import FIXTURES
-from yandexcalls import (grpc_by_image, rest_by_image, rest_search, v1_search, xml_doc_urls,
+from conftest import FIXTURES, catalog_url
+from yandexcalls import (grpc_by_image, served_path, rest_by_image, rest_search, v1_search, xml_doc_urls,
                          xml_error_code)
 
 RED = (FIXTURES / "images" / "red-square.png").read_bytes()
 BLUE = (FIXTURES / "images" / "blue-wallpaper.jpg").read_bytes()
-CATALOG = {d["id"]: d["url"] for d in json.loads((FIXTURES / "catalog.json").read_text())["documents"]}
-RED_URL, BLUE_URL, SKETCH_URL = CATALOG["red-square"], CATALOG["blue-wallpaper"], CATALOG["gray-sketch"]
+RED_URL, BLUE_URL, SKETCH_URL = (catalog_url(d, base="") for d in
+                                  ("red-square", "blue-wallpaper", "gray-sketch"))
 
 
 running = module_emulator()
@@ -29,7 +29,7 @@ admin = tenant_admin("stubs")
 
 
 def urls(answer: dict) -> list[str]:
-    return [image["url"] for image in answer["images"]]
+    return [served_path(image["url"]) for image in answer["images"]]
 
 
 def test_a_text_stub_answers_v2_and_v1_for_its_tenant_only(running, admin):
@@ -56,7 +56,8 @@ def test_a_sequence_answers_unavailable_then_ok_over_grpc(running, admin):
     third = grpc_by_image(running.grpc, admin.tenant, RED)
     assert first[0] == grpc.StatusCode.UNAVAILABLE and first[2] == "try again"
     assert second[0] == third[0] == grpc.StatusCode.OK
-    assert [i.url for i in second[1].images] == [i.url for i in third[1].images] == [SKETCH_URL]
+    assert [i.url for i in second[1].images] == [i.url for i in third[1].images] == [
+        catalog_url("gray-sketch", running.http)]
     status, journal = admin("GET", "/requests")
     assert [(e["outcome"], e["match"]["rule"]) for e in journal["requests"]] == [
         ("UNAVAILABLE", "flaky backend"), ("OK", "flaky backend"), ("OK", "flaky backend")]

@@ -24,7 +24,7 @@ from lxml import etree
 from emulator.yandex import _protos
 from emulator.yandex._xml import XSD_PATH
 
-from conftest import FIXTURES, start
+from conftest import FIXTURES, catalog_url, start
 
 SCHEMA = etree.XMLSchema(file=str(XSD_PATH))
 PROTOS = _protos.load()
@@ -37,7 +37,20 @@ NOT_FOUND_RU = "Искомая комбинация слов нигде не в�
 CATALOG = {d["id"]: d for d in json.loads((FIXTURES / "catalog.json").read_text())["documents"]}
 SAMPLES = ("red-square", "blue-wallpaper", "gray-sketch", "adult-poster")
 YANDEX_CLOUD = tuple(f"yandex-cloud-{i:02d}" for i in range(1, 21))
-URL_TO_ID = {d["url"]: i for i, d in CATALOG.items()}
+_BY_PICTURE = {d.get("url") or d["image"]: i for i, d in CATALOG.items()}
+
+
+class _UrlToId(dict):
+    """Catalog id by answered URL: a recorded url as it is, a served picture by its file
+    (the emulator's own URLs carry its port)."""
+
+    def __missing__(self, url: str) -> str:
+        if "/_emulator/images/files/" in url:
+            return _BY_PICTURE[url.split("/_emulator/images/files/", 1)[1].split("?", 1)[0]]
+        return _BY_PICTURE[url]
+
+
+URL_TO_ID = _UrlToId()
 MIME = {"jpeg": "jpg", "png": "png", "gif": "gif", "webp": "webp"}
 
 
@@ -300,8 +313,13 @@ def test_v1_filter_leaving_nothing_is_error_15(server, param):
 def test_site_matches_page_host_not_image_domain(server):
     root = v1(server.http, f"{text('emulator samples')}&site=shapes.example.com")
     (doc,) = docs(root)
-    assert doc["domain"] == "images.example.com"
+    # the red square's picture is served by the emulator: its domain is the emulator's host
+    emulator_host = urlsplit(server.http).hostname
+    assert doc["url"] == catalog_url("red-square", server.http)
+    assert doc["domain"] == emulator_host
     assert urlsplit(doc["html_link"]).hostname == "shapes.example.com"
+    # no page is on the pictures' domain: site= that domain leaves nothing
+    assert_error(v1(server.http, f"{text('emulator samples')}&site={emulator_host}"), 15)
 
 
 @pytest.mark.parametrize("param,check", [

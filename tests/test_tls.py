@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from conftest import FIXTURES, ROOT, Running, start
+from conftest import FIXTURES, ROOT, Running, catalog_url, start
 from emulator._config import ConfigError
 from emulator._tls import self_signed_pem
 from test_official_clients import CONSTANTS, SDK_SCRIPT, STUBS_SCRIPT, run_python
@@ -37,6 +37,12 @@ def tls_server() -> Iterator[Running]:
     """The emulator on a generated self-signed certificate, all four ports free ones."""
     with start(tls=True, https_port=0, grpc_tls_port=0) as running:
         yield running
+
+
+def red_square_answer(running: Running) -> str:
+    """The red square's picture as answered: served by the emulator at its public base URL,
+    whose default is the plaintext HTTP address even with TLS on (see README, TLS)."""
+    return catalog_url("red-square", running.http)
 
 
 def tls_target(running: Running) -> str:
@@ -69,7 +75,7 @@ def test_https_with_a_strict_verifier(tls_server, host):
     context = strict_context(tls_server.emulator.certificate)
     with urllib.request.urlopen(request, context=context, timeout=10) as reply:
         answer = json.loads(reply.read())
-    assert answer["images"][0]["url"] == "https://images.example.com/shapes/red-square.png"
+    assert answer["images"][0]["url"] == red_square_answer(tls_server)
     with urllib.request.urlopen(f"https://{host}:{port}/readyz", context=context, timeout=10) as r:
         assert json.loads(r.read()) == {"status": "ready"}
 
@@ -89,8 +95,7 @@ def test_grpcurl_insecure_and_verifying(tls_server):
     insecure = grpcurl("-insecure", "-rpc-header", "Authorization: Api-Key k", "-d", body,
                        tls_target(tls_server), f"{SERVICE}/SearchByImage")
     assert insecure.returncode == 0, insecure.stderr
-    assert json.loads(insecure.stdout)["images"][0]["url"] == \
-        "https://images.example.com/shapes/red-square.png"
+    assert json.loads(insecure.stdout)["images"][0]["url"] == red_square_answer(tls_server)
     verified = grpcurl("-cacert", str(tls_server.emulator.certificate),
                        tls_target(tls_server), "grpc.health.v1.Health/Check")
     assert verified.returncode == 0, verified.stderr
@@ -114,7 +119,7 @@ def test_ai_studio_sdk_with_the_certificate_as_root(tls_server, tmp_path):
     red = results["red_square"]
     assert "ok" in red, red
     assert red["ok"]["count"] == 3
-    assert red["ok"]["docs"][0]["url"] == "https://images.example.com/shapes/red-square.png"
+    assert red["ok"]["docs"][0]["url"] == red_square_answer(tls_server)
     assert results["unknown_id"]["error"]["code"] == "NOT_FOUND"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import base64
 import json
 
@@ -38,8 +40,15 @@ def rest_search(base: str, tenant: str, text: str, *, header: bool = False) -> t
     return status, json.loads(raw)
 
 
+def served_path(url: str) -> str:
+    """A URL of the emulator's own pictures without its scheme, host and port (which vary
+    from run to run); other URLs as they are."""
+    return re.sub(r"^https?://[^/]+(?=/_emulator/images/)", "", url)
+
+
 def xml_doc_urls(raw: bytes) -> list[str]:
-    return etree.fromstring(raw).xpath("//doc/url/text()")
+    """The documents' picture URLs; the emulator's own as paths (see :func:`served_path`)."""
+    return [served_path(u) for u in etree.fromstring(raw).xpath("//doc/url/text()")]
 
 
 def xml_error_code(raw: bytes) -> str | None:

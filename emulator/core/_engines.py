@@ -20,7 +20,7 @@ from typing import Any
 from ._catalog import Catalog, Item, is_number
 from ._document import Color
 from ._fingerprint import Fingerprint, fingerprint
-from ._placeholder import IMAGES_PATH, RGB, placeholder_path, render_placeholder
+from ._placeholder import RGB, files_path, placeholder_path, render_placeholder
 from ._products import ProductGenerator, RecipeError
 
 FILE = "engines.json"
@@ -65,11 +65,6 @@ class CatalogEngine:
 
     def is_banned(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         return any(address.version == net.version and address in net for net in self.banned)
-
-
-def files_path(name: str) -> str:
-    """The served path of a fixture image file."""
-    return f"{IMAGES_PATH}/files/{name}"
 
 
 def _rgb(color: Any) -> tuple[int, int, int]:

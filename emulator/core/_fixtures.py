@@ -22,6 +22,7 @@ from ._access import AccessList
 from ._document import Color, ImageDocument, ImageFormat, host_of, thumbnail_size
 from ._engines import CatalogEngine, load_engines
 from ._fingerprint import PERCEPTUAL_DISTANCE, Fingerprint, NotAnImage, fingerprint, sha256_key
+from ._placeholder import files_path
 from ._rules import Fault, ImageRule, Outcome, QueryRule, RuleBook, normalize_text
 
 FILES = ("catalog.json", "rules.json", "access.json", "settings.json", "engines.json")
@@ -119,12 +120,17 @@ def _timestamp(text: str) -> dt.datetime:
 
 
 def _document(raw: dict[str, Any]) -> ImageDocument:
+    """A catalog document. One that names an ``image`` file instead of a ``url`` is served
+    by the emulator: the picture and its thumbnail at exactly the sizes the document claims
+    (paths here; made absolute with the public base URL when answered)."""
     width, height = raw["width"], raw["height"]
     thumb = raw.get("thumbnail")
     thumb_w, thumb_h = (thumb["width"], thumb["height"]) if thumb else thumbnail_size(width, height)
+    image = raw.get("image")
     return ImageDocument(
         doc_id=raw["id"],
-        url=raw["url"],
+        url=raw["url"] if image is None else files_path(image, (width, height)),
+        thumbnail_url=None if image is None else files_path(image, (thumb_w, thumb_h)),
         page_url=raw["page_url"],
         page_title=raw["page_title"],
         passage=raw.get("passage", ""),
@@ -172,6 +178,8 @@ class _Loader:
             if raw["id"] in docs:
                 raise FixtureError("catalog.json", f"$.documents[{i}].id",
                                    f"duplicate document id {raw['id']!r}")
+            if "image" in raw:
+                self.image("catalog.json", f"$.documents[{i}].image", raw["image"])
             try:
                 docs[raw["id"]] = _document(raw)
             except ValueError as exc:

@@ -34,6 +34,7 @@ _LABEL_CHARS = 64
 #: plane's prefix, apart from every vendor's paths.
 IMAGES_PATH = "/_emulator/images"
 PLACEHOLDER_PREFIX = f"{IMAGES_PATH}/placeholder/"
+FILES_PREFIX = f"{IMAGES_PATH}/files/"
 #: The file extensions a placeholder is served in: Pillow's format, and the media type.
 FORMATS: dict[str, tuple[str, str]] = {
     "png": ("PNG", "image/png"), "jpg": ("JPEG", "image/jpeg"),
@@ -103,6 +104,13 @@ def placeholder_fingerprint(width: int, height: int, rgb: tuple[int, int, int],
     """The fingerprint of the placeholder :func:`placeholder_path` serves: what a catalog
     item's picture is ranked by (the served bytes are the same, so its digest is too)."""
     return fingerprint(render_placeholder(width, height, rgb, label, fmt=FORMATS[ext][0]))
+
+
+def files_path(name: str, size: tuple[int, int] | None = None) -> str:
+    """The served path of a file of the fixtures' ``images/`` folder; with ``size``, the
+    file resized to exactly that width and height (what a document claims)."""
+    path = f"{FILES_PREFIX}{quote(name)}"
+    return f"{path}?size={size[0]}x{size[1]}" if size else path
 
 
 def placeholder_path(width: int, height: int, rgb: tuple[int, int, int], label: str = "",

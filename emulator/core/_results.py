@@ -24,17 +24,27 @@ class ListedResults:
     """Documents a fixture rule names, in the rule's order, after the query's filter."""
 
     docs: tuple[ImageDocument, ...]
+    #: where the emulator's own paths (documents whose pictures it serves) start
+    base_url: str = ""
 
     @classmethod
-    def filtered(cls, docs: tuple[ImageDocument, ...], flt: ImageFilter) -> "ListedResults":
-        return cls(tuple(d for d in docs if flt.accepts(d)))
+    def filtered(cls, docs: tuple[ImageDocument, ...], flt: ImageFilter,
+                 base_url: str = "") -> "ListedResults":
+        return cls(tuple(d for d in docs if flt.accepts(d)), base_url)
 
     @property
     def total(self) -> int:
         return len(self.docs)
 
     def window(self, start: int, stop: int) -> list[ImageDocument]:
-        return list(self.docs[start:stop])
+        return [self._served(d) for d in self.docs[start:stop]]
+
+    def _served(self, doc: ImageDocument) -> ImageDocument:
+        """A document the emulator serves the picture of, with absolute URLs."""
+        if not doc.url.startswith("/"):
+            return doc
+        return dataclasses.replace(doc, url=self.base_url + doc.url,
+                                   thumbnail_url=self.base_url + (doc.thumbnail_url or ""))
 
 
 @dataclass(frozen=True)

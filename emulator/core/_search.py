@@ -111,10 +111,10 @@ class SearchEngine:
         placeholder or fixture file): drawn or read, never fetched; None for other URLs."""
         return await self.in_image_pool(self._own_fingerprint, url)
 
-    @staticmethod
-    def _answer(outcome: Outcome, flt: ImageFilter, match: Match,
+    def _answer(self, outcome: Outcome, flt: ImageFilter, match: Match,
                 rule: ImageRule | None = None) -> Answer:
-        results = ListedResults.filtered(outcome.docs, flt) if outcome.docs is not None else None
+        results = ListedResults.filtered(outcome.docs, flt, self.public_base_url.rstrip("/")) \
+            if outcome.docs is not None else None
         if results is None and outcome.fault is None:
             results = ListedResults(())
         return Answer(results, outcome.fault, outcome.delay_ms,

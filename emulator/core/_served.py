@@ -18,10 +18,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ._placeholder import (FORMATS, IMAGES_PATH, MAX_SIDE, PLACEHOLDER_PREFIX,
+from ._placeholder import (FILES_PREFIX, FORMATS, MAX_SIDE, PLACEHOLDER_PREFIX,
                            parse_placeholder, render_placeholder)
 
-FILES_PREFIX = f"{IMAGES_PATH}/files/"
 #: Emulator decision: a label longer than this is refused (it would not fit on the picture
 #: and only makes URLs long); only its first 64 characters are drawn.
 MAX_LABEL = 256

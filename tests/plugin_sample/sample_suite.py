@@ -14,9 +14,19 @@ from lxml import etree
 
 from emulator._resources import bundled
 
-CATALOG = {d["id"]: d["url"]
+CATALOG = {d["id"]: d
            for d in json.loads((bundled("fixtures") / "catalog.json").read_text())["documents"]}
 DOCS = ["red-square", "blue-wallpaper", "gray-sketch", "adult-poster"]
+
+
+def picture_url(emulator, doc_id: str) -> str:
+    """The picture URL answered for a catalog document: its recorded ``url``, or for one
+    that names an image file, that file as the emulator serves it, at the claimed size."""
+    doc = CATALOG[doc_id]
+    if "image" not in doc:
+        return doc["url"]
+    size = f"{doc['width']}x{doc['height']}"
+    return emulator.url(f"/_emulator/images/files/{doc['image']}?size={size}")
 
 
 def search(emulator, text: str) -> tuple[int, list[str]]:
@@ -46,7 +56,7 @@ def test_each_test_sees_only_its_own_stub_and_requests(emulator, n):
     emulator.stub(name=f"stub {n}", text="the same words everywhere", results=[doc])
     calls = n % 3 + 1
     for _ in range(calls):
-        assert search(emulator, "the same words everywhere") == (200, [CATALOG[doc]])
+        assert search(emulator, "the same words everywhere") == (200, [picture_url(emulator, doc)])
     assert emulator.count(method="Search") == calls
     assert emulator.count(rule=f"stub {n}") == calls
     assert {e["tenant"] for e in emulator.requests()} == {emulator.tenant}
@@ -55,7 +65,7 @@ def test_each_test_sees_only_its_own_stub_and_requests(emulator, n):
 def test_retries_get_through_a_flaky_backend(emulator):
     emulator.stub(text="flaky", sequence=[{"error": {"status": "UNAVAILABLE"}},
                                           {"results": ["red-square"]}])
-    assert search_with_retries(emulator, "flaky") == (200, [CATALOG["red-square"]])
+    assert search_with_retries(emulator, "flaky") == (200, [picture_url(emulator, "red-square")])
     assert [e["outcome"] for e in emulator.requests()] == ["UNAVAILABLE", "OK"]
 
 
