@@ -380,7 +380,7 @@ def test_visually_similar_leaves_the_item_out(shop):
     assert "a1" not in reply.ids and len(reply.ids) == 6
     itself = shop.similar(f"dfid={dfid('a1')}&exclude_self=false", hashid=SHOP_HASHID)
     assert itself.ids[0] == "a1" and len(itself.ids) == 7
-    assert itself.headers["x-emulator-match"] == "nearest; distance=0"
+    assert itself.headers["x-emulator-match"] == 'exact; rule="a1"; distance=0'
     # the same order as an image search with the item's own picture
     by_image = shop.image_search(RED_SQUARE, "rpp=20", hashid=SHOP_HASHID)
     assert itself.ids == by_image.ids

@@ -8,7 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from ..core import (Caller, JournalEntry, JournalFilter, StubQuery, Tier, explain,
-                    recorded_fingerprint)
+                    explain_catalog, recorded_fingerprint)
+from ..core._explain import DEFAULT_CANDIDATES
+from ..doofinder import VENDOR as DOOFINDER, item_for_dfid
 from ..yandex import _cbir
 from ._common import AdminState, check_params, integer_param, read_json, state, tenant_of
 from ._images import resolve
@@ -25,20 +27,38 @@ def _query(caller: Caller, raw: dict[str, Any], key: bytes | None, fp) -> StubQu
                      url=raw.get("url"), alias=alias, text=raw.get("text"))
 
 
+def _dfid_picture(admin: AdminState, raw: dict[str, Any], key: bytes | None, fp):
+    """A Doofinder dfid stands for its item's picture (what visually-similar ranks by)."""
+    engine = admin.engine.store.engines.get(raw.get("hashid", ""))
+    if "dfid" not in raw or fp is not None or engine is None:
+        return key, fp
+    item = item_for_dfid(engine, raw["dfid"])
+    return (item.image.key, item.image) if item is not None else (key, fp)
+
+
+def _explained(admin: AdminState, caller: Caller, raw: dict[str, Any], key: bytes | None, fp,
+               limit: int = DEFAULT_CANDIDATES) -> dict[str, Any]:
+    """A catalog search engine's explanation for Doofinder, the fixture rules' otherwise."""
+    if caller.vendor == DOOFINDER:
+        key, fp = _dfid_picture(admin, raw, key, fp)
+        return explain_catalog(admin.engine, _query(caller, raw, key, fp), limit)
+    return explain(admin.engine, _query(caller, raw, key, fp), limit)
+
+
 async def explain_query(request: web.Request) -> web.Response:
     admin = state(request)
     raw = await read_json(request, "ExplainQuery")
     key, fp = await resolve(admin, raw)
     caller = Caller(raw.get("vendor", "yandex"), tenant_of(request))
-    body = explain(admin.engine, _query(caller, raw, key, fp), raw.get("limit", 5))
-    return web.json_response(body)
+    return web.json_response(_explained(admin, caller, raw, key, fp,
+                                        raw.get("limit", DEFAULT_CANDIDATES)))
 
 
 def _explain_entry(admin: AdminState, entry: JournalEntry) -> dict[str, Any]:
     fp = recorded_fingerprint(entry.image)
-    query = _query(Caller(entry.vendor, entry.tenant), entry.lookup or {},
-                   fp.key if fp else None, fp)
-    return {"entry": entry.to_json(), "explanation": explain(admin.engine, query)}
+    explanation = _explained(admin, Caller(entry.vendor, entry.tenant), entry.lookup or {},
+                             fp.key if fp else None, fp)
+    return {"entry": entry.to_json(), "explanation": explanation}
 
 
 async def explain_misses(request: web.Request) -> web.Response:

@@ -6,7 +6,7 @@ from ._filters import CHROMATIC, GRAYSCALE, ImageFilter
 from ._fingerprint import Fingerprint, NotAnImage, fingerprint, visual_distance
 from ._faults import (NO_FAULTS, RATE_LIMITED, Drip, FaultBook, FaultError, FaultPlan,
                       FaultSpec, FaultTarget, fault_spec_from_json)
-from ._journal import (Journal, JournalEntry, JournalFilter, image_record,
+from ._journal import (CallNotes, Journal, JournalEntry, JournalFilter, image_record,
                        recorded_fingerprint)
 from ._match import MATCH_HEADER, Match, Tier
 from ._numbers import ascii_integer
@@ -19,7 +19,7 @@ from ._rules import Fault
 from ._search import Answer, SearchEngine
 from ._stubs import (Caller, Stub, StubBook, StubConflict, StubError, StubHit, StubQuery,
                      StubStep, stub_from_json)
-from ._explain import explain
+from ._explain import explain, explain_catalog
 from ._reload import FixtureReloader
 
 #: Which tenant a call belongs to (gRPC: metadata ``x-emulator-tenant``).
@@ -27,8 +27,10 @@ TENANT_HEADER = "X-Emulator-Tenant"
 
 __all__ = [
     "Caller", "Drip", "FaultBook", "FaultError", "FaultPlan", "FaultSpec", "FaultTarget",
+    "CallNotes",
     "JournalFilter", "NO_FAULTS", "RATE_LIMITED", "Stub", "StubBook", "StubError", "StubHit",
     "StubConflict", "StubQuery", "StubStep", "TENANT_HEADER", "FixtureReloader", "explain",
+    "explain_catalog",
     "fault_spec_from_json", "image_record",
     "recorded_fingerprint", "stub_from_json",
     "Access", "AccessList", "Answer", "CHROMATIC", "Color", "Fault", "Fingerprint",
@@ -41,12 +43,13 @@ __all__ = [
 
 from ._catalog import (Catalog, CatalogQuery, CatalogResult, Clause, Facet, FacetKind,
                        FacetRequest, Filters, Item, RangeClause, RangeFacet, SortKey, TermClause,
-                       TermCount, TermFacet, run_query, term_name)
+                       TermCount, TermFacet, catalog_match, run_query, term_name)
 from ._engines import CatalogEngine
 from ._text_match import TextMode, search_text, suggestions
 
 __all__ += [
     "Catalog", "CatalogEngine", "CatalogQuery", "CatalogResult", "Clause", "Facet", "FacetKind",
     "FacetRequest", "Filters", "Item", "RangeClause", "RangeFacet", "SortKey", "TermClause",
-    "TermCount", "TermFacet", "TextMode", "run_query", "search_text", "suggestions", "term_name",
+    "TermCount", "TermFacet", "TextMode", "catalog_match", "run_query", "search_text",
+    "suggestions", "term_name",
 ]

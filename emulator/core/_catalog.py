@@ -14,10 +14,12 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
 from ._fingerprint import Fingerprint, visual_distance
+from ._match import Match, Tier
 
 #: Field values as JSON holds them.
 Scalar = str | int | float | bool
@@ -333,3 +335,29 @@ class Catalog:
         scored = [(item, visual_distance(fp, item.image)) for item in self.items
                   if item is not skip]
         return sorted(scored, key=lambda pair: pair[1])
+
+    @cached_property
+    def _by_id(self) -> dict[str, tuple[Item, ...]]:
+        found: dict[str, list[Item]] = {}
+        for item in self.items:
+            found.setdefault(item.id, []).append(item)
+        return {item_id: tuple(items) for item_id, items in found.items()}
+
+    def has(self, item_id: str) -> bool:
+        return item_id in self._by_id
+
+    def listed(self, ids: Iterable[str]) -> list[Item]:
+        """The items with these ids, in the ids' order (an id several indices hold names
+        each of them; ids the catalog lacks name nothing): a stub's answer, say."""
+        picked = (item for item_id in dict.fromkeys(ids) for item in self._by_id.get(item_id, ()))
+        return list(picked)
+
+
+def catalog_match(top: Item | None, fp: Fingerprint) -> Match:
+    """How an image query found the item it ranks first: ``exact`` when the item shows the
+    very picture (the same digest), else ``nearest``, with the distance in bits."""
+    if top is None:
+        return Match(Tier.NEAREST)
+    if top.image.sha256 == fp.sha256:
+        return Match(Tier.EXACT, top.id, 0)
+    return Match(Tier.NEAREST, top.id, fp.distance(top.image))

@@ -12,20 +12,23 @@ import difflib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ._catalog import Item, catalog_match
 from ._filters import ImageFilter
-from ._fingerprint import MAX_COLOUR_DISTANCE, Fingerprint, visual_distance
-from ._match import Tier
+from ._fingerprint import MAX_COLOUR_DISTANCE, PERCEPTUAL_DISTANCE, Fingerprint, visual_distance
+from ._match import Match, Tier
 from ._rules import normalize_text
 from ._search import Answer, SearchEngine
 from ._stubs import Stub, StubQuery
 
 #: Emulator decision: explain lists the 5 closest candidates unless asked for more.
 DEFAULT_CANDIDATES = 5
+#: What a scope is called in explanations: a Yandex folder, a catalog search engine.
+FOLDER, ENGINE = "folder", "engine"
 
 
 @dataclass
 class Candidate:
-    source: str  # "stub" or "fixture"
+    source: str  # "stub", "fixture" or "catalog" (an item of a search engine)
     rule: str
     matcher: str  # "image", "sha256", "url", "cbir_id" or "text"
     matched: bool = False
@@ -72,10 +75,10 @@ def _text_reasons(c: Candidate, text: str, rule_text: str) -> None:
         c.why_not.append(f"its text {rule_text!r} is not {wanted!r}")
 
 
-def _scope(c: Candidate, rule_scope: str | None, scope: str | None) -> None:
+def _scope(c: Candidate, rule_scope: str | None, scope: str | None, noun: str = FOLDER) -> None:
     if rule_scope is not None and rule_scope != scope:
         c.matched = False
-        c.why_not.append(f"scoped to folder {rule_scope!r}, the request's is {scope!r}")
+        c.why_not.append(f"scoped to {noun} {rule_scope!r}, the request's is {scope!r}")
 
 
 def _fixture_candidates(engine: SearchEngine, q: StubQuery) -> list[Candidate]:
@@ -103,7 +106,7 @@ def _fixture_candidates(engine: SearchEngine, q: StubQuery) -> list[Candidate]:
     return out
 
 
-def _stub_candidate(stub: Stub, q: StubQuery) -> Candidate | None:
+def _stub_candidate(stub: Stub, q: StubQuery, noun: str = FOLDER) -> Candidate | None:
     kind = ("text" if stub.text is not None else "url" if stub.url is not None
             else "cbir_id" if stub.alias is not None and stub.key is None
             else "image" if stub.fingerprint is not None else "sha256")
@@ -121,11 +124,11 @@ def _stub_candidate(stub: Stub, q: StubQuery) -> Candidate | None:
     elif kind == "cbir_id":
         c.why_not.append(f"its image id {stub.alias!r} is not the request's")
     else:
-        _image_reasons(c, q.key, q.fingerprint, stub.key, stub.fingerprint)
+        _image_reasons(c, q.key, q.fingerprint, stub.key, stub.fingerprint, PERCEPTUAL_DISTANCE)
     if stub.vendor is not None and q.caller.vendor not in (None, stub.vendor):
         c.matched = False
         c.why_not.append(f"for vendor {stub.vendor!r} only")
-    _scope(c, stub.scope, q.scope)
+    _scope(c, stub.scope, q.scope, noun)
     if stub.used_up:
         c.matched = False
         c.why_not.append(f"used up: it answered its {stub.times} requests")
@@ -176,4 +179,76 @@ def explain(engine: SearchEngine, q: StubQuery, limit: int = DEFAULT_CANDIDATES)
         "outcome": None if answer is None else
         "error" if answer.fault is not None else "results",
         "candidates": [asdict(c) for c in candidates[:limit]],
+    }
+
+
+# -- catalogs (search engines) ----------------------------------------------------------
+def _stub_candidates(engine: SearchEngine, q: StubQuery, winner: str | None,
+                     limit: int) -> list[Candidate]:
+    found = [c for c in (_stub_candidate(s, q, ENGINE) for s in engine.stubs.visible(q)) if c]
+    for c in found:
+        if c.matched and c.rule != winner:
+            c.why_not.append(f"it matches, but {winner!r} comes first")
+    return sorted(found, key=Candidate.sort_key)[:limit]
+
+
+def _item_candidates(ranked: list[tuple[Item, float]], fp: Fingerprint,
+                     limit: int) -> list[Candidate]:
+    """The nearest items, in the order the catalog ranks them; an item matches (exact)
+    when it shows the very picture."""
+    out: list[Candidate] = []
+    for rank, (item, distance) in enumerate(ranked[:limit], 1):
+        c = Candidate("catalog", item.id, "image", distance=fp.distance(item.image),
+                      visual_distance=round(distance, 4))
+        if item.image.sha256 == fp.sha256:
+            c.matched = True
+            if out and out[0].matched:
+                c.why_not.append(f"it matches, but {out[0].rule!r} comes first")
+        else:
+            c.why_not.append(f"a different image (SHA-256): ranked {rank} by visual distance")
+        out.append(c)
+    return out
+
+
+def _catalog_answer(engine: SearchEngine, q: StubQuery, limit: int
+                    ) -> tuple[str, str, Match | None, list[Candidate]]:
+    """(source, reason, match, item candidates) when no stub answers."""
+    found = engine.store.engines.get(q.scope) if q.scope is not None else None
+    if q.text is not None:
+        return "catalog", "no stub matches: the engine's text search answers", None, []
+    if found is None:
+        return "none", f"no search engine {q.scope!r}: name one by its hashid", None, []
+    if q.fingerprint is None:
+        return "none", "the catalog ranks by the picture itself: send the image", None, []
+    ranked = found.catalog.by_image(q.fingerprint)
+    items = _item_candidates(ranked, q.fingerprint, limit)
+    match = catalog_match(ranked[0][0] if ranked else None, q.fingerprint)
+    if match.tier is Tier.EXACT:
+        reason = f"no stub matches: item {match.rule!r} shows the very image, ranked first"
+    elif match.rule is not None:
+        reason = (f"no stub matches: the catalog of engine {found.id!r}, nearest first; the "
+                  f"nearest is item {match.rule!r} at {match.distance} bits")
+    else:
+        reason = f"no stub matches, and engine {found.id!r} has no items"
+    return "catalog", reason, match, items
+
+
+def explain_catalog(engine: SearchEngine, q: StubQuery,
+                    limit: int = DEFAULT_CANDIDATES) -> dict[str, Any]:
+    """What answers ``q`` on a catalog search engine (``q.scope`` its id): a runtime stub,
+    or the engine's own ranking. Candidates: up to ``limit`` stubs, then up to ``limit``
+    of the nearest items (for an image)."""
+    hit = engine.stubs.match(q, consume=False)
+    winner = hit.stub.name if hit is not None else None
+    source, reason, match, items = _catalog_answer(engine, q, limit)
+    if hit is not None:
+        source, reason, match = "stub", f"runtime stub {winner!r} matches", hit.match
+    return {
+        "source": source,
+        "reason": reason,
+        "match": match.to_json() if match is not None else None,
+        "stub_id": hit.stub.id if hit is not None else None,
+        "outcome": None if source == "none" else
+        "error" if hit is not None and hit.step.fault is not None else "results",
+        "candidates": [asdict(c) for c in _stub_candidates(engine, q, winner, limit) + items],
     }

@@ -80,6 +80,8 @@ class FaultPlan:
     reset: bool = False
     drip: Drip | None = None
     names: tuple[str, ...] = ()
+    #: the name of the fault whose error is answered
+    error_by: str | None = None
 
 
 NO_FAULTS = FaultPlan()
@@ -191,13 +193,14 @@ class FaultBook:
         first error (a quota's, or a drawn one) is answered, any reset resets."""
         if not self._faults:
             return NO_FAULTS
-        delay, error, reset, drip, names = 0.0, None, False, None, []
+        delay, error, reset, drip, names, error_by = 0.0, None, False, None, [], None
         for spec in list(self._faults.values()):
             if spec.spent or not spec.targets(target):
                 continue
             spec.seen += 1
             if spec.quota is not None and not spec.quota.allow(""):
-                error = error or RATE_LIMITED
+                if error is None:
+                    error, error_by = RATE_LIMITED, spec.name
                 spec.hits += 1
                 names.append(spec.name)
                 continue
@@ -207,7 +210,8 @@ class FaultBook:
             names.append(spec.name)
             if spec.latency is not None:
                 delay += spec.latency.draw(spec.rng)
-            error = error or spec.error
+            if error is None and spec.error is not None:
+                error, error_by = spec.error, spec.name
             reset = reset or spec.reset
             drip = drip or spec.drip
-        return FaultPlan(delay, error, reset, drip, tuple(names))
+        return FaultPlan(delay, error, reset, drip, tuple(names), error_by)

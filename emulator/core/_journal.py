@@ -12,12 +12,15 @@ import datetime as dt
 import hashlib
 import itertools
 import json
+import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ._faults import NO_FAULTS, FaultPlan
 from ._fingerprint import Fingerprint
+from ._match import Match
 
 #: Emulator decision: the journal keeps the last 1000 requests, each request's record at
 #: most 16 KiB of JSON (a bigger one is kept as its digest and size): 16 MiB at the most.
@@ -56,6 +59,27 @@ def recorded_fingerprint(image: dict[str, Any] | None) -> Fingerprint | None:
         return None
     return Fingerprint(image["sha256"], image["format"], image["width"], image["height"],
                        int(image["dhash"], 16))
+
+
+@dataclass(kw_only=True)
+class CallNotes:
+    """What an adapter notes of one call for the journal, beyond the request and outcome:
+    whose call it is, what was looked up, the query image, the match, and the runtime
+    faults chosen for it (transports reset or drip by them). Every adapter's call is one."""
+
+    tenant: str | None = None
+    lookup: dict[str, Any] | None = None
+    image: dict[str, Any] | None = None  # see image_record
+    match: Match | None = None
+    plan: FaultPlan = NO_FAULTS
+    started: float = field(default_factory=time.perf_counter)
+
+    def journal_details(self) -> dict[str, Any]:
+        """The journal's fields beyond the request and outcome."""
+        return {"tenant": self.tenant, "lookup": self.lookup, "image": self.image,
+                "match": self.match.to_json() if self.match else None,
+                "faults": self.plan.names,
+                "latency_ms": round((time.perf_counter() - self.started) * 1000, 3)}
 
 
 @dataclass(frozen=True, slots=True)

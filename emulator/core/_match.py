@@ -13,13 +13,14 @@ from enum import Enum
 class Tier(str, Enum):
     """How a query found its answer, most specific first."""
 
-    EXACT = "exact"            # the image's digest is a rule's image
+    EXACT = "exact"            # the image's digest is a rule's image (or a catalog item's)
     PERCEPTUAL = "perceptual"  # a look-alike of a rule's image (within the distance)
     NEAREST = "nearest"        # no rule close enough: the nearest catalog images, ranked
     URL = "url"                # a URL the fixtures map to an image file
     ALIAS = "alias"            # an image id a rule lists (a recorded live one, say)
     TEXT = "text"              # a query rule's text
     STUB = "stub"              # a runtime stub
+    FAULT = "fault"            # a runtime fault's error answered before any lookup
     GENERATED = "generated"    # nothing matched: deterministic generated data
 
 

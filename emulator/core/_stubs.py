@@ -134,12 +134,16 @@ class StubHit:
     match: Match
 
 
+#: (result id, the stub's scope) -> whether the vendor's catalog has that id there.
+CatalogCheck = Callable[[str, str | None], bool]
+
+
 @dataclass
 class StubBook:
     """Every runtime stub, of every tenant. ``catalogs`` maps a vendor to a check that a
-    result id is in its catalog (each adapter registers its own)."""
+    result id is in its catalog, within the stub's scope (each adapter registers its own)."""
 
-    catalogs: dict[str, Callable[[str], bool]] = field(default_factory=dict)
+    catalogs: dict[str, CatalogCheck] = field(default_factory=dict)
     _stubs: dict[str, Stub] = field(default_factory=dict)
     _seq: Any = field(default_factory=lambda: itertools.count(1))
 
@@ -158,15 +162,18 @@ class StubBook:
         return stub
 
     def _check_results(self, stub: Stub) -> None:
+        """A stub for one vendor names ids of its catalog; a stub for every vendor, ids
+        that some vendor's catalog has (the others answer without them)."""
         vendors = [stub.vendor] if stub.vendor else list(self.catalogs)
+        checks = [self.catalogs[v] for v in vendors if v in self.catalogs]
         for i, step in enumerate(stub.steps):
             for j, doc_id in enumerate(step.results or ()):
-                for vendor in vendors:
-                    known = self.catalogs.get(vendor)
-                    if known is not None and not known(doc_id):
-                        place = f"$.sequence[{i}].results[{j}]" if "sequence" in stub.raw \
-                            else f"$.results[{j}]"
-                        raise StubError(place, f"no document {doc_id!r} in the {vendor} catalog")
+                if checks and not any(known(doc_id, stub.scope) for known in checks):
+                    place = f"$.sequence[{i}].results[{j}]" if "sequence" in stub.raw \
+                        else f"$.results[{j}]"
+                    where = f"the {vendors[0]} catalog" if stub.vendor else \
+                        "any catalog (" + ", ".join(vendors) + ")"
+                    raise StubError(place, f"no document {doc_id!r} in {where}")
 
     def get(self, stub_id: str, tenant: str | None = None) -> Stub | None:
         stub = self._stubs.get(stub_id)

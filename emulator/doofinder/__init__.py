@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+
 from aiohttp import web
 
 from .. import _http
 from ..core import SearchEngine
 from ._body import MAX_BODY_BYTES
-from ._routes import PREFIX, DoofinderApi, add_routes, unmatched
+from ._call import VENDOR
+from ._routes import PREFIX, DoofinderApi, add_routes, item_for_dfid, unmatched
 
-__all__ = ["API", "MAX_BODY_BYTES", "DoofinderApi", "mount"]
+__all__ = ["API", "MAX_BODY_BYTES", "VENDOR", "DoofinderApi", "item_for_dfid", "mount"]
 
 #: The mounted API, for tests and the control plane to reach (its limiter, say).
 API = web.AppKey("doofinder", DoofinderApi)
@@ -19,6 +22,7 @@ def mount(app: web.Application, engine: SearchEngine, *, rate_limits: bool) -> D
     """Add the ``/6/`` routes, and answer what aiohttp refuses there in the vendor's form."""
     api = DoofinderApi(engine, rate_limits=rate_limits)
     app[API] = api
+    engine.stubs.catalogs[VENDOR] = functools.partial(has_item, engine)
     add_routes(app, api)
     _http.add_fallback(app, PREFIX, unmatched)
 
@@ -27,3 +31,12 @@ def mount(app: web.Application, engine: SearchEngine, *, rate_limits: bool) -> D
 
     app.on_cleanup.append(close)
     return api
+
+
+def has_item(engine: SearchEngine, item_id: str, hashid: str | None) -> bool:
+    """Whether the engine a stub is scoped to (any engine, for a stub of none) has an item
+    of this id: stubs naming others are refused when added."""
+    engines = engine.store.engines
+    if hashid is None:
+        return any(e.catalog.has(item_id) for e in engines.values())
+    return hashid in engines and engines[hashid].catalog.has(item_id)

@@ -8,6 +8,7 @@ the text each operation lists. Texts are the vendor's, byte for byte.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from http import HTTPStatus
 
 
 class DoofinderError(Exception):
@@ -187,3 +188,53 @@ class Internal(DoofinderError):
     """Emulator decision: an unexpected failure, still in the vendor's format."""
 
     status, text = 500, "Internal server error"
+
+
+class InjectedFault(DoofinderError):
+    """An error a runtime stub or fault asks for: its HTTP status, and its message or the
+    vendor's own text for that status."""
+
+    def __init__(self, status: int, text: str | None = None) -> None:
+        self.status = status
+        super().__init__(text or default_text(status))
+
+
+class ConnectionReset(Exception):
+    """A reset fault: the connection is dropped, nothing is answered."""
+
+
+#: The vendor's generic text for each status it answers (errors that name no particular
+#: field or parameter).
+_VENDOR_TEXTS = {error.status: error.text for error in (
+    BadRequest, Forbidden, PathNotFound, MethodNotAllowed, EntityTooLarge, EmbeddingFailed,
+    TooManyRequests, Internal)}
+#: gRPC code (by name and number) -> HTTP status, as google.rpc.Code documents the mapping:
+#: for stubs and faults that name a gRPC status only.
+_GRPC_CODES = ("CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+               "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
+               "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
+               "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED")
+_GRPC_HTTP = (499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401)
+_HTTP_BY_GRPC: dict[str | int, int] = {
+    **dict(zip(_GRPC_CODES, _GRPC_HTTP)), **dict(zip(range(1, 17), _GRPC_HTTP))}
+#: Emulator decision: a stub or fault that names neither an HTTP status nor a gRPC one
+#: (only a yandexsearch XML code, say) is answered 500.
+DEFAULT_FAULT_STATUS = 500
+
+
+def default_text(status: int) -> str:
+    """Emulator decision: the vendor's generic text for the status (``Too many requests``
+    for 429); for a status the vendor has none for, the HTTP reason phrase."""
+    if status in _VENDOR_TEXTS:
+        return _VENDOR_TEXTS[status]
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def from_fault(fault) -> InjectedFault:
+    """The answer to a :class:`~emulator.core.Fault`: its ``http_status``, else the HTTP
+    status of its gRPC ``status``, else 500."""
+    status = fault.http_status or _HTTP_BY_GRPC.get(fault.status, DEFAULT_FAULT_STATUS)
+    return InjectedFault(status, fault.message or None)

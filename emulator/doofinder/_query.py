@@ -304,3 +304,23 @@ def listing(params: Params, *, paged: bool, switches: tuple[str, ...]) -> Listin
     for name in switches:
         boolean(params, name, True)
     return Listing(query, per_page, number_)
+
+
+@dataclass(frozen=True)
+class TextQuery:
+    """A ``_search`` request, checked: its listing, text, query_name and indices."""
+
+    listing: Listing
+    text: str
+    mode: TextMode | None
+    indices: frozenset[str] | None
+
+
+def text_query(params: Params, known_indices: tuple[str, ...]) -> TextQuery:
+    listing_ = listing(params, paged=True, switches=SEARCH_SWITCHES)
+    text_ = query_text(params)
+    mode = query_name(params)
+    wanted = indices(params, known_indices)
+    for name in ("with_variants", "skip_auto_filters", "skip_top_facet"):
+        strings(params, name)
+    return TextQuery(listing_, text_, mode, wanted)

@@ -2,9 +2,10 @@
 
 Contract: ``doofinder-search-v6.yaml``. Every operation checks, in this order: a declared
 body over the limit (413), the client's address and credentials (403), the hashid (404),
-the rate limit when on (429), then its own parameters; the first failure answers, in the
-vendor's ``{"error": ...}`` form. Catalog work and large bodies run in a small pool of
-their own, never on the event loop.
+the rate limit when on (429), the runtime faults of the control plane, then its own
+parameters; the first failure answers, in the vendor's ``{"error": ...}`` form. Image
+searches and text searches consult runtime stubs before the catalog. Catalog work and
+large bodies run in a small pool of their own, never on the event loop.
 """
 
 from __future__ import annotations
@@ -15,24 +16,26 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from .._http_faults import deliver
 from ..core import (MATCH_HEADER, CatalogEngine, Fingerprint, Item, Match, NotAnImage, Quota,
-                    RateLimiter, SearchEngine, Tier, run_query, search_text, suggestions)
+                    RateLimiter, SearchEngine, StubQuery, StubStep, TextMode, Tier,
+                    catalog_match, image_record, run_query, search_text, suggestions)
 from . import _access, _query, _stats
 from ._body import ClientGone, check_declared_size, decode_base64, json_object, read_body
+from ._call import JOURNAL_API, Call
 from ._errors import (DoofinderError, DfidImageNotFound, EmbeddingFailed, EntityTooLarge,
-                      FieldsMissing, BadRequest, ImageSearchDisabled, Internal, MethodNotAllowed,
-                      PathNotFound, SuggestionsUnavailable, SuggestQueryInvalid, TooManyRequests)
-from ._params import Params, merge, parse_pairs
+                      FieldsMissing, BadRequest, ConnectionReset, ImageSearchDisabled, Internal,
+                      MethodNotAllowed, PathNotFound, SuggestionsUnavailable, SuggestQueryInvalid,
+                      TooManyRequests, from_fault)
+from ._params import merge
 from ._render import search_response
 
 log = logging.getLogger(__name__)
 
-JOURNAL_API = "doofinder.v6"
 PREFIX = "/6/"
 #: Contract: 20 requests a second per search engine, when rate limits are on.
 QUOTA = Quota(20, 1.0)
@@ -40,6 +43,9 @@ QUOTA = Quota(20, 1.0)
 OFFLOAD_BYTES = 256 * 1024
 #: Fields whose values ``_suggest`` offers.
 SUGGESTION_FIELDS = ("title", "brand", "categories")
+#: Emulator decision: a ``_search`` a stub answers reports the query_name asked for, else
+#: ``match_and`` (the first the vendor tries).
+STUBBED_QUERY_NAME = TextMode.ALL_WORDS
 
 
 def _sha256(data: bytes) -> str:
@@ -54,22 +60,6 @@ def _request_id(request: web.Request, body: bytes) -> str:
                  body):
         digest.update(len(part).to_bytes(8, "big") + part)
     return digest.hexdigest()
-
-
-@dataclass
-class Call:
-    """One request on its way through: what it asks, and what the journal keeps of it."""
-
-    request: web.Request
-    operation: str  # e.g. "POST _image_search"
-    params: Params
-    record: dict[str, Any] = field(default_factory=dict)
-    body: bytes = b""
-    match: Match | None = None
-
-    @property
-    def hashid(self) -> str:
-        return self.request.match_info.get("hashid", "")
 
 
 Operation = Callable[["DoofinderApi", Call], Awaitable[Any]]
@@ -96,6 +86,43 @@ class DoofinderApi:
             raise TooManyRequests()
         return engine
 
+    async def enter(self, call: Call) -> CatalogEngine:
+        """Admission, then the control plane's runtime faults: their latency is waited
+        out, a reset raises ConnectionReset, an error is answered as the vendor's."""
+        engine = self.admit(call)
+        call.lookup = {"hashid": engine.id}
+        plan = call.plan = self.engine.faults.plan(call.fault_target())
+        if plan.delay_ms:
+            await asyncio.sleep(plan.delay_ms / 1000)
+        if plan.reset:
+            raise ConnectionReset()
+        if plan.error is not None:
+            call.match = Match(Tier.FAULT, plan.error_by)
+            raise from_fault(plan.error)
+        return engine
+
+    async def stubbed(self, call: Call, query: StubQuery) -> StubStep | None:
+        """The runtime stub's step for this query, if one matches (its sequence moves on):
+        its delay waited out, its error raised."""
+        hit = self.engine.stubs.match(query)
+        if hit is None:
+            return None
+        call.match = hit.match
+        if hit.step.delay_ms:
+            await asyncio.sleep(hit.step.delay_ms / 1000)
+        if hit.step.fault is not None:
+            raise from_fault(hit.step.fault)
+        return hit.step
+
+    def _listed(self, engine: CatalogEngine, step: StubStep, listing: _query.Listing,
+                query_name: str, indices: frozenset[str] | None = None) -> dict:
+        """A stub's results: the engine's items of those ids, then filtered, faceted, sorted
+        and paged as any answer is."""
+        items = [i for i in engine.catalog.listed(step.results or ())
+                 if indices is None or i.index in indices]
+        return search_response(self.engine, engine.id, run_query(items, listing.query),
+                               listing, query_name)
+
     async def body_json(self, call: Call) -> dict[str, Any] | None:
         call.body = await read_body(call.request)
         if len(call.body) >= OFFLOAD_BYTES:
@@ -104,14 +131,15 @@ class DoofinderApi:
 
     def handler(self, operation: str, run: Operation) -> Callable[[web.Request], Awaitable]:
         async def handle(request: web.Request) -> web.StreamResponse:
-            call = Call(request, operation, parse_pairs(request.query.items()))
-            status, headers = 200, {}
+            call = Call.create(request, operation)
+            status = 200
             try:
                 payload = await run(self, call)
-                if call.match is not None:
-                    headers[MATCH_HEADER] = call.match.header()
             except DoofinderError as exc:
                 status, payload = exc.status, exc.to_json()
+            except ConnectionReset:
+                await self.record(call, "CONNECTION_RESET")
+                return await deliver(request, web.Response(status=500), call.plan)
             except ClientGone:
                 await self.record(call, "499")
                 return web.Response(status=499)
@@ -119,8 +147,10 @@ class DoofinderApi:
                 log.exception("%s failed", operation)
                 error = Internal()
                 status, payload = error.status, error.to_json()
+            headers = {MATCH_HEADER: call.match.header()} if call.match is not None else {}
             await self.record(call, "OK" if status == 200 else str(status))
-            return json_response(request, payload, status, headers)
+            return await deliver(request, json_response(request, payload, status, headers),
+                                 call.plan)
 
         return handle
 
@@ -129,7 +159,8 @@ class DoofinderApi:
         request = {"hashid": call.hashid, "params": call.params.tree, **call.record}
         request_id = await self.offload(_request_id, call.request, call.body) \
             if len(call.body) >= OFFLOAD_BYTES else _request_id(call.request, call.body)
-        self.engine.journal.record(JOURNAL_API, call.operation, request_id, request, outcome)
+        self.engine.journal.record(JOURNAL_API, call.operation, request_id, request, outcome,
+                                   **call.journal_details())
 
     # -- image search -----------------------------------------------------------------------
     async def _query_image(self, call: Call, body: dict[str, Any], image: Any) -> Fingerprint:
@@ -149,19 +180,23 @@ class DoofinderApi:
             call.record["image"]["sha256"] = await self.offload(_sha256, data)
             raise EmbeddingFailed() from None
         call.record["image"]["sha256"] = fp.sha256
+        call.image = image_record(fp, len(data))
         return fp
 
     def _ranked(self, call: Call, engine: CatalogEngine, listing: _query.Listing,
                 fp: Fingerprint, skip: Item | None = None):
+        """The engine's items, nearest picture first; the match names the nearest item the
+        filters kept (``exact`` when it shows the very picture)."""
         ranked = [item for item, _ in engine.catalog.by_image(fp, skip)]
         result = run_query(ranked, listing.query)
-        top = result.items[0].image.distance(fp) if result.items else None
-        call.match = Match(Tier.NEAREST, None, top)
+        kept = set(result.items)
+        call.match = catalog_match(next((i for i in ranked if i in kept), None), fp)
         return search_response(self.engine, engine.id, result, listing, engine.query_name)
 
     async def image_search(self, call: Call) -> dict:
-        """Contract order: 400 missing image, 400 not enabled, 400 rpp, 424, 200."""
-        engine = self.admit(call)
+        """Contract order: 400 missing image, 400 not enabled, 400 rpp, 424, 200; then a
+        stub for the image, else the catalog by similarity."""
+        engine = await self.enter(call)
         try:
             body = await self.body_json(call) or {}
         except BadRequest:  # a body that is not a JSON object has no image field either
@@ -173,48 +208,56 @@ class DoofinderApi:
             raise ImageSearchDisabled()
         listing = _query.listing(call.params, paged=False, switches=_query.IMAGE_SWITCHES)
         fp = await self._query_image(call, body, image)
+        step = await self.stubbed(call, StubQuery(call.caller, engine.id, fp.key, fp))
+        if step is not None:
+            return await self.offload(self._listed, engine, step, listing, engine.query_name)
         return await self.offload(self._ranked, call, engine, listing, fp)
 
     async def visually_similar(self, call: Call) -> dict:
         """The items that look most like the one a dfid names (itself left out unless
         ``exclude_self=false``); ``fields`` is read and checked, and changes nothing."""
-        engine = self.admit(call)
+        engine = await self.enter(call)
         dfid = _query.text(call.params, "dfid")
         if not dfid:
             raise FieldsMissing(["dfid"])
+        call.lookup["dfid"] = dfid
         if not engine.image_search:
             raise ImageSearchDisabled()
         listing = _query.listing(call.params, paged=False, switches=_query.IMAGE_SWITCHES)
         exclude_self = _query.boolean(call.params, "exclude_self", True)
         _query.strings(call.params, "fields")
-        item = await self.offload(_item_with_image, engine, dfid)
+        item = await self.offload(item_for_dfid, engine, dfid)
         if item is None:
             raise DfidImageNotFound()
         return await self.offload(self._ranked, call, engine, listing, item.image,
                                   item if exclude_self else None)
 
     # -- text -------------------------------------------------------------------------------
-    def _text_results(self, engine: CatalogEngine, params: Params) -> dict:
-        listing = _query.listing(params, paged=True, switches=_query.SEARCH_SWITCHES)
-        text = _query.query_text(params)
-        mode = _query.query_name(params)
-        indices = _query.indices(params, engine.catalog.indices)
-        for name in ("with_variants", "skip_auto_filters", "skip_top_facet"):
-            _query.strings(params, name)
-        used, found = search_text(engine.catalog.in_indices(indices), text, mode)
-        return search_response(self.engine, engine.id, run_query(found, listing.query),
-                               listing, used.value)
+    def _text_results(self, engine: CatalogEngine, query: _query.TextQuery) -> dict:
+        used, found = search_text(engine.catalog.in_indices(query.indices), query.text,
+                                  query.mode)
+        return search_response(self.engine, engine.id, run_query(found, query.listing.query),
+                               query.listing, used.value)
 
     async def search(self, call: Call) -> dict:
-        engine = self.admit(call)
+        """The parameters checked, then a text stub, else the engine's text search."""
+        engine = await self.enter(call)
         if call.request.method == "POST":
             body = await self.body_json(call)
             call.params = merge(call.params, body or {})
-        return await self.offload(self._text_results, engine, call.params)
+        query = await self.offload(_query.text_query, call.params, engine.catalog.indices)
+        call.lookup["text"] = query.text
+        step = await self.stubbed(call, StubQuery(call.caller, engine.id, text=query.text))
+        if step is not None:
+            name = (query.mode or STUBBED_QUERY_NAME).value
+            return await self.offload(self._listed, engine, step, query.listing, name,
+                                      query.indices)
+        return await self.offload(self._text_results, engine, query)
 
     async def suggest(self, call: Call) -> list[str]:
-        engine = self.admit(call)
+        engine = await self.enter(call)
         text = _query.query_text(call.params, SuggestQueryInvalid)
+        call.lookup["text"] = text
         indices = _query.indices(call.params, engine.catalog.indices)
         _query.session_id(call.params)
         _query.user_id(call.params)
@@ -229,7 +272,7 @@ class DoofinderApi:
         rules = _stats.EVENTS[event]
 
         async def run(api: "DoofinderApi", call: Call) -> dict:
-            engine = api.admit(call)
+            engine = await api.enter(call)
             body = await api.body_json(call)
             call.params = merge(call.params, body or {})
             return await api.offload(rules, engine, call.params, dict(call.request.match_info))
@@ -237,7 +280,7 @@ class DoofinderApi:
         return run
 
 
-def _item_with_image(engine: CatalogEngine, dfid: str) -> Item | None:
+def item_for_dfid(engine: CatalogEngine, dfid: str) -> Item | None:
     """The item a dfid of this engine names (every item has a picture); None otherwise."""
     try:
         return _stats.find_item(engine, dfid)

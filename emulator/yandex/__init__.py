@@ -18,7 +18,7 @@ def mount(app: web.Application, engine: SearchEngine, *, rate_limits: bool) -> I
     """Add the Yandex REST routes to the app; the servicer is shared with gRPC."""
     servicer = ImageSearchServicer(engine, _protos.load(),
                                    quota_limiters() if rate_limits else None)
-    engine.stubs.catalogs["yandex"] = lambda doc_id: doc_id in engine.store.documents
+    engine.stubs.catalogs["yandex"] = lambda doc_id, _scope: doc_id in engine.store.documents
     _rest.add_routes(app, servicer)
     _images_xml.add_routes(app, servicer)
     _http.add_fallback(app, "/", _rest.unmatched)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
-from ..core import MATCH_HEADER, NO_FAULTS, Caller, FaultPlan, Match
+from ..core import MATCH_HEADER, CallNotes, Caller
 from ._errors import Unauthenticated
 
 #: Contract: ``Authorization: Bearer <IAM token>`` or ``Api-Key <key>``, schemes compared
@@ -28,9 +26,10 @@ def _sendable(value: str) -> bool:
 
 
 @dataclass
-class CallInfo:
+class CallInfo(CallNotes):
     """One call, from the transport's view: who is calling and the ids it is answered
-    with; the servicer notes what the journal should say about it."""
+    with; the servicer notes what the journal should say about it (the tenant is the
+    X-Emulator-Tenant header, else the credential)."""
 
     authorization: str | None
     client_request_id: str | None
@@ -42,15 +41,6 @@ class CallInfo:
     image_sha256: str | None = None
     #: the transport, as the journal names it (``yandex.v2.rest``)
     api: str = ""
-    #: whose call this is: the X-Emulator-Tenant header, else the credential
-    tenant: str | None = None
-    #: for the journal: what was looked up, the query image, the rule that answered
-    lookup: dict[str, Any] | None = None
-    image: dict[str, Any] | None = None
-    match: Match | None = None
-    #: the runtime faults chosen for this call (transports reset or drip by it)
-    plan: FaultPlan = NO_FAULTS
-    started: float = field(default_factory=time.perf_counter)
 
     @classmethod
     def create(cls, method: str, payload: bytes, authorization: str | None,
@@ -88,13 +78,6 @@ class CallInfo:
     @property
     def caller(self) -> Caller:
         return Caller("yandex", self.tenant)
-
-    def journal_details(self) -> dict[str, Any]:
-        """The journal's fields beyond the request and outcome."""
-        return {"tenant": self.tenant, "lookup": self.lookup, "image": self.image,
-                "match": self.match.to_json() if self.match else None,
-                "faults": self.plan.names,
-                "latency_ms": round((time.perf_counter() - self.started) * 1000, 3)}
 
     def identify(self, api: str, tenant_header: str | None, credential: str | None = None) -> None:
         """Emulator decision: the tenant is the X-Emulator-Tenant header, else the credential."""
