@@ -300,13 +300,19 @@ class FingerprintCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def fingerprint(self, data: bytes) -> Fingerprint:
-        digest = hashlib.sha256(data).hexdigest()
+    def cached(self, digest: str) -> Fingerprint | None:
+        """The fingerprint of the image with this SHA-256 (hex), if it is kept."""
         with self._lock:
             found = self._items.get(digest)
             if found is not None:
                 self._items.move_to_end(digest)
-                return found
+            return found
+
+    def fingerprint(self, data: bytes, digest: str | None = None) -> Fingerprint:
+        digest = digest or hashlib.sha256(data).hexdigest()
+        found = self.cached(digest)
+        if found is not None:
+            return found
         fp = fingerprint(data, digest)
         with self._lock:
             self._items[digest] = fp

@@ -76,13 +76,21 @@ def render(engine: SearchEngine, query: TextQuery, answer: Answer,
     if answer.fault is not None:
         code = xml_code(answer.fault)
         return render_error(query, code, message=answer.fault.message or None), code
+    # the request id already digests the whole request: the same request, the same reqid
+    key = (query, request_id, answer.match, engine.public_base_url)
+    memoizable = engine.memoizable(answer)
+    body = engine.rendered.get(engine.store, key) if memoizable else None
+    if body is not None:
+        return body, None
     results = answer.results
     start = query.page * query.groups_on_page
     docs = results.window(start, start + query.groups_on_page) if results is not None else []
     if not docs:
         return render_error(query, 15), 15
     now = engine.now()
-    # the request id already digests the whole request: the same request, the same reqid
-    reqid = _xml.make_reqid(request_id.encode(), now)
-    return _xml.render_results(query.echo, docs, found=results.total, now=now, reqid=reqid,
-                               language=query.language), None
+    body = _xml.render_results(query.echo, docs, found=results.total, now=now,
+                               reqid=_xml.make_reqid(request_id.encode(), now),
+                               language=query.language)
+    if memoizable:
+        engine.rendered.put(engine.store, key, body)
+    return body, None
