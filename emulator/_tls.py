@@ -18,10 +18,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ._config import Config, ConfigError
 
@@ -78,7 +74,9 @@ def certificate_names(config: Config) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
-def _general_name(name: str) -> x509.GeneralName:
+def _general_name(name: str):
+    from cryptography import x509
+
     try:
         return x509.IPAddress(ipaddress.ip_address(name))
     except ValueError:
@@ -88,6 +86,12 @@ def _general_name(name: str) -> x509.GeneralName:
 def self_signed_pem(names: list[str], now: dt.datetime | None = None) -> tuple[bytes, bytes]:
     """(certificate, key) PEM: an ECDSA P-256 server certificate for ``names``, its own
     issuer, with the extensions strict verifiers (OpenSSL's X509_STRICT, Go) ask for."""
+    # imported here: most runs have no TLS, and cryptography takes 45 ms to import
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     now = now or dt.datetime.now(dt.timezone.utc)
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, COMMON_NAME)])
