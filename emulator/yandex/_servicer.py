@@ -84,9 +84,14 @@ class ImageSearchServicer:
         if request is None:
             summary: dict = {"undecodable": True}
         elif "data" in request.DESCRIPTOR.fields_by_name and request.WhichOneof("image") == "data":
-            rest = type(request)()
-            rest.CopyFrom(request)
-            rest.ClearField("data")  # no base64 of the image for nothing
+            rest = type(request)()  # every field but the image, which is never copied
+            for field, value in request.ListFields():
+                if field.name == "data":
+                    continue
+                if field.message_type is not None:
+                    getattr(rest, field.name).CopyFrom(value)
+                else:
+                    setattr(rest, field.name, value)
             summary = json_format.MessageToDict(rest, preserving_proto_field_name=True)
             summary["data"] = _image_digest(request.data, call.image_sha256)
         else:
