@@ -9,9 +9,11 @@ whole ordered match list: adapters page it.
 from __future__ import annotations
 
 import enum
+import threading
 import math
 import re
-from collections import Counter
+from array import array
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -307,6 +309,11 @@ def _detected_kind(pool: Sequence[Item], name: str) -> FacetKind:
 
 
 # -- the catalog ------------------------------------------------------------------------
+#: Emulator decision: each catalog keeps the order of its items for the 64 query images
+#: seen last (12 bytes an item each), so a repeated query is not ranked again.
+RANKINGS = 64
+_RANKING_LOCK = threading.Lock()
+
 @dataclass(frozen=True)
 class Catalog:
     """Items of one or more indices, in fixture order (the order ties fall back to)."""
@@ -331,10 +338,33 @@ class Catalog:
                                                         if i.index in indices]
 
     def by_image(self, fp: Fingerprint, skip: Item | None = None) -> list[tuple[Item, float]]:
-        """Every item, nearest picture first; equal distances keep catalog order."""
-        scored = [(item, visual_distance(fp, item.image)) for item in self.items
-                  if item is not skip]
-        return sorted(scored, key=lambda pair: pair[1])
+        """Every item, nearest picture first; equal distances keep catalog order.
+
+        The order is kept for the query's digest (:data:`RANKINGS` of them, as compact
+        arrays), so a repeated query image is not compared with every item again."""
+        order, distances = self._ranking(fp)
+        return [(self.items[i], d) for i, d in zip(order, distances)
+                if self.items[i] is not skip]
+
+    def _ranking(self, fp: Fingerprint) -> tuple[array, array]:
+        cache = self._rankings
+        with _RANKING_LOCK:
+            found = cache.get(fp.sha256)
+            if found is not None:
+                cache.move_to_end(fp.sha256)
+                return found
+        scored = sorted(((visual_distance(fp, item.image), i)
+                         for i, item in enumerate(self.items)), key=lambda pair: pair[0])
+        found = array("I", (i for _, i in scored)), array("d", (d for d, _ in scored))
+        with _RANKING_LOCK:
+            cache[fp.sha256] = found
+            while len(cache) > RANKINGS:
+                cache.popitem(last=False)
+        return found
+
+    @cached_property
+    def _rankings(self) -> OrderedDict[str, tuple[array, array]]:
+        return OrderedDict()
 
     @cached_property
     def _by_id(self) -> dict[str, tuple[Item, ...]]:

@@ -7,17 +7,16 @@ INVALID_ARGUMENT, never a silent change.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
-import sys
 from decimal import Decimal
 
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError
 
+from ..core import b64decode_strict
 from ._errors import InvalidArgument
 
 #: Field numbers of the ``image`` oneof in ImageSearchByImageRequest (url, data, id).
@@ -94,20 +93,10 @@ def decode_base64(value: str) -> bytes:
         raise InvalidArgument("data: invalid base64 encoding")
     try:
         raw = (unpadded + "=" * (-len(unpadded) % 4)).encode("ascii")
-        return _strict_b64decode(raw.translate(_URL_SAFE) if url_safe else raw)
+        return b64decode_strict(raw, url_safe)
     except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
         raise InvalidArgument("data: invalid base64 encoding") from None
 
-
-_URL_SAFE = bytes.maketrans(b"-_", b"+/")
-
-
-def _strict_b64decode(raw: bytes) -> bytes:
-    """Only the standard alphabet, padded: binascii's strict mode where Python has it (in
-    C, where ``b64decode(validate=True)`` runs a regular expression over the whole image)."""
-    if sys.version_info >= (3, 11):
-        return binascii.a2b_base64(raw, strict_mode=True)
-    return base64.b64decode(raw, validate=True)
 
 
 _INT64_TYPES = {FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_SINT64,
