@@ -106,7 +106,7 @@ class Emulator:
         await self._reloader.start()
         app[_http.READY]["ready"] = True
         # catalog pictures are fingerprinted in the background: ready now, warm soon after
-        self._warming = asyncio.get_running_loop().run_in_executor(None, store.warm)
+        self._warming = asyncio.get_running_loop().run_in_executor(None, engine.warm)
 
     async def _serve_grpc(self, servicer, config: Config, pair: _tls.KeyPair | None) -> None:
         """Worker processes (``workers`` > 1) bind the same ports; a lone one must not."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -66,15 +67,26 @@ class DocumentGenerator:
     """Makes plausible documents: hosts, titles and passages in English and Russian."""
 
     def __init__(self) -> None:
-        self._fakers = (Faker("en_US"), Faker("ru_RU"))
+        self._made: tuple[Faker, Faker] | None = None
+        self._lock = threading.Lock()
         # Pages are asked for again and again (paging back, retries, load tests); a
         # bounded cache of documents keeps that cheap without growing without limit.
         self.document = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._document)
 
+    @property
+    def fakers(self) -> tuple[Faker, Faker]:
+        """Made when first needed (44 ms: Faker looks its locales up on disk), not at
+        start-up; the server warms them in the background once it is serving."""
+        if self._made is None:
+            with self._lock:
+                if self._made is None:
+                    self._made = (Faker("en_US"), Faker("ru_RU"))
+        return self._made
+
     def _document(self, seed: bytes, index: int, *, site: str | None = None,
                   topic: str | None = None, always_safe: bool = True) -> ImageDocument:
         t = _traits(seed, index, always_safe=always_safe)
-        fake = self._fakers[t.digest[4] % 2]
+        fake = self.fakers[t.digest[4] % 2]
         fake.seed_instance(int.from_bytes(t.digest[8:16], "big"))
         host = site or fake.domain_name()
         page_url = f"https://{host}/{fake.uri_path(deep=2)}/{fake.slug()}/"

@@ -81,6 +81,12 @@ class SearchEngine:
     def close(self) -> None:
         self._decoders.shutdown(wait=False, cancel_futures=True)
 
+    def warm(self) -> None:
+        """What start-up leaves for later: the catalogs' picture fingerprints and the text
+        generators. CPU work, for a worker thread once the server is serving."""
+        self.generator.fakers  # noqa: B018 - made and kept
+        self.store.warm()
+
     def memoizable(self, answer: Answer) -> bool:
         """Whether the rendered answer may be served again to the same request: with the
         fixtures' clock frozen, an answer no runtime stub gave depends on nothing else."""
