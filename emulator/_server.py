@@ -54,6 +54,12 @@ class Endpoints:
         return "  ".join(parts)
 
 
+def _warmed(future: asyncio.Future) -> None:
+    """The warm-up's end: a failure is logged (the first query would meet it again)."""
+    if not future.cancelled() and future.exception() is not None:
+        log.error("warm-up failed", exc_info=future.exception())
+
+
 class Emulator:
     """Starts and stops both servers; ``http_port``/``grpc_port`` are the bound ports, and
     with TLS on ``https_port``/``grpc_tls_port`` too."""
@@ -72,7 +78,6 @@ class Emulator:
         self._engine: SearchEngine | None = None
         self._generated: _tls.GeneratedFiles | None = None
         self._reloader: FixtureReloader | None = None
-        self._warming: asyncio.Future | None = None
 
     async def start(self) -> None:
         """Both servers listen when this returns; if either cannot, neither is left running."""
@@ -106,7 +111,8 @@ class Emulator:
         await self._reloader.start()
         app[_http.READY]["ready"] = True
         # catalog pictures are fingerprinted in the background: ready now, warm soon after
-        self._warming = asyncio.get_running_loop().run_in_executor(None, engine.warm)
+        warming = asyncio.get_running_loop().run_in_executor(None, engine.warm)
+        warming.add_done_callback(_warmed)
 
     async def _serve_grpc(self, servicer, config: Config, pair: _tls.KeyPair | None) -> None:
         """Worker processes (``workers`` > 1) bind the same ports; a lone one must not."""

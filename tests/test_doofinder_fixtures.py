@@ -12,7 +12,8 @@ import pytest
 
 from conftest import FIXTURES, ROOT
 from emulator.core import FixtureError, load_fixtures
-from emulator.core._engines import PICTURE_SIZE, placeholder_fingerprint, picture_of
+from emulator.core import placeholder_fingerprint
+from emulator.core._engines import PICTURE_SIZE, picture_of
 from emulator.core._products import BRANDS
 
 HASHID = "0123456789abcdef0123456789abcdef"
@@ -193,7 +194,8 @@ def test_listed_items_keep_what_the_fixture_says(tmp_path):
                               "best_price": 11, "image_link": "https://cdn.example.com/x.jpg",
                               "custom": {"nested": [1, 2]}}
     assert x.image_path is None  # the item's own link is served as it is
-    assert x.image == placeholder_fingerprint(*picture_of(dict(x.fields)))
+    (width, height), rgb, label = picture_of(dict(x.fields))
+    assert x.image == placeholder_fingerprint(width, height, rgb, label)
     assert dict(y.fields) == {"id": "y", "title": "Y", "best_price": None}
     assert y.image_path == "/_emulator/images/files/red-square.png"
 

@@ -3,6 +3,8 @@ latest misses of the journal, explained from what the journal kept (never image 
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import Any
 
 from aiohttp import web
@@ -50,8 +52,10 @@ async def explain_query(request: web.Request) -> web.Response:
     raw = await read_json(request, "ExplainQuery")
     key, fp = await resolve(admin, raw)
     caller = Caller(raw.get("vendor", "yandex"), tenant_of(request))
-    return web.json_response(_explained(admin, caller, raw, key, fp,
-                                        raw.get("limit", DEFAULT_CANDIDATES)))
+    # ranking a catalog (and drawing its pictures, before warm-up ends) is CPU work
+    explanation = await asyncio.get_running_loop().run_in_executor(
+        None, _explained, admin, caller, raw, key, fp, raw.get("limit", DEFAULT_CANDIDATES))
+    return web.json_response(explanation)
 
 
 def _explain_entry(admin: AdminState, entry: JournalEntry) -> dict[str, Any]:
@@ -71,4 +75,6 @@ async def explain_misses(request: web.Request) -> web.Response:
                if e.lookup and (e.match or {}).get("tier") in missed]
     limit = integer_param(request, "limit")
     entries = entries[-(limit or DEFAULT_MISSES):]
-    return web.json_response({"misses": [_explain_entry(admin, e) for e in entries]})
+    misses = await asyncio.get_running_loop().run_in_executor(
+        None, lambda: [_explain_entry(admin, e) for e in entries])
+    return web.json_response({"misses": misses})

@@ -4,11 +4,10 @@ through the engine's decoding pool; the bytes are dropped once hashed."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 from typing import Any
 
-from ..core import Fingerprint, NotAnImage
+from ..core import Fingerprint, NotAnImage, b64decode_strict
 from ..core._fingerprint import sha256_key
 from ..core._fixtures import IMAGES_DIR, image_file
 from ._common import AdminError, AdminState
@@ -33,7 +32,7 @@ async def resolve(state: AdminState, raw: dict[str, Any]) -> tuple[bytes | None,
         return fp.key, fp
     if "image_base64" in raw:
         try:
-            data = base64.b64decode(raw["image_base64"], validate=True)
+            data = b64decode_strict(raw["image_base64"].encode("ascii"))
         except (binascii.Error, ValueError):
             raise AdminError(400, "not base64", "$.image_base64") from None
         fp = await _decode(state, data, "$.image_base64")

@@ -1,6 +1,7 @@
 """The core: fixtures, fingerprints, rules, generated catalogs and quotas; no wire formats."""
 
 from ._base64 import b64decode_strict
+from ._digest import update_framed
 from ._access import Access, AccessList
 from ._document import Color, ImageDocument, ImageFormat, Orientation, SizeClass
 from ._filters import CHROMATIC, GRAYSCALE, ImageFilter
@@ -27,7 +28,7 @@ from ._reload import FixtureReloader
 TENANT_HEADER = "X-Emulator-Tenant"
 
 __all__ = [
-    "b64decode_strict",
+    "b64decode_strict", "update_framed",
     "Caller", "Drip", "FaultBook", "FaultError", "FaultPlan", "FaultSpec", "FaultTarget",
     "CallNotes",
     "JournalFilter", "NO_FAULTS", "RATE_LIMITED", "Stub", "StubBook", "StubError", "StubHit",

@@ -348,22 +348,22 @@ class Catalog:
 
     def _ranking(self, fp: Fingerprint) -> tuple[array, array]:
         cache = self._rankings
-        with _RANKING_LOCK:
-            found = cache.get(fp.sha256)
+        with _RANKING_LOCK:  # by the whole fingerprint: a journal's rebuilt one is partial
+            found = cache.get(fp)
             if found is not None:
-                cache.move_to_end(fp.sha256)
+                cache.move_to_end(fp)
                 return found
         scored = sorted(((visual_distance(fp, item.image), i)
                          for i, item in enumerate(self.items)), key=lambda pair: pair[0])
         found = array("I", (i for _, i in scored)), array("d", (d for d, _ in scored))
         with _RANKING_LOCK:
-            cache[fp.sha256] = found
+            cache[fp] = found
             while len(cache) > RANKINGS:
                 cache.popitem(last=False)
         return found
 
     @cached_property
-    def _rankings(self) -> OrderedDict[str, tuple[array, array]]:
+    def _rankings(self) -> OrderedDict[Fingerprint, tuple[array, array]]:
         return OrderedDict()
 
     @cached_property

@@ -14,13 +14,12 @@ import hashlib
 import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from ._catalog import Catalog, Item, is_number
 from ._document import Color
-from ._fingerprint import Fingerprint, fingerprint
-from ._placeholder import RGB, files_path, placeholder_path, render_placeholder
+from ._fingerprint import Fingerprint
+from ._placeholder import RGB, files_path, placeholder_fingerprint, placeholder_path
 from ._products import ProductGenerator, RecipeError
 
 FILE = "engines.json"
@@ -83,13 +82,6 @@ def picture_of(fields: dict[str, Any]) -> tuple[tuple[int, int], tuple[int, int,
     title = fields.get("title")
     return PICTURE_SIZE, _rgb(fields.get("color", DEFAULT_COLOR.value)), \
         str(title if title is not None else fields["id"])[:64]
-
-
-@lru_cache(maxsize=8192)
-def placeholder_fingerprint(size: tuple[int, int], rgb: tuple[int, int, int],
-                            label: str) -> Fingerprint:
-    """Fingerprint of the served placeholder (cached: reloads and restarts draw it once)."""
-    return fingerprint(render_placeholder(size[0], size[1], rgb, label))
 
 
 def best_price(fields: dict[str, Any]) -> float | None:
@@ -211,8 +203,8 @@ def _with_derived(index: str, fields: dict[str, Any], image: Fingerprint | None,
 
 def _drawn(fields: dict[str, Any]):
     """How to fingerprint the placeholder an item is shown with, when first needed."""
-    picture = picture_of(fields)
-    return lambda: placeholder_fingerprint(*picture)
+    (width, height), rgb, label = picture_of(fields)
+    return lambda: placeholder_fingerprint(width, height, rgb, label)
 
 
 def load_engines(raw: dict[str, Any] | None, image: ImageLoader,

@@ -134,6 +134,8 @@ class SearchEngine:
     async def own_fingerprint(self, url: str) -> Fingerprint | None:
         """The fingerprint of an image the emulator itself serves at ``url`` (a result's
         placeholder or fixture file): drawn or read, never fetched; None for other URLs."""
+        if not url.startswith(self.public_base_url.rstrip("/") + IMAGES_PATH + "/"):
+            return None  # most URLs: no trip to the pool
         return await self.in_image_pool(self._own_fingerprint, url)
 
     def _answer(self, outcome: Outcome, flt: ImageFilter, match: Match,

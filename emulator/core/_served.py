@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ._digest import update_framed
 from ._placeholder import (FILES_PREFIX, FORMATS, MAX_SIDE, PLACEHOLDER_PREFIX,
                            parse_placeholder, render_placeholder)
 
@@ -26,6 +27,8 @@ from ._placeholder import (FILES_PREFIX, FORMATS, MAX_SIDE, PLACEHOLDER_PREFIX,
 MAX_LABEL = 256
 #: Emulator decision: recently served images kept, at most this many bytes in all.
 CACHE_BYTES = 16 * 1024 * 1024
+#: ... and at most this many, however small (labels are the client's to choose).
+CACHE_ENTRIES = 1024
 #: Placeholders never change for a URL; fixture files can (a reload), so clients revalidate.
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -50,8 +53,8 @@ class NotServed(LookupError):
 class _LRU:
     """Served images by key, most recent kept, bounded by their total size."""
 
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
+    def __init__(self, max_bytes: int, max_entries: int = CACHE_ENTRIES) -> None:
+        self.max_bytes, self.max_entries = max_bytes, max_entries
         self._items: OrderedDict[tuple, ServedImage] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -71,7 +74,7 @@ class _LRU:
                 return
             self._items[key] = image
             self._bytes += len(image.body)
-            while self._bytes > self.max_bytes:
+            while self._bytes > self.max_bytes or len(self._items) > self.max_entries:
                 _, old = self._items.popitem(last=False)
                 self._bytes -= len(old.body)
 
@@ -80,10 +83,7 @@ _CACHE = _LRU(CACHE_BYTES)
 
 
 def _etag(*parts: bytes) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(len(part).to_bytes(8, "big") + part)
-    return f'"{digest.hexdigest()[:32]}"'
+    return f'"{update_framed(hashlib.sha256(), *parts).hexdigest()[:32]}"'
 
 
 def placeholder(tail: str, label: str) -> ServedImage:

@@ -51,7 +51,9 @@ class _Node:
             if self.scalars:
                 raise Conflict()
             if all(k.isascii() and k.isdigit() for k in self.named):
-                ordered = sorted(self.named.items(), key=lambda kv: int(kv[0]))
+                # by numeric value without int(): an index of 5000 digits is still a number
+                ordered = sorted(self.named.items(),
+                                 key=lambda kv: (len(kv[0].lstrip("0")), kv[0].lstrip("0")))
                 return [c.value() for _, c in ordered] + [c.value() for c in self.pushed]
             if self.pushed:
                 raise Conflict()

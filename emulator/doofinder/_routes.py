@@ -23,7 +23,8 @@ from aiohttp import web
 from .._http_faults import deliver
 from ..core import (MATCH_HEADER, CatalogEngine, Fingerprint, Item, Match, NotAnImage, Quota,
                     RateLimiter, SearchEngine, StubQuery, StubStep, TextMode, Tier,
-                    catalog_match, image_record, run_query, search_text, suggestions)
+                    catalog_match, image_record, run_query, search_text, suggestions,
+                    update_framed)
 from . import _access, _query, _stats
 from ._body import ClientGone, check_declared_size, decode_base64, json_object, read_body
 from ._call import JOURNAL_API, Call
@@ -55,11 +56,8 @@ def _sha256(data: bytes) -> str:
 def _request_id(request: web.Request, body: bytes) -> str:
     """Emulator decision: derived from the request itself, so identical requests journal
     identical ids."""
-    digest = hashlib.blake2b(digest_size=16)
-    for part in (request.method.encode(), request.path_qs.encode("utf-8", "surrogateescape"),
-                 body):
-        digest.update(len(part).to_bytes(8, "big") + part)
-    return digest.hexdigest()
+    return update_framed(hashlib.blake2b(digest_size=16), request.method.encode(),
+                         request.path_qs.encode("utf-8", "surrogateescape"), body).hexdigest()
 
 
 Operation = Callable[["DoofinderApi", Call], Awaitable[Any]]
@@ -229,8 +227,8 @@ class DoofinderApi:
         item = await self.offload(item_for_dfid, engine, dfid)
         if item is None:
             raise DfidImageNotFound()
-        return await self.offload(self._ranked, call, engine, listing, item.image,
-                                  item if exclude_self else None)
+        return await self.offload(lambda: self._ranked(call, engine, listing, item.image,
+                                                       item if exclude_self else None))
 
     # -- text -------------------------------------------------------------------------------
     def _text_results(self, engine: CatalogEngine, query: _query.TextQuery) -> dict:

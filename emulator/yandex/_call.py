@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..core import MATCH_HEADER, CallNotes, Caller
+from ..core import MATCH_HEADER, CallNotes, Caller, update_framed
 from ._errors import Unauthenticated
 
 #: Contract: ``Authorization: Bearer <IAM token>`` or ``Api-Key <key>``, schemes compared
@@ -48,12 +48,9 @@ class CallInfo(CallNotes):
         """Emulator decision: request ids derive from the call itself, so the same request
         gets the same answer, bodies included; clients that send a fresh
         ``x-client-request-id`` per call (the SDKs do) get a fresh id each time."""
-        digest = hashlib.blake2b(digest_size=24)
-        for part in (method.encode("utf-8", "surrogateescape"), payload,
-                     (client_request_id or "").encode("utf-8", "surrogateescape")):
-            digest.update(len(part).to_bytes(8, "big"))
-            digest.update(part)  # not concatenated: a 3 MiB image is not copied
-        raw = digest.digest()
+        raw = update_framed(hashlib.blake2b(digest_size=24),
+                            method.encode("utf-8", "surrogateescape"), payload,
+                            (client_request_id or "").encode("utf-8", "surrogateescape")).digest()
         return cls(authorization, client_request_id, str(uuid.UUID(bytes=raw[:16], version=4)),
                    raw[16:].hex())
 
