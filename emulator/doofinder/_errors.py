@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from http import HTTPStatus
 
+from ..core._status import http_status_of
+
 
 class DoofinderError(Exception):
     status = 400
@@ -208,15 +210,6 @@ class ConnectionReset(Exception):
 _VENDOR_TEXTS = {error.status: error.text for error in (
     BadRequest, Forbidden, PathNotFound, MethodNotAllowed, EntityTooLarge, EmbeddingFailed,
     TooManyRequests, Internal)}
-#: gRPC code (by name and number) -> HTTP status, as google.rpc.Code documents the mapping:
-#: for stubs and faults that name a gRPC status only.
-_GRPC_CODES = ("CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-               "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-               "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-               "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED")
-_GRPC_HTTP = (499, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401)
-_HTTP_BY_GRPC: dict[str | int, int] = {
-    **dict(zip(_GRPC_CODES, _GRPC_HTTP)), **dict(zip(range(1, 17), _GRPC_HTTP))}
 #: Emulator decision: a stub or fault that names neither an HTTP status nor a gRPC one
 #: (only a yandexsearch XML code, say) is answered 500.
 DEFAULT_FAULT_STATUS = 500
@@ -236,5 +229,5 @@ def default_text(status: int) -> str:
 def from_fault(fault) -> InjectedFault:
     """The answer to a :class:`~emulator.core.Fault`: its ``http_status``, else the HTTP
     status of its gRPC ``status``, else 500."""
-    status = fault.http_status or _HTTP_BY_GRPC.get(fault.status, DEFAULT_FAULT_STATUS)
+    status = fault.http_status or http_status_of(fault.status) or DEFAULT_FAULT_STATUS
     return InjectedFault(status, fault.message or None)
