@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +12,9 @@ import pytest
 
 from emulator._server import Config
 from emulator.testing import EmulatorThread, Running
+
+# the start-up cache of the test run's own, not the user's (~/.cache/image-search-emulator)
+os.environ.setdefault("EMULATOR_CACHE_DIR", tempfile.mkdtemp(prefix="emulator-test-cache-"))
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

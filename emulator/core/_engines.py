@@ -9,13 +9,19 @@ fingerprinted here, once, so image queries only compare fingerprints.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import importlib.metadata
 import ipaddress
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+from . import _diskcache, _products
 from ._catalog import Catalog, Item, is_number
 from ._document import Color
 from ._fingerprint import Fingerprint
@@ -167,9 +173,7 @@ class _EngineReader:
     def generated(self, index: str, spec: dict[str, Any], place: str,
                   seen: set[str]) -> Iterable[_Pending]:
         try:
-            generator = ProductGenerator(spec.get("seed", index), spec.get("fields", {}),
-                                         spec.get("locale", "en_US"))
-            products = [generator.product(n) for n in range(1, spec["count"] + 1)]
+            products = _products_of(index, spec)
         except RecipeError as exc:
             field = "locale" if exc.name == "locale" else f"fields.{exc.name}"
             raise self.fault(FILE, f"{place}.{field}", str(exc)) from None
@@ -199,6 +203,37 @@ def _with_derived(index: str, fields: dict[str, Any], image: Fingerprint | None,
         size, rgb, label = picture_of(fields)
         path = placeholder_path(size[0], size[1], rgb, label)
     return _Pending(index, fields, image, None if IMAGE_LINK in fields else path)
+
+
+def _products_of(index: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """A generated catalog's products. They are a pure function of the recipe, the pinned
+    Faker and the generator's code, so they are kept on disk under the digest of all
+    three: a later launch reads 120 products in a millisecond instead of importing Faker
+    (about 100 ms) and making them again. Raises RecipeError."""
+    key = _diskcache.key_of(json.dumps([index, spec], sort_keys=True).encode(),
+                            _faker_version().encode(), _generator_source())
+    kept = _diskcache.load("products", key)
+    if kept is not None:
+        with contextlib.suppress(ValueError):
+            return json.loads(kept)
+    generator = ProductGenerator(spec.get("seed", index), spec.get("fields", {}),
+                                 spec.get("locale", "en_US"))
+    products = [generator.product(n) for n in range(1, spec["count"] + 1)]
+    _diskcache.store("products", key, json.dumps(products).encode())
+    return products
+
+
+@lru_cache(maxsize=1)
+def _faker_version() -> str:
+    try:
+        return importlib.metadata.version("faker")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@lru_cache(maxsize=1)
+def _generator_source() -> bytes:
+    return Path(_products.__file__).read_bytes()
 
 
 def _drawn(fields: dict[str, Any]):

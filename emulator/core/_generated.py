@@ -14,7 +14,6 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
-from faker import Faker
 
 from ._document import Color, ImageDocument, ImageFormat, thumbnail_size
 from ._filters import ImageFilter
@@ -67,19 +66,21 @@ class DocumentGenerator:
     """Makes plausible documents: hosts, titles and passages in English and Russian."""
 
     def __init__(self) -> None:
-        self._made: tuple[Faker, Faker] | None = None
+        self._made: tuple | None = None
         self._lock = threading.Lock()
         # Pages are asked for again and again (paging back, retries, load tests); a
         # bounded cache of documents keeps that cheap without growing without limit.
         self.document = lru_cache(maxsize=DOCUMENT_CACHE_SIZE)(self._document)
 
     @property
-    def fakers(self) -> tuple[Faker, Faker]:
+    def fakers(self) -> tuple:
         """Made when first needed (44 ms: Faker looks its locales up on disk), not at
         start-up; the server warms them in the background once it is serving."""
         if self._made is None:
             with self._lock:
                 if self._made is None:
+                    from faker import Faker  # imported when first needed, not at start-up
+
                     self._made = (Faker("en_US"), Faker("ru_RU"))
         return self._made
 

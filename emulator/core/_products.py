@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from faker import Faker
 
 from ._document import Color
 
@@ -105,6 +104,8 @@ class ProductGenerator:
         if "id" not in merged:
             raise RecipeError("id", "every item needs an id: the id recipe cannot be removed")
         self.recipes = merged
+        from faker import Faker  # only a generated catalog that is not cached needs it
+
         try:
             self._faker = Faker(locale)
         except AttributeError:
