@@ -23,7 +23,8 @@ WORKDIR /fixtures
 
 # Every interface inside the container; the fixtures at their fixed path.
 ENV EMULATOR_HOST=0.0.0.0 \
-    EMULATOR_FIXTURES=/fixtures
+    EMULATOR_FIXTURES=/fixtures \
+    EMULATOR_CACHE_DIR=/tmp/image-search-emulator-cache
 
 USER 10001:10001
 # HTTP, gRPC, and (with EMULATOR_TLS=true) HTTPS and gRPC over TLS
