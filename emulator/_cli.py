@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import _logs, _probe, _workers
+from . import _logs
 from ._config import CONFIG_ENV, OPTIONS, Config, ConfigError, Option, resolve
 from ._server import default_fixtures, serve, start_failure
 from .core import FixtureError, load_fixtures
@@ -89,6 +89,8 @@ def _ready(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    from . import _probe  # only the ready check needs an HTTP and a gRPC client
+
     found = _probe.problems(config, args.timeout)
     for problem in found:
         print(f"not ready: {problem}", file=sys.stderr)
@@ -107,6 +109,8 @@ def _serve(argv: list[str]) -> int:
     stop_logs = _logs.configure(config.log_format, config.log_level)
     try:
         if config.workers > 1:
+            from . import _workers
+
             return _workers.run(config)
         asyncio.run(serve(config))
     except KeyboardInterrupt:
