@@ -6,13 +6,14 @@ replaced here by the owning vendor's error body, so no client ever sees a foreig
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
 from collections.abc import Callable
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 from yarl import URL
 
@@ -59,6 +60,44 @@ async def readyz(request: web.Request) -> web.Response:
     ready = request.app[READY]["ready"]
     return web.json_response({"status": "ready" if ready else "starting"},
                              status=200 if ready else 503)
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its body arrived: nobody to answer."""
+
+
+class BodyTooLarge(Exception):
+    """The body is (or declares itself) over the limit; each vendor answers in its words."""
+
+
+class BodyUnreadable(Exception):
+    """The body is not in its Content-Encoding, or was cut short."""
+
+
+_CHUNK = 256 * 1024
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body (decoded from its Content-Encoding), at most ``limit`` bytes: read
+    here, for every vendor, so each answers a bad body in its own format."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge()
+    parts: list[bytes] = []
+    size = 0
+    try:
+        while chunk := await request.content.read(_CHUNK):
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge()
+            parts.append(chunk)
+    except RequestPayloadError as exc:
+        if request.transport is None or request.transport.is_closing():
+            raise ClientGone() from None
+        request.content.feed_eof()  # nothing more to read: aiohttp must not drain it again
+        raise BodyUnreadable(str(exc)) from None
+    except (ConnectionError, asyncio.IncompleteReadError):
+        raise ClientGone() from None
+    return b"".join(parts)
 
 
 def admin_error(request: web.Request, status: int, message: str | None = None) -> web.Response:

@@ -108,8 +108,9 @@ async def read_json(request: web.Request, schema: str) -> dict[str, Any]:
     return data
 
 
-async def json_reply(body: Any, status: int = 200) -> web.Response:
-    """Up to 16 MiB of journal JSON: written in a worker thread, not on the event loop."""
+async def json_reply(build: Callable[[], Any], status: int = 200) -> web.Response:
+    """Up to 16 MiB of journal JSON: the body built and written in a worker thread, not
+    on the event loop."""
     data = await asyncio.get_running_loop().run_in_executor(
-        None, lambda: json.dumps(body, ensure_ascii=False).encode())
+        None, lambda: json.dumps(build(), ensure_ascii=False).encode())
     return web.Response(body=data, status=status, content_type="application/json")

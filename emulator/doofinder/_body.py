@@ -7,25 +7,19 @@ body over Doofinder's limit gets Doofinder's 413 and one just under it is served
 
 from __future__ import annotations
 
-import asyncio
 import binascii
 import json
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestPayloadError
 
+from .. import _http
 from ..core import b64decode_strict
 from ._errors import BadRequest, EntityTooLarge
 
 #: Contract: bodies over 8 MB are refused (413). Emulator decision: 8 MiB, as a proxy's
 #: ``8m`` means.
 MAX_BODY_BYTES = 8 * 1024 * 1024
-_CHUNK = 256 * 1024
-
-
-class ClientGone(Exception):
-    """The client closed the connection before its body arrived: nobody to answer."""
 
 
 def check_declared_size(request: web.Request) -> None:
@@ -36,23 +30,12 @@ def check_declared_size(request: web.Request) -> None:
 
 async def read_body(request: web.Request) -> bytes:
     """The whole body (decoded from its Content-Encoding), at most the limit."""
-    check_declared_size(request)
-    parts: list[bytes] = []
-    size = 0
     try:
-        while chunk := await request.content.read(_CHUNK):
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise EntityTooLarge()
-            parts.append(chunk)
-    except RequestPayloadError:  # not in its Content-Encoding, or cut short
-        if request.transport is None or request.transport.is_closing():
-            raise ClientGone() from None
-        request.content.feed_eof()
+        return await _http.read_body(request, MAX_BODY_BYTES)
+    except _http.BodyTooLarge:
+        raise EntityTooLarge() from None
+    except _http.BodyUnreadable:
         raise BadRequest() from None
-    except (ConnectionError, asyncio.IncompleteReadError):
-        raise ClientGone() from None
-    return b"".join(parts)
 
 
 def json_object(body: bytes) -> dict[str, Any] | None:

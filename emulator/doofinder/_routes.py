@@ -20,13 +20,14 @@ from typing import Any
 
 from aiohttp import web
 
+from .._http import ClientGone
 from .._http_faults import deliver
 from ..core import (MATCH_HEADER, CatalogEngine, Fingerprint, Item, Match, NotAnImage, Quota,
                     RateLimiter, SearchEngine, StubQuery, StubStep, TextMode, Tier,
                     catalog_match, image_record, run_query, search_text, suggestions,
                     update_framed)
 from . import _access, _query, _stats
-from ._body import ClientGone, check_declared_size, decode_base64, json_object, read_body
+from ._body import check_declared_size, decode_base64, json_object, read_body
 from ._call import JOURNAL_API, Call
 from ._errors import (DoofinderError, DfidImageNotFound, EmbeddingFailed, EntityTooLarge,
                       FieldsMissing, BadRequest, ConnectionReset, ImageSearchDisabled, Internal,

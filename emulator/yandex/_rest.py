@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestPayloadError
 from google.protobuf import json_format
 
+from .._http import BodyTooLarge, BodyUnreadable, ClientGone, read_body
 from .._http_faults import deliver
 from ..core import TENANT_HEADER
 from ._call import CallInfo
@@ -60,24 +60,13 @@ def _call_info(request: web.Request, payload: bytes) -> CallInfo:
     return info
 
 
-class ClientGone(Exception):
-    """The client closed the connection before its body arrived: nobody to answer."""
-
-
 async def _read_body(request: web.Request) -> bytes:
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise InvalidArgument(f"request body must be at most {MAX_BODY_BYTES} bytes")
     try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge:
+        return await read_body(request, MAX_BODY_BYTES)
+    except BodyTooLarge:
         raise InvalidArgument(f"request body must be at most {MAX_BODY_BYTES} bytes") from None
-    except RequestPayloadError as exc:  # not in its Content-Encoding, or cut short
-        if request.transport is None or request.transport.is_closing():
-            raise ClientGone() from None
-        request.content.feed_eof()  # nothing more to read: aiohttp must not drain it again
+    except BodyUnreadable as exc:
         raise InvalidArgument(f"request body could not be read: {exc}") from None
-    except (ConnectionError, asyncio.IncompleteReadError):
-        raise ClientGone() from None
 
 
 #: JSON and base64 of a photo-sized body take tens of milliseconds: off the loop, in a
