@@ -10,7 +10,8 @@ from doofinder_client import Doofinder
 
 from emulator.core import fingerprint
 from emulator.core._journal import image_record, recorded_fingerprint
-from emulator.core._served import _LRU, ServedImage
+from emulator.core._lru import BoundedLRU
+from emulator.core._served import _CACHE, CACHE_BYTES, CACHE_ENTRIES, ServedImage
 from emulator.doofinder._params import parse_pairs
 
 running = module_emulator()
@@ -74,9 +75,10 @@ def test_deeply_nested_admin_json_is_the_admin_api_error(running):
 
 
 def test_the_served_image_cache_is_bounded_by_count_as_well_as_bytes():
-    cache = _LRU(max_bytes=1 << 30, max_entries=3)
+    cache = BoundedLRU(3, 1 << 30, size=lambda image: len(image.body))
     for i in range(10):
         cache.put(("placeholder", "1x1/000000.png", str(i)),
                   ServedImage(b"x", "image/png", '"e"', "no-cache"))
     kept = [i for i in range(10) if cache.get(("placeholder", "1x1/000000.png", str(i)))]
     assert kept == [7, 8, 9]
+    assert (_CACHE.max_entries, _CACHE.max_bytes) == (CACHE_ENTRIES, CACHE_BYTES)

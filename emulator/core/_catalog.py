@@ -9,11 +9,10 @@ whole ordered match list: adapters page it.
 from __future__ import annotations
 
 import enum
-import threading
 import math
 import re
 from array import array
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,6 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._fingerprint import Fingerprint, visual_distance
+from ._lru import BoundedLRU
 from ._match import Match, Tier
 
 #: Field values as JSON holds them.
@@ -312,7 +312,7 @@ def _detected_kind(pool: Sequence[Item], name: str) -> FacetKind:
 #: Emulator decision: each catalog keeps the order of its items for the 64 query images
 #: seen last (12 bytes an item each), so a repeated query is not ranked again.
 RANKINGS = 64
-_RANKING_LOCK = threading.Lock()
+
 
 @dataclass(frozen=True)
 class Catalog:
@@ -347,24 +347,18 @@ class Catalog:
                 if self.items[i] is not skip]
 
     def _ranking(self, fp: Fingerprint) -> tuple[array, array]:
-        cache = self._rankings
-        with _RANKING_LOCK:  # by the whole fingerprint: a journal's rebuilt one is partial
-            found = cache.get(fp)
-            if found is not None:
-                cache.move_to_end(fp)
-                return found
-        scored = sorted(((visual_distance(fp, item.image), i)
-                         for i, item in enumerate(self.items)), key=lambda pair: pair[0])
-        found = array("I", (i for _, i in scored)), array("d", (d for d, _ in scored))
-        with _RANKING_LOCK:
-            cache[fp] = found
-            while len(cache) > RANKINGS:
-                cache.popitem(last=False)
+        # by the whole fingerprint: a journal's rebuilt one is partial, never the same key
+        found = self._rankings.get(fp)
+        if found is None:
+            scored = sorted(((visual_distance(fp, item.image), i)
+                             for i, item in enumerate(self.items)), key=lambda pair: pair[0])
+            found = array("I", (i for _, i in scored)), array("d", (d for d, _ in scored))
+            self._rankings.put(fp, found)
         return found
 
     @cached_property
-    def _rankings(self) -> OrderedDict[Fingerprint, tuple[array, array]]:
-        return OrderedDict()
+    def _rankings(self) -> BoundedLRU[tuple[array, array]]:
+        return BoundedLRU(RANKINGS)
 
     @cached_property
     def _by_id(self) -> dict[str, tuple[Item, ...]]:

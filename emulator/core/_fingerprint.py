@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
 import warnings
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from ._document import Color
+from ._lru import BoundedLRU
 from ._palette import COLORS, RGB
 
 #: Emulator decision: two images whose difference hashes (the closest of their light crops)
@@ -294,19 +293,14 @@ class FingerprintCache:
 
     def __init__(self, size: int = FINGERPRINT_CACHE_SIZE) -> None:
         self.size = size
-        self._items: OrderedDict[str, Fingerprint] = OrderedDict()
-        self._lock = threading.Lock()
+        self._items: BoundedLRU[Fingerprint] = BoundedLRU(size)
 
     def __len__(self) -> int:
         return len(self._items)
 
     def cached(self, digest: str) -> Fingerprint | None:
         """The fingerprint of the image with this SHA-256 (hex), if it is kept."""
-        with self._lock:
-            found = self._items.get(digest)
-            if found is not None:
-                self._items.move_to_end(digest)
-            return found
+        return self._items.get(digest)
 
     def fingerprint(self, data: bytes, digest: str | None = None) -> Fingerprint:
         digest = digest or hashlib.sha256(data).hexdigest()
@@ -314,8 +308,5 @@ class FingerprintCache:
         if found is not None:
             return found
         fp = fingerprint(data, digest)
-        with self._lock:
-            self._items[digest] = fp
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+        self._items.put(digest, fp)
         return fp

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -19,6 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ._digest import update_framed
+from ._lru import BoundedLRU
 from ._placeholder import (FILES_PREFIX, FORMATS, MAX_SIDE, PLACEHOLDER_PREFIX,
                            parse_placeholder, render_placeholder)
 
@@ -50,36 +49,8 @@ class NotServed(LookupError):
         self.status, self.reason = status, reason
 
 
-class _LRU:
-    """Served images by key, most recent kept, bounded by their total size."""
-
-    def __init__(self, max_bytes: int, max_entries: int = CACHE_ENTRIES) -> None:
-        self.max_bytes, self.max_entries = max_bytes, max_entries
-        self._items: OrderedDict[tuple, ServedImage] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> ServedImage | None:
-        with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
-
-    def put(self, key: tuple, image: ServedImage) -> None:
-        if len(image.body) > self.max_bytes:
-            return
-        with self._lock:
-            if key in self._items:
-                return
-            self._items[key] = image
-            self._bytes += len(image.body)
-            while self._bytes > self.max_bytes or len(self._items) > self.max_entries:
-                _, old = self._items.popitem(last=False)
-                self._bytes -= len(old.body)
-
-
-_CACHE = _LRU(CACHE_BYTES)
+_CACHE: BoundedLRU[ServedImage] = BoundedLRU(CACHE_ENTRIES, CACHE_BYTES,
+                                              size=lambda image: len(image.body))
 
 
 def _etag(*parts: bytes) -> str:
