@@ -344,5 +344,14 @@ def _shown(option: Option) -> str:
     return f"`{str(default).lower() if isinstance(default, bool) else default}`"
 
 
-__all__ = ["BY_NAME", "CONFIG_ENV", "Config", "ConfigError", "OPTIONS", "Option", "resolve",
-           "table", "validate"]
+__all__ = [
+    "BY_NAME",
+    "CONFIG_ENV",
+    "OPTIONS",
+    "Config",
+    "ConfigError",
+    "Option",
+    "resolve",
+    "table",
+    "validate",
+]

@@ -63,7 +63,7 @@ def _reserve(host: str) -> socket.socket:
 
 def _port_fields(config: Config) -> tuple[str, ...]:
     both = ("http_port", "grpc_port")
-    return both + ("https_port", "grpc_tls_port") if config.tls_enabled else both
+    return (*both, "https_port", "grpc_tls_port") if config.tls_enabled else both
 
 
 class _Signals:

@@ -13,7 +13,6 @@ import re
 import shutil
 import urllib.error
 import urllib.request
-from pathlib import Path
 from urllib.parse import quote, quote_plus, urlsplit
 
 import grpc
@@ -229,7 +228,7 @@ def test_contract_example_url(server, groupby):
     status, ctype, body = v1_raw(
         server.http, f"folderid=any-folder&apikey=any-key&text=cats&groupby={groupby}&p=1")
     assert status == 200
-    assert ctype.startswith("text/xml") or ctype.startswith("application/xml"), ctype
+    assert ctype.startswith(("text/xml", "application/xml")), ctype
     root = parse_valid(body)
     assert root.findtext("request/query") == "cats"
     assert root.findtext("request/page") == "1"
@@ -398,7 +397,7 @@ def test_walk_recorded_rule_pages(server):
 
 
 def test_walk_generated_pages_found_equals_docs(server):
-    seen, total, pages = walk(server.http, text("blue mountains") + "&itype=gif", 40)
+    seen, total, _pages = walk(server.http, text("blue mountains") + "&itype=gif", 40)
     assert total == len(seen) > 0
     assert len({d["url"] for d in seen}) == len(seen)
     assert all(d["mime"] == "gif" for d in seen)
@@ -727,7 +726,7 @@ def test_three_way_agreement_yandex_cloud(server, channel):
     project = lambda rows: [tuple(r[k] for k in COMPARED) for r in rows]  # noqa: E731
     assert len(by_v1) == 20
     assert project(by_v1) == project(by_grpc) == project(by_rest)
-    for row, doc_id in zip(by_v1, YANDEX_CLOUD):
+    for row, doc_id in zip(by_v1, YANDEX_CLOUD, strict=False):
         entry = CATALOG[doc_id]
         assert row["url"] == entry["url"] == row["image_link"]
         assert row["html_link"] == entry["page_url"]
@@ -761,7 +760,7 @@ def test_search_by_image_agrees_with_xml(red_things_server):
     xml_docs = docs(v1(red_things_server.http, text("red things") + "&fyandex=0"))
     assert [URL_TO_ID[d["url"]] for d in xml_docs] == ["red-square", "gray-sketch", "adult-poster"]
     assert len(images) == len(xml_docs) == 3
-    for image, doc in zip(images, xml_docs):
+    for image, doc in zip(images, xml_docs, strict=True):
         assert image["url"] == doc["url"] == doc["image_link"]
         assert int(image["width"]) == doc["width"]
         assert int(image["height"]) == doc["height"]

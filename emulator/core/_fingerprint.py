@@ -55,10 +55,11 @@ WORK_SIDE = 128
 _HASH_SIZE = (9, 8)
 #: Light crops of every picture (left, top, right, bottom, as fractions of the sides): a
 #: copy cut by a few per cent on any side hashes close to one of them.
-CROP_BOXES: tuple[tuple[float, float, float, float], ...] = ((0.0, 0.0, 0.0, 0.0),) + tuple(
-    box for f in (0.025, 0.05, 0.075)
-    for box in ((f, f, f, f), (2 * f, 0.0, 0.0, 0.0), (0.0, 2 * f, 0.0, 0.0),
-                (0.0, 0.0, 2 * f, 0.0), (0.0, 0.0, 0.0, 2 * f)))
+CROP_BOXES: tuple[tuple[float, float, float, float], ...] = (
+    (0.0, 0.0, 0.0, 0.0),
+    *(box for f in (0.025, 0.05, 0.075)
+      for box in ((f, f, f, f), (2 * f, 0.0, 0.0, 0.0), (0.0, 2 * f, 0.0, 0.0),
+                  (0.0, 0.0, 2 * f, 0.0), (0.0, 0.0, 0.0, 2 * f))))
 
 #: Colour shares are parts of this whole.
 COLOR_SCALE = 10_000
@@ -117,7 +118,7 @@ class Fingerprint:
         """Flat pictures (one colour, a plain gradient) all hash alike: never match on them."""
         return MIN_EDGES <= self.dhash.bit_count() <= HASH_BITS - MIN_EDGES
 
-    def distance(self, other: "Fingerprint") -> int:
+    def distance(self, other: Fingerprint) -> int:
         """Bits in which the perceptual hashes differ (0 to 64), the closest light crop of
         either picture counting: a cropped copy is near its original, either way round."""
         best = (self.dhash ^ other.dhash).bit_count()
@@ -127,13 +128,13 @@ class Fingerprint:
             best = min(best, (other.dhash ^ crop).bit_count())
         return best
 
-    def colour_distance(self, other: "Fingerprint") -> float:
+    def colour_distance(self, other: Fingerprint) -> float:
         """How different the colour shares are, from 0.0 (the same) to 1.0 (none shared)."""
         if not self.colors or not other.colors:
             return 1.0
-        return sum(abs(a - b) for a, b in zip(self.colors, other.colors)) / (2 * COLOR_SCALE)
+        return sum(abs(a - b) for a, b in zip(self.colors, other.colors, strict=True)) / (2 * COLOR_SCALE)
 
-    def looks_like(self, other: "Fingerprint", max_distance: int = PERCEPTUAL_DISTANCE) -> bool:
+    def looks_like(self, other: Fingerprint, max_distance: int = PERCEPTUAL_DISTANCE) -> bool:
         return (self.distinctive and other.distinctive
                 and self.distance(other) <= max_distance
                 and self.colour_distance(other) <= MAX_COLOUR_DISTANCE)

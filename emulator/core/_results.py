@@ -29,7 +29,7 @@ class ListedResults:
 
     @classmethod
     def filtered(cls, docs: tuple[ImageDocument, ...], flt: ImageFilter,
-                 base_url: str = "") -> "ListedResults":
+                 base_url: str = "") -> ListedResults:
         return cls(tuple(d for d in docs if flt.accepts(d)), base_url)
 
     @property

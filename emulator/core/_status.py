@@ -14,7 +14,7 @@ GRPC_HTTP_STATUS: dict[str, int] = {
     "OUT_OF_RANGE": 400, "UNIMPLEMENTED": 501, "INTERNAL": 500, "UNAVAILABLE": 503,
     "DATA_LOSS": 500, "UNAUTHENTICATED": 401,
 }
-_BY_NUMBER = dict(zip(range(1, 17), GRPC_HTTP_STATUS.values()))
+_BY_NUMBER = dict(zip(range(1, 17), GRPC_HTTP_STATUS.values(), strict=True))
 
 
 def http_status_of(status: str | int | None) -> int | None:

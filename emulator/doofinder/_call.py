@@ -36,7 +36,7 @@ class Call(CallNotes):
     body: bytes = b""
 
     @classmethod
-    def create(cls, request: web.Request, operation: str) -> "Call":
+    def create(cls, request: web.Request, operation: str) -> Call:
         return cls(request, operation, parse_pairs(request.query.items()),
                    tenant=tenant_of(request))
 

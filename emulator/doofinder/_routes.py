@@ -270,7 +270,7 @@ class DoofinderApi:
     def stats(self, event: str) -> Operation:
         rules = _stats.EVENTS[event]
 
-        async def run(api: "DoofinderApi", call: Call) -> dict:
+        async def run(api: DoofinderApi, call: Call) -> dict:
             engine = await api.enter(call)
             body = await api.body_json(call)
             call.params = merge(call.params, body or {})

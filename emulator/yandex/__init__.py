@@ -11,7 +11,7 @@ from ._servicer import ImageSearchServicer, quota_limiters
 
 MAX_BODY_BYTES = _rest.MAX_BODY_BYTES
 
-__all__ = ["ImageSearchServicer", "MAX_BODY_BYTES", "grpc_listen_tls", "grpc_server", "mount"]
+__all__ = ["MAX_BODY_BYTES", "ImageSearchServicer", "grpc_listen_tls", "grpc_server", "mount"]
 
 
 def mount(app: web.Application, engine: SearchEngine, *, rate_limits: bool) -> ImageSearchServicer:

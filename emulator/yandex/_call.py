@@ -44,7 +44,7 @@ class CallInfo(CallNotes):
 
     @classmethod
     def create(cls, method: str, payload: bytes, authorization: str | None,
-               client_request_id: str | None) -> "CallInfo":
+               client_request_id: str | None) -> CallInfo:
         """Emulator decision: request ids derive from the call itself, so the same request
         gets the same answer, bodies included; clients that send a fresh
         ``x-client-request-id`` per call (the SDKs do) get a fresh id each time."""

@@ -27,7 +27,7 @@ class TextQuery:
     language: str = "ru"
 
     @classmethod
-    def from_v2(cls, request) -> "TextQuery":
+    def from_v2(cls, request) -> TextQuery:
         spec, query = request.image_spec, request.query
         return cls(
             text=query.query_text,
