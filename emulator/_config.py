@@ -171,7 +171,7 @@ class Option:
     def from_file(self, value: Any, base: Path) -> Any:
         """A config file's value, typed as TOML and JSON type it; paths are relative to
         the file, as docker-compose reads its own."""
-        expected = {"bool": bool, "int": int, "float": (int, float), "path": str,
+        expected: Any = {"bool": bool, "int": int, "float": (int, float), "path": str,
                     "str": str, "choice": str}.get(self.kind)
         if self.kind == "names":
             if isinstance(value, str):
@@ -202,7 +202,7 @@ class Option:
 _KIND_WORDS = {"bool": "true or false", "int": "an integer", "float": "a number",
                "path": "a path (a string)", "str": "a string", "choice": "a string"}
 _DEFAULTS = {f.name: f.default for f in fields(Config)}
-_PORT = {"kind": "int", "high": 65535}
+_PORT: dict[str, Any] = {"kind": "int", "high": 65535}
 
 #: Every setting, in the order the README's table lists them.
 OPTIONS: tuple[Option, ...] = (

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable
+from typing import cast
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
@@ -22,7 +23,7 @@ from .core import Journal
 log = logging.getLogger(__name__)
 
 #: Renders a vendor's error for an unrouted request: (request, HTTP status) -> response.
-Fallback = Callable[[web.Request, int], web.Response]
+Fallback = Callable[[web.BaseRequest, int], web.Response]
 
 READY = web.AppKey("ready", dict)
 FALLBACKS = web.AppKey("fallbacks", list)
@@ -100,7 +101,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def admin_error(request: web.Request, status: int, message: str | None = None) -> web.Response:
+def admin_error(request: web.BaseRequest, status: int, message: str | None = None) -> web.Response:
     """The emulator's own error body on its own endpoints."""
     default = {404: "not found", 405: "method not allowed"}.get(
         status, "bad request" if status < 500 else "internal error")
@@ -133,7 +134,7 @@ class _VendorRequestHandler(RequestHandler):
         self.logger.debug("bad request from %s", request.remote, exc_info=exc)
         if request.writer.output_size > 0:
             raise ConnectionError("response already started")
-        app = self._manager.vendor_app
+        app = cast(_VendorServer, self._manager).vendor_app
         try:
             with contextlib.suppress(ValueError):
                 request = request.clone(rel_url=URL(self._target, encoded=True))
@@ -145,6 +146,8 @@ class _VendorRequestHandler(RequestHandler):
 
 
 class _VendorServer(web.Server):
+    vendor_app: web.Application
+
     def __call__(self) -> RequestHandler:
         return _VendorRequestHandler(self, loop=self._loop, **self._kwargs)
 
@@ -155,7 +158,7 @@ class VendorRunner(web.AppRunner):
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         server.__class__ = _VendorServer  # same state, our handler factory
-        server.vendor_app = self.app
+        cast(_VendorServer, server).vendor_app = self.app
         return server
 
 

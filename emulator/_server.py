@@ -9,7 +9,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
+import grpc
 from aiohttp import web
 
 from . import _http, _logs, _media, _tls, admin, doofinder, yandex
@@ -74,7 +76,7 @@ class Emulator:
         self.certificate: Path | None = None
         self._runner: web.AppRunner | None = None
         self._app: web.Application | None = None
-        self._grpc = None
+        self._grpc: grpc.aio.Server | None = None
         self._engine: SearchEngine | None = None
         self._generated: _tls.GeneratedFiles | None = None
         self._reloader: FixtureReloader | None = None
@@ -91,7 +93,8 @@ class Emulator:
         directory = self.config.fixtures or default_fixtures()
         store: FixtureStore = load_fixtures(directory)
         config, self._generated = _tls.with_certificate(self.config)
-        pair = _tls.load(config.tls_cert, config.tls_key) if config.tls_enabled else None
+        pair = (_tls.load(cast(Path, config.tls_cert), cast(Path, config.tls_key))
+                if config.tls_enabled else None)
         journal = Journal(config.journal_size)
         journal.subscribe(_logs.log_request)
         engine = self._engine = SearchEngine(store, journal)
@@ -116,13 +119,13 @@ class Emulator:
 
     async def _serve_grpc(self, servicer, config: Config, pair: _tls.KeyPair | None) -> None:
         """Worker processes (``workers`` > 1) bind the same ports; a lone one must not."""
-        self._grpc, self.grpc_port = await yandex.grpc_server(
+        server, self.grpc_port = await yandex.grpc_server(
             servicer, address(config.host, config.grpc_port), reuse_port=config.workers > 1)
+        self._grpc = server
         if pair is not None:
             self.grpc_tls_port = yandex.grpc_listen_tls(
-                self._grpc, address(config.host, config.grpc_tls_port), pair.cert_pem,
-                pair.key_pem)
-        await self._grpc.start()
+                server, address(config.host, config.grpc_tls_port), pair.cert_pem, pair.key_pem)
+        await server.start()
 
     async def _serve_http(self, app: web.Application, config: Config,
                           pair: _tls.KeyPair | None) -> None:
@@ -138,10 +141,11 @@ class Emulator:
             self.certificate = pair.cert_path
 
     async def _listen(self, config: Config, port: int, ssl_context) -> int:
+        assert self._runner is not None  # set up by _serve_http
         site = web.TCPSite(self._runner, config.host, port, ssl_context=ssl_context,
                            reuse_port=config.workers > 1 or None)
         await site.start()
-        return site._server.sockets[0].getsockname()[1]  # the bound port (0 in tests)
+        return self._runner.addresses[-1][1]  # the bound port (0 in tests): the last site's
 
     @property
     def public_base_url(self) -> str | None:

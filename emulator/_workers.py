@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
+from typing import cast
 
 from . import _logs, _tls
 from ._config import Config
@@ -147,9 +148,9 @@ class Supervisor:
                 return "stopped"
             for channel in ready:
                 try:
-                    kind, reason = channel.recv()
+                    kind, reason = cast(Connection, channel).recv()
                 except EOFError:
-                    kind, reason = "error", f"worker {self._channels[channel]} exited"
+                    kind, reason = "error", f"worker {self._channels[cast(Connection, channel)]} exited"
                 if kind != "ready":
                     print(f"error: cannot start: {reason}", file=sys.stderr)
                     return "failed"

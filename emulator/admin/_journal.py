@@ -12,7 +12,8 @@ FILTERS = (*JournalFilter.FIELDS, "after")
 
 def _filter(request: web.Request, allowed: tuple[str, ...]) -> JournalFilter:
     check_params(request, allowed)
-    given = {name: request.query[name] for name in JournalFilter.FIELDS if name in request.query}
+    given: dict[str, str | None] = {name: request.query[name] for name in JournalFilter.FIELDS
+                                    if name in request.query}
     given["tenant"] = tenant_of(request)
     return JournalFilter(**given, after=integer_param(request, "after"))
 

@@ -36,7 +36,7 @@ def _names(schemas: list[dict[str, Any]]) -> list[str]:
 
 def message(error: jsonschema.ValidationError) -> str:
     """The validator's message, in words for the combinations the schemas use."""
-    schema = error.validator_value
+    schema: Any = error.validator_value
     if error.validator == "not" and isinstance(schema, dict):
         if "required" in schema:
             return " and ".join(schema["required"]) + " cannot be given together"

@@ -93,15 +93,15 @@ def _fixture_candidates(engine: SearchEngine, q: StubQuery) -> list[Candidate]:
     key, fp = q.key, q.fingerprint
     if q.url is not None and q.url in store.urls:
         key, fp = store.urls[q.url]
-    for rule in store.rules.image_rules:
-        c = Candidate("fixture", rule.name, "image" if rule.fingerprint else "sha256")
-        if q.alias is not None and rule.cbir_alias == q.alias:
+    for image_rule in store.rules.image_rules:
+        c = Candidate("fixture", image_rule.name, "image" if image_rule.fingerprint else "sha256")
+        if q.alias is not None and image_rule.cbir_alias == q.alias:
             c.matched, c.matcher = True, "cbir_id"
         else:
-            _image_reasons(c, key, fp, rule.key, rule.fingerprint,
-                           store.settings.perceptual_distance if rule.max_distance is None
-                           else rule.max_distance)
-        _scope(c, rule.folder, q.scope)
+            _image_reasons(c, key, fp, image_rule.key, image_rule.fingerprint,
+                           store.settings.perceptual_distance if image_rule.max_distance is None
+                           else image_rule.max_distance)
+        _scope(c, image_rule.folder, q.scope)
         out.append(c)
     return out
 
@@ -113,7 +113,7 @@ def _stub_candidate(stub: Stub, q: StubQuery, noun: str = FOLDER) -> Candidate |
     if (kind == "text") != (q.text is not None):
         return None
     c = Candidate("stub", stub.name, kind, stub_id=stub.id)
-    if kind == "text":
+    if kind == "text" and q.text is not None and stub.text is not None:
         _text_reasons(c, q.text, stub.text)
     elif stub.closeness(q) is not None:
         c.matched = True
@@ -145,6 +145,8 @@ def _answer(engine: SearchEngine, q: StubQuery) -> Answer | None:
         answer = engine.by_alias(q.alias, q.scope, flt, caller=caller, peek=True)
         if answer is not None or q.key is None:
             return answer
+    if q.key is None:
+        return None
     return engine.by_image(q.key, q.fingerprint, q.scope, flt, caller=caller, peek=True)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import _diskcache
 from ._access import AccessList
@@ -254,8 +254,9 @@ def load_fixtures(directory: str | Path) -> FixtureStore:
         raise FixtureError("", "$", "not a directory")
     raw = {name: _read(directory, name) for name in FILES}
     loader = _Loader(directory)
-    docs = loader.documents(raw["catalog.json"])
-    rules, urls = loader.rules(raw["rules.json"], docs)
+    # the required files are read or refused by _read, never None
+    docs = loader.documents(cast(dict[str, Any], raw["catalog.json"]))
+    rules, urls = loader.rules(cast(dict[str, Any], raw["rules.json"]), docs)
     access = raw["access.json"] or {}
     keys = {k["key"]: (frozenset(k["folders"]) if "folders" in k else None)
             for k in access.get("keys", [])}

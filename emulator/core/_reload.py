@@ -83,8 +83,9 @@ class FixtureReloader:
             self._task = None
 
     async def _watch(self) -> None:
+        interval_s = self.interval_s or DEFAULT_INTERVAL_S  # started only when it is set
         while True:
-            await asyncio.sleep(self.interval_s)
+            await asyncio.sleep(interval_s)
             try:
                 if await self._snapshot() != self._seen:
                     await self.reload()

@@ -200,7 +200,9 @@ class StubBook:
 
     def match(self, query: StubQuery, *, consume: bool = True) -> StubHit | None:
         """The stub that answers this query, if any; ``consume`` moves its sequence on."""
-        best, best_key, best_close = None, None, None
+        best: Stub | None = None
+        best_key: tuple[int, int, bool, int] | None = None
+        best_close: tuple[int, int | None] = (0, None)
         for stub in self._stubs.values():
             if stub.used_up or not stub.applies_to(query):
                 continue

@@ -21,7 +21,8 @@ def tenant_of(request: web.BaseRequest) -> str | None:
     prefix and all), else the hashid; so parallel tests that each use a key of their own,
     or an engine of their own, are isolated with no extra header."""
     return (request.headers.get(TENANT_HEADER) or token(request)
-            or request.match_info.get("hashid") or None)
+            or (request.match_info.get("hashid") if isinstance(request, web.Request) else None)
+            or None)
 
 
 @dataclass

@@ -172,7 +172,7 @@ def _facet(raw: Any) -> FacetRequest:
         raise BadQuery()
     if kind is not None and kind not in _FACET_KINDS:
         raise BadQuery()
-    return FacetRequest(field, min(parsed, MAX_FACET_SIZE), _FACET_KINDS.get(kind))
+    return FacetRequest(field, min(parsed, MAX_FACET_SIZE), _FACET_KINDS[kind] if kind is not None else None)
 
 
 def facets(params: Params) -> tuple[FacetRequest, ...]:

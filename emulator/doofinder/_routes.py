@@ -219,7 +219,7 @@ class DoofinderApi:
         dfid = _query.text(call.params, "dfid")
         if not dfid:
             raise FieldsMissing(["dfid"])
-        call.lookup["dfid"] = dfid
+        call.note(dfid=dfid)
         if not engine.image_search:
             raise ImageSearchDisabled()
         listing = _query.listing(call.params, paged=False, switches=_query.IMAGE_SWITCHES)
@@ -245,7 +245,7 @@ class DoofinderApi:
             body = await self.body_json(call)
             call.params = merge(call.params, body or {})
         query = await self.offload(_query.text_query, call.params, engine.catalog.indices)
-        call.lookup["text"] = query.text
+        call.note(text=query.text)
         step = await self.stubbed(call, StubQuery(call.caller, engine.id, text=query.text))
         if step is not None:
             name = (query.mode or STUBBED_QUERY_NAME).value
@@ -256,7 +256,7 @@ class DoofinderApi:
     async def suggest(self, call: Call) -> list[str]:
         engine = await self.enter(call)
         text = _query.query_text(call.params, SuggestQueryInvalid)
-        call.lookup["text"] = text
+        call.note(text=text)
         indices = _query.indices(call.params, engine.catalog.indices)
         _query.session_id(call.params)
         _query.user_id(call.params)

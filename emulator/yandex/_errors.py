@@ -118,7 +118,7 @@ class ConnectionReset(YandexError):
 
 
 #: HTTP status -> the gRPC code the gateway maps to it (the first one in HTTP_STATUS).
-_CODES_BY_HTTP = {}
+_CODES_BY_HTTP: dict[int, grpc.StatusCode] = {}
 for _code, _http in HTTP_STATUS.items():
     _CODES_BY_HTTP.setdefault(_http, _code)
 

@@ -189,7 +189,7 @@ async def _answer(servicer: ImageSearchServicer, params: MultiDictProxy, host: s
 
 
 def handler(servicer: ImageSearchServicer):
-    async def handle(request: web.Request) -> web.Response:
+    async def handle(request: web.Request) -> web.StreamResponse:
         info = CallInfo.create(f"v1:{request.path_qs}", b"", None, None)
         info.identify(API, request.headers.get(TENANT_HEADER))
         sent: dict = {"raw_query": request.rel_url.raw_query_string}

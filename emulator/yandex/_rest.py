@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from google.protobuf import json_format
+from typing import Any
 
 from .._http import BodyTooLarge, BodyUnreadable, ClientGone, read_body
 from .._http_faults import deliver
@@ -52,7 +53,7 @@ def error_response(error: YandexError, info: CallInfo) -> web.Response:
 API = "yandex.v2.rest"
 
 
-def _call_info(request: web.Request, payload: bytes) -> CallInfo:
+def _call_info(request: web.BaseRequest, payload: bytes) -> CallInfo:
     info = CallInfo.create(f"rest:{request.method} {request.path}", payload,
                            request.headers.get("Authorization"),
                            request.headers.get("x-client-request-id"))
@@ -93,25 +94,27 @@ RENDERED_BODIES = 256
 
 
 @functools.lru_cache(maxsize=RENDERED_BODIES)
-def _rendered(response_type, wire: bytes) -> bytes:
+def _rendered(response_type: Any, wire: bytes) -> bytes:
     return json.dumps(_render(response_type.FromString(wire)), ensure_ascii=False).encode()
 
 
 def ok_response(response, info: CallInfo) -> web.Response:
     """The answer as JSON: rendered once for each distinct answer (a pure function of its
     message), so a load test's repeated request costs no JSON printing."""
-    return web.Response(body=_rendered(type(response), response.SerializeToString()),
+    response_type: Any = type(response)
+    return web.Response(body=_rendered(response_type, response.SerializeToString()),
                         status=200, content_type="application/json",
                         headers=info.response_headers())
 
 
-def _handler(servicer: ImageSearchServicer, path: str) -> Callable[[web.Request], Awaitable]:
+def _handler(servicer: ImageSearchServicer,
+             path: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     method, by_image = ROUTES[path]
     request_type = (servicer.protos.ImageSearchByImageRequest if by_image
                     else servicer.protos.ImageSearchRequest)
     call = servicer.search_by_image if by_image else servicer.search
 
-    async def handle(request: web.Request) -> web.Response:
+    async def handle(request: web.Request) -> web.StreamResponse:
         info = _call_info(request, b"")
         message = None
         try:

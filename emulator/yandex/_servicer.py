@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import math
 from collections.abc import Mapping
+from typing import cast
 
 from google.protobuf import json_format
 
@@ -168,6 +169,7 @@ class ImageSearchServicer:
         answer = await self._image_answer(request, flt, call)
         await self._settle(answer, call)
         results = answer.results
+        assert results is not None  # an answer without results has a fault, raised by _settle
         max_page = max(0, math.ceil(results.total / IMAGES_PER_PAGE) - 1)
         start = request.page * IMAGES_PER_PAGE
         docs = results.window(start, start + IMAGES_PER_PAGE) if request.page <= max_page else []
@@ -179,7 +181,7 @@ class ImageSearchServicer:
                          page_title=d.page_title, page_url=d.page_url) for d in docs],
             page=request.page,
             max_page=max_page,
-            id=request.id if by_id else (answer.alias or _cbir.encode(answer.key)),
+            id=request.id if by_id else (answer.alias or _cbir.encode(cast(bytes, answer.key))),
         )
 
     # -- Search (text) ------------------------------------------------------------------

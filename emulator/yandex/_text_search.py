@@ -85,7 +85,7 @@ def render(engine: SearchEngine, query: TextQuery, answer: Answer,
     results = answer.results
     start = query.page * query.groups_on_page
     docs = results.window(start, start + query.groups_on_page) if results is not None else []
-    if not docs:
+    if results is None or not docs:
         return render_error(query, 15), 15
     now = engine.now()
     body = _xml.render_results(query.echo, docs, found=results.total, now=now,
