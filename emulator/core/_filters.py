@@ -28,6 +28,7 @@ def on_site(host: str, site: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ImageFilter:
+    #: Contract: v1 ``site`` restricts to one domain, v2 ``site`` results to one site.
     site: str | None = None
     format: ImageFormat | None = None
     orientation: Orientation | None = None
