@@ -64,7 +64,7 @@ def tls_server() -> Iterator[Running]:
 @pytest.fixture(scope="module")
 def node_results(tls_server: Running) -> dict[str, Any]:
     config = {
-        "target": tls_server.grpc, "tlsTarget": f"localhost:{tls_server.emulator.grpc_tls_port}",
+        "target": tls_server.grpc, "tlsTarget": f"127.0.0.1:{tls_server.emulator.grpc_tls_port}",
         "rootCert": str(tls_server.emulator.certificate), "image": str(RED_SQUARE),
         "url": TOLSTOY_URL, "alias": TOLSTOY_ALIAS, "unknownId": UNKNOWN_ID,
         "folderId": FOLDER, "timeoutMs": CALL_TIMEOUT_MS,
