@@ -140,6 +140,7 @@ def parse(params: MultiDictProxy, host: str) -> V1Request:
             size=_choice(params, "isize", _ISIZES, language),
             colors=_choice(params, "icolor", _ICOLORS, language),
             family_strict=fyandex == 1,
+            site_holds_image=True,  # an XML answer: <domain> on the site too
         ),
         language=language,
     )

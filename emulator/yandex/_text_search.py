@@ -40,6 +40,7 @@ class TextQuery:
                 size=v2.SIZES.get(spec.size),
                 colors=v2.COLORS.get(spec.color),
                 family_strict=query.family_mode == v2.FAMILY_STRICT,
+                site_holds_image=True,  # an XML answer: <domain> on the site too
             ),
             language=v2.LANGUAGES.get(query.search_type, "ru"),
         )
