@@ -136,7 +136,7 @@ def test_parser_refusals_on_v2_paths_and_unknown_input_are_google_rpc_status(ser
 
 @pytest.mark.parametrize("raw", _cases("GET", V1_QUERY))
 def test_parser_refusals_on_images_xml_are_the_xml_error_document(server, raw):
-    """README: requests the HTTP parser refuses get "the XML error document on
+    """docs/known-differences.md: requests the HTTP parser refuses get "the XML error document on
     /images-xml". aiohttp hands handle_error its placeholder message (path "/"), so the
     REST fallback answered JSON here."""
     status, headers, body = split_reply(send_raw(server, raw))

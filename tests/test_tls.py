@@ -41,7 +41,7 @@ def tls_server() -> Iterator[Running]:
 
 def red_square_answer(running: Running) -> str:
     """The red square's picture as answered: served by the emulator at its public base URL,
-    whose default is the plaintext HTTP address even with TLS on (see README, TLS)."""
+    whose default is the plaintext HTTP address even with TLS on (see docs/configuration.md, TLS)."""
     return catalog_url("red-square", running.http)
 
 
