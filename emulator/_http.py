@@ -17,6 +17,7 @@ from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 from yarl import URL
 
+from ._pipeline import ClientGone
 from .core import Journal
 
 log = logging.getLogger(__name__)
@@ -60,10 +61,6 @@ async def readyz(request: web.Request) -> web.Response:
     ready = request.app[READY]["ready"]
     return web.json_response({"status": "ready" if ready else "starting"},
                              status=200 if ready else 503)
-
-
-class ClientGone(Exception):
-    """The client closed the connection before its body arrived: nobody to answer."""
 
 
 class BodyTooLarge(Exception):

@@ -13,9 +13,11 @@ from pathlib import Path
 from aiohttp import web
 
 from . import _http, _logs, _media, _tls, admin, doofinder, yandex
+from ._pipeline import MAX_BODY_BYTES, Pipeline
 from ._config import Config, ConfigError
 from ._resources import bundled
-from .core import FixtureError, FixtureReloader, FixtureStore, Journal, SearchEngine, load_fixtures
+from .core import (FixtureError, FixtureReloader, FixtureStore, Journal, SearchEngine, WorkPool,
+                   load_fixtures)
 
 log = logging.getLogger("emulator")
 
@@ -76,6 +78,7 @@ class Emulator:
         self._app: web.Application | None = None
         self._grpc = None
         self._engine: SearchEngine | None = None
+        self._pool: WorkPool | None = None
         self._generated: _tls.GeneratedFiles | None = None
         self._reloader: FixtureReloader | None = None
 
@@ -94,15 +97,18 @@ class Emulator:
         pair = _tls.load(config.tls_cert, config.tls_key) if config.tls_enabled else None
         journal = Journal(config.journal_size)
         journal.subscribe(_logs.log_request)
-        engine = self._engine = SearchEngine(store, journal)
+        pool = self._pool = WorkPool()
+        pool.start()
+        engine = self._engine = SearchEngine(store, journal, pool)
+        pipeline = Pipeline(engine.faults, engine.stubs, journal, pool)
         rate_limits = store.settings.rate_limits if config.rate_limits is None \
             else config.rate_limits
-        app = self._app = _http.create_app(yandex.MAX_BODY_BYTES, journal)
-        servicer = yandex.mount(app, engine, rate_limits=rate_limits)
+        app = self._app = _http.create_app(MAX_BODY_BYTES, journal)
+        servicer = yandex.mount(app, engine, pipeline, rate_limits=rate_limits)
         self._reloader = FixtureReloader(engine, directory, config.reload_interval)
         admin.mount(app, engine, self._reloader, config.admin_token)
         _media.add_routes(app, engine)
-        doofinder.mount(app, engine, rate_limits=rate_limits)
+        doofinder.mount(app, engine, pipeline, rate_limits=rate_limits)
         _http.add_fallback(app, _http.ADMIN, _http.admin_error)
         await self._serve_grpc(servicer, config, pair)
         await self._serve_http(app, config, pair)
@@ -160,9 +166,10 @@ class Emulator:
         if self._reloader is not None:
             await self._reloader.stop()
             self._reloader = None
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        self._engine = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         if self._generated is not None:
             self._generated.remove()
             self._generated = None

@@ -15,6 +15,7 @@ from ._numbers import ascii_integer
 from ._palette import RGB
 from ._placeholder import IMAGES_PATH, placeholder_fingerprint, placeholder_path, render_placeholder
 from ._fixtures import FixtureError, FixtureStore, Settings, load_fixtures
+from ._pool import POOL_THREADS, WorkPool
 from ._ratelimit import Quota, RateLimiter
 from ._results import ResultSet
 from ._rules import Fault
@@ -33,7 +34,8 @@ from ._text_match import TextMode, search_text, suggestions
 TENANT_HEADER = "X-Emulator-Tenant"
 
 __all__ = [
-    "CHROMATIC", "GRAYSCALE", "IMAGES_PATH", "MATCH_HEADER", "NO_FAULTS", "RATE_LIMITED", "RGB",
+    "CHROMATIC", "GRAYSCALE", "IMAGES_PATH", "MATCH_HEADER", "NO_FAULTS", "POOL_THREADS",
+    "RATE_LIMITED", "RGB",
     "TENANT_HEADER", "Access", "AccessList", "Answer", "CallNotes", "Caller", "Catalog",
     "CatalogEngine", "CatalogQuery", "CatalogResult", "Clause", "Color", "Drip", "Facet",
     "FacetKind", "FacetRequest", "Fault", "FaultBook", "FaultError", "FaultPlan", "FaultSpec",
@@ -42,7 +44,7 @@ __all__ = [
     "JournalFilter", "Match", "NotAnImage", "Orientation", "Quota", "RangeClause", "RangeFacet",
     "RateLimiter", "ResultSet", "SearchEngine", "Settings", "SizeClass", "SortKey", "Stub",
     "StubBook", "StubConflict", "StubError", "StubHit", "StubQuery", "StubStep", "TermClause",
-    "TermCount", "TermFacet", "TextMode", "Tier", "ascii_integer", "b64decode_strict",
+    "TermCount", "TermFacet", "TextMode", "Tier", "WorkPool", "ascii_integer", "b64decode_strict",
     "catalog_match", "explain", "explain_catalog", "fault_spec_from_json", "fingerprint",
     "image_record", "load_fixtures", "placeholder_fingerprint", "placeholder_path",
     "recorded_fingerprint", "render_placeholder", "run_query", "search_text", "stub_from_json",

@@ -6,13 +6,10 @@ wire format; adapters page the result set and render it.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
-import functools
 import hashlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -26,12 +23,12 @@ from ._match import Match, Tier
 from ._memo import RenderMemo
 from ._palette import colour_order
 from ._placeholder import IMAGES_PATH
+from ._pool import WorkPool
 from ._results import GeneratedResults, ListedResults, ResultSet
 from ._rules import Fault, ImageRule, Outcome, normalize_text
 from ._stubs import Caller, StubBook, StubQuery
 from ._served import own_image
 
-DECODE_THREADS = 2
 #: Images up to this size are hashed on the event loop to look for a cached fingerprint.
 INLINE_DIGEST_BYTES = 256 * 1024
 T = TypeVar("T")
@@ -62,7 +59,8 @@ def _seed(kind: str, value: str) -> bytes:
 
 
 class SearchEngine:
-    def __init__(self, store: FixtureStore, journal: Journal | None = None) -> None:
+    def __init__(self, store: FixtureStore, journal: Journal | None = None,
+                 pool: WorkPool | None = None) -> None:
         self.store = store
         self.generator = DocumentGenerator()
         self.journal = journal or Journal()
@@ -74,12 +72,9 @@ class SearchEngine:
         #: Emulator decision: served image URLs start here; the server sets it to its own
         #: bound address unless a public base URL is configured.
         self.public_base_url = "http://127.0.0.1:8080"
-        self._decoders = ThreadPoolExecutor(max_workers=DECODE_THREADS,
-                                            thread_name_prefix="image-decode")
+        #: the work pool, which its owner (the running emulator) starts and shuts down
+        self.pool = pool or WorkPool()
         self.fingerprints = FingerprintCache()
-
-    def close(self) -> None:
-        self._decoders.shutdown(wait=False, cancel_futures=True)
 
     def warm(self) -> None:
         """What start-up leaves for later: the catalogs' picture fingerprints and the text
@@ -100,13 +95,12 @@ class SearchEngine:
         return self.store.settings.clock or dt.datetime.now(dt.timezone.utc)
 
     async def in_image_pool(self, work: Callable[..., T], *args) -> T:
-        """Run image work (drawing, resizing) in the decode pool, off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(
-            self._decoders, functools.partial(work, *args))
+        """Run image work (drawing, resizing) in the work pool, off the event loop."""
+        return await self.pool.run(work, *args)
 
     async def fingerprint(self, data: bytes) -> Fingerprint:
-        """Decode off the event loop, in a pool of its own (so decodes neither block the loop
-        nor take every worker thread, and at most two decode buffers exist at once); a
+        """Decode off the event loop, in the work pool (so at most two decode buffers exist
+        at once); a
         repeated image is found by its digest and not decoded again. Raises NotAnImage.
 
         A small image's digest is taken here, on the loop (about 0.1 ms for 256 KiB), so a

@@ -7,6 +7,7 @@ import functools
 from aiohttp import web
 
 from .. import _http
+from .._pipeline import Pipeline
 from ..core import SearchEngine
 from ._body import MAX_BODY_BYTES
 from ._call import VENDOR
@@ -18,18 +19,14 @@ __all__ = ["API", "MAX_BODY_BYTES", "VENDOR", "DoofinderApi", "item_for_dfid", "
 API = web.AppKey("doofinder", DoofinderApi)
 
 
-def mount(app: web.Application, engine: SearchEngine, *, rate_limits: bool) -> DoofinderApi:
+def mount(app: web.Application, engine: SearchEngine, pipeline: Pipeline, *,
+          rate_limits: bool) -> DoofinderApi:
     """Add the ``/6/`` routes, and answer what aiohttp refuses there in the vendor's form."""
-    api = DoofinderApi(engine, rate_limits=rate_limits)
+    api = DoofinderApi(engine, pipeline, rate_limits=rate_limits)
     app[API] = api
     engine.stubs.catalogs[VENDOR] = functools.partial(has_item, engine)
     add_routes(app, api)
     _http.add_fallback(app, PREFIX, unmatched)
-
-    async def close(_app: web.Application) -> None:
-        api.close()
-
-    app.on_cleanup.append(close)
     return api
 
 

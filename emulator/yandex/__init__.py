@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import _http
+from .._pipeline import Pipeline
 from ..core import SearchEngine
 from . import _grpc, _images_xml, _protos, _rest
 from ._servicer import ImageSearchServicer, quota_limiters
@@ -14,7 +15,8 @@ MAX_BODY_BYTES = _rest.MAX_BODY_BYTES
 __all__ = ["MAX_BODY_BYTES", "ImageSearchServicer", "grpc_listen_tls", "grpc_server", "mount"]
 
 
-def mount(app: web.Application, engine: SearchEngine, *, rate_limits: bool) -> ImageSearchServicer:
+def mount(app: web.Application, engine: SearchEngine, pipeline: Pipeline, *,
+          rate_limits: bool) -> ImageSearchServicer:
     """Add the Yandex REST routes to the app; the servicer is shared with gRPC."""
     servicer = ImageSearchServicer(engine, _protos.load(),
                                    quota_limiters() if rate_limits else None)
