@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -54,7 +54,7 @@ class Call(CallNotes):
 
     api: str = ""  # the journal's API, e.g. "<vendor>.<version>.<transport>"
     operation: str = ""  # the journal's method and a fault's operation
-    request_id: str = ""  # derived once (see Pipeline._request_id)
+    request_id: str = ""  # derived once (see Pipeline.request_id)
 
 
 C = TypeVar("C", bound=Call)
@@ -89,7 +89,7 @@ class Adapter(Generic[C, A, R]):
         """The digest size and the parts of the call its request id is derived from."""
         raise NotImplementedError
 
-    def request_id(self, call: C, digest: bytes) -> None:
+    def set_request_id(self, call: C, digest: bytes) -> None:
         """Set the call's ids from the digest of :meth:`id_parts`."""
         raise NotImplementedError
 
@@ -151,10 +151,10 @@ class Pipeline:
             await adapter.admit(call)
             await self._faults(adapter, call)
             answer = await adapter.operate(call, self)
-            await self._request_id(adapter, call)
+            await self.request_id(adapter, call)
             response, outcome = adapter.render(call, answer)
         except ClientGone:
-            await self._request_id(adapter, call)
+            await self.request_id(adapter, call)
             response, outcome = adapter.gone(call)
             await self._record(adapter, call, outcome)
             return Delivery(response, NO_FAULTS)
@@ -172,7 +172,7 @@ class Pipeline:
         elif not isinstance(exc, adapter.errors):
             log.exception("%s %s failed", call.api, call.operation)
             exc = adapter.internal_error()
-        await self._request_id(adapter, call)
+        await self.request_id(adapter, call)
         return adapter.render_error(call, exc)
 
     async def _faults(self, adapter: Adapter[C, A, R], call: C) -> None:
@@ -187,24 +187,33 @@ class Pipeline:
         if plan.error is not None:
             raise adapter.fault_error(call, plan.error, plan.error_by)
 
+    def stub_finder(self, call: Call) -> Callable[[StubQuery], StubHit | None]:
+        """The one stub path: finds the runtime stub that answers a query, if any (its
+        sequence moves on), and notes it as the call's match. Its step's delay, results and
+        error are the operation's to answer, as a fixture rule's are."""
+        def find(query: StubQuery) -> StubHit | None:
+            hit = self.stubs.match(query)
+            if hit is not None:
+                call.match = hit.match
+            return hit
+
+        return find
+
     async def stub(self, call: Call, query: StubQuery) -> StubHit | None:
-        """The one stub path: the runtime stub that answers ``query``, if any (its sequence
-        moves on), noted as the call's match, its delay waited out. Its step's results or
-        error are the operation's to answer, like a fixture rule's."""
-        hit = self.stubs.match(query)
-        if hit is None:
-            return None
-        call.match = hit.match
-        if hit.step.delay_ms:
+        """The stub step for an operation that answers a stub by itself: the stub found
+        (see :meth:`stub_finder`), its delay waited out."""
+        hit = self.stub_finder(call)(query)
+        if hit is not None and hit.step.delay_ms:
             await asyncio.sleep(hit.step.delay_ms / 1000)
         return hit
 
-    async def _request_id(self, adapter: Adapter[C, A, R], call: C) -> None:
-        """Derived once, when the call has been read as far as it will be."""
+    async def request_id(self, adapter: Adapter[C, A, R], call: C) -> None:
+        """Derived once, when the call has been read as far as it will be (before it is
+        rendered, or earlier by an operation whose answer carries it)."""
         if call.request_id:
             return
         size, parts = adapter.id_parts(call)
-        adapter.request_id(call, await self.offload(sum(map(len, parts)), request_digest,
+        adapter.set_request_id(call, await self.offload(sum(map(len, parts)), request_digest,
                                                     size, parts))
 
     async def _record(self, adapter: Adapter[C, A, R], call: C, outcome: str) -> None:

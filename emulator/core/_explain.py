@@ -136,16 +136,17 @@ def _stub_candidate(stub: Stub, q: StubQuery, noun: str = FOLDER) -> Candidate |
 
 
 def _answer(engine: SearchEngine, q: StubQuery) -> Answer | None:
-    flt, caller = ImageFilter(), q.caller
+    """The very decisions serving makes, with runtime stubs only peeked at."""
+    flt, caller, find = ImageFilter(), q.caller, engine.peek
     if q.text is not None:
-        return engine.by_text(q.text, q.scope, flt, caller=caller, peek=True)
+        return engine.by_text(q.text, q.scope, flt, find=find, caller=caller)
     if q.url is not None:
-        return engine.by_url(q.url, q.scope, flt, caller=caller, peek=True)
+        return engine.by_url(q.url, q.scope, flt, find=find, caller=caller)
     if q.alias is not None:
-        answer = engine.by_alias(q.alias, q.scope, flt, caller=caller, peek=True)
+        answer = engine.by_alias(q.alias, q.scope, flt, find=find, caller=caller)
         if answer is not None or q.key is None:
             return answer
-    return engine.by_image(q.key, q.fingerprint, q.scope, flt, caller=caller, peek=True)
+    return engine.by_image(q.key, q.fingerprint, q.scope, flt, find=find, caller=caller)
 
 
 def explain(engine: SearchEngine, q: StubQuery, limit: int = DEFAULT_CANDIDATES) -> dict[str, Any]:

@@ -26,12 +26,15 @@ from ._placeholder import IMAGES_PATH
 from ._pool import WorkPool
 from ._results import GeneratedResults, ListedResults, ResultSet
 from ._rules import Fault, ImageRule, Outcome, normalize_text
-from ._stubs import Caller, StubBook, StubQuery
+from ._stubs import Caller, StubBook, StubHit, StubQuery
 from ._served import own_image
 
 #: Images up to this size are hashed on the event loop to look for a cached fingerprint.
 INLINE_DIGEST_BYTES = 256 * 1024
 T = TypeVar("T")
+#: How the decisions find the runtime stub for a query: serving moves its sequence on
+#: (the call pipeline's stub step), explain only peeks.
+StubFinder = Callable[[StubQuery], "StubHit | None"]
 
 #: Emulator decision: a text no rule covers finds between 200 and 1000 generated images.
 TEXT_POOL_MIN, TEXT_POOL_MAX = 200, 1000
@@ -141,9 +144,14 @@ class SearchEngine:
         return Answer(results, outcome.fault, outcome.delay_ms,
                       rule.key if rule else None, rule.cbir_alias if rule else None, match)
 
-    def _stubbed(self, query: StubQuery, flt: ImageFilter, peek: bool) -> Answer | None:
-        """The runtime stub's answer, if one matches; ``peek`` leaves its sequence as it is."""
-        hit = self.stubs.match(query, consume=not peek)
+    def peek(self, query: StubQuery) -> StubHit | None:
+        """The stub that would answer ``query``, its sequence left as it is (explain)."""
+        return self.stubs.match(query, consume=False)
+
+    def _stubbed(self, query: StubQuery, flt: ImageFilter, find: StubFinder) -> Answer | None:
+        """The runtime stub's answer, if ``find`` (serving: the call pipeline's stub step;
+        explain: :meth:`peek`) finds one for the query; its delay is the answer's."""
+        hit = find(query)
         if hit is None:
             return None
         step, documents = hit.step, self.store.documents
@@ -158,8 +166,8 @@ class SearchEngine:
         return _seed("url", url)
 
     def by_image(self, key: bytes, fp: Fingerprint | None, folder: str | None,
-                 flt: ImageFilter, via: Tier | None = None, *, caller: Caller = Caller(),
-                 url: str | None = None, peek: bool = False) -> Answer:
+                 flt: ImageFilter, via: Tier | None = None, *, find: StubFinder,
+                 caller: Caller = Caller(), url: str | None = None) -> Answer:
         """A runtime stub first; then exact digest, look-alike, nearest (see
         :meth:`RuleBook.for_image`). ``via`` names how the image was reached when not sent
         as bytes (a fixture URL).
@@ -167,7 +175,7 @@ class SearchEngine:
         Emulator decision: with no rule close enough, the answer is the generated set of
         the picture's perceptual key (so a copy of it gets the same one), ranked by colour
         likeness to the picture; the match names the nearest rule and its distance."""
-        stubbed = self._stubbed(StubQuery(caller, folder, key, fp, url), flt, peek)
+        stubbed = self._stubbed(StubQuery(caller, folder, key, fp, url), flt, find)
         if stubbed is not None:
             return stubbed
         found = self.store.rules.for_image(key, fp, folder,
@@ -183,26 +191,26 @@ class SearchEngine:
                                    base_url=self.public_base_url.rstrip("/"))
         return Answer(results, key=seed, match=match)
 
-    def by_url(self, url: str, folder: str | None, flt: ImageFilter, *,
-               caller: Caller = Caller(), peek: bool = False) -> Answer:
+    def by_url(self, url: str, folder: str | None, flt: ImageFilter, *, find: StubFinder,
+               caller: Caller = Caller()) -> Answer:
         """Never fetches: a fixture URL stands for its image file, others seed from the URL."""
         key, fp = self.store.urls.get(url) or (self.url_key(url), None)
-        return self.by_image(key, fp, folder, flt, via=Tier.URL, caller=caller, url=url,
-                             peek=peek)
+        return self.by_image(key, fp, folder, flt, via=Tier.URL, find=find, caller=caller,
+                             url=url)
 
-    def by_alias(self, alias: str, folder: str | None, flt: ImageFilter, *,
-                 caller: Caller = Caller(), peek: bool = False) -> Answer | None:
+    def by_alias(self, alias: str, folder: str | None, flt: ImageFilter, *, find: StubFinder,
+                 caller: Caller = Caller()) -> Answer | None:
         """The stub or rule that lists this image id (a recorded live one, say), if any."""
-        stubbed = self._stubbed(StubQuery(caller, folder, alias=alias), flt, peek)
+        stubbed = self._stubbed(StubQuery(caller, folder, alias=alias), flt, find)
         if stubbed is not None:
             return stubbed
         rule = self.store.rules.for_alias(alias, folder)
         return None if rule is None else self._answer(rule.outcome, flt,
                                                       Match(Tier.ALIAS, rule.name), rule)
 
-    def by_text(self, text: str, folder: str | None, flt: ImageFilter, *,
-                caller: Caller = Caller(), peek: bool = False) -> Answer:
-        stubbed = self._stubbed(StubQuery(caller, folder, text=text), flt, peek)
+    def by_text(self, text: str, folder: str | None, flt: ImageFilter, *, find: StubFinder,
+                caller: Caller = Caller()) -> Answer:
+        stubbed = self._stubbed(StubQuery(caller, folder, text=text), flt, find)
         if stubbed is not None:
             return stubbed
         rule = self.store.rules.for_text(text, folder)

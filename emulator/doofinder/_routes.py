@@ -86,7 +86,7 @@ class DoofinderApi(Adapter[Call, Any, web.Response]):
         return 16, (call.request.method.encode(),
                     call.request.path_qs.encode("utf-8", "surrogateescape"), call.body)
 
-    def request_id(self, call: Call, digest: bytes) -> None:
+    def set_request_id(self, call: Call, digest: bytes) -> None:
         call.request_id = digest.hex()
 
     def _headers(self, call: Call) -> dict[str, str]:

@@ -18,7 +18,7 @@ __all__ = ["MAX_BODY_BYTES", "ImageSearchServicer", "grpc_listen_tls", "grpc_ser
 def mount(app: web.Application, engine: SearchEngine, pipeline: Pipeline, *,
           rate_limits: bool) -> ImageSearchServicer:
     """Add the Yandex REST routes to the app; the servicer is shared with gRPC."""
-    servicer = ImageSearchServicer(engine, _protos.load(),
+    servicer = ImageSearchServicer(engine, _protos.load(), pipeline,
                                    quota_limiters() if rate_limits else None)
     engine.stubs.catalogs["yandex"] = lambda doc_id, _scope: doc_id in engine.store.documents
     _rest.add_routes(app, servicer)
