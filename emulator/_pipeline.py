@@ -22,19 +22,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from .core import (NO_FAULTS, CallNotes, Fault, FaultBook, FaultPlan, FaultTarget, Journal,
-                   StubBook, StubHit, StubQuery, WorkPool, update_framed)
+from .core import (MAX_BODY_BYTES, NO_FAULTS, OFFLOAD_BYTES, CallNotes, Fault, FaultBook,
+                   FaultPlan, FaultTarget, Journal, StubBook, StubHit, StubQuery, WorkPool,
+                   update_framed)
 
 log = logging.getLogger(__name__)
 
-#: The largest request body any HTTP operation reads, and so the HTTP app's own limit.
-#: Contract (Yandex): a 3 MiB image, which is 4 MiB of base64, plus the rest of the
-#: request; (Doofinder) bodies over 8 MB are refused. Emulator decision: 8 MiB for both,
-#: as a proxy's ``8m`` means, so an oversized image gets the vendor's own error.
-MAX_BODY_BYTES = 8 * 1024 * 1024
-#: Bodies (and strings within them) from this size on are parsed, decoded and digested in
-#: the work pool, off the event loop; smaller ones cost less than the trip to the pool.
-OFFLOAD_BYTES = 256 * 1024
+__all__ = ["MAX_BODY_BYTES", "OFFLOAD_BYTES", "Adapter", "Call", "ClientGone", "Delivery",
+           "Pipeline", "Reset", "request_digest"]
+
 #: What the journal says of a call its fault plan reset.
 RESET_OUTCOME = "CONNECTION_RESET"
 

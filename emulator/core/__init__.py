@@ -15,7 +15,9 @@ from ._numbers import ascii_integer
 from ._palette import RGB
 from ._placeholder import IMAGES_PATH, placeholder_fingerprint, placeholder_path, render_placeholder
 from ._fixtures import FixtureError, FixtureStore, Settings, load_fixtures
+from ._limits import MAX_BODY_BYTES, OFFLOAD_BYTES
 from ._pool import POOL_THREADS, WorkPool
+from ._tenant import TENANT_HEADER, tenant_from
 from ._ratelimit import Quota, RateLimiter
 from ._results import ResultSet
 from ._rules import Fault
@@ -30,11 +32,10 @@ from ._catalog import (Catalog, CatalogQuery, CatalogResult, Clause, Facet, Face
 from ._engines import CatalogEngine
 from ._text_match import TextMode, search_text, suggestions
 
-#: Which tenant a call belongs to (gRPC: metadata ``x-emulator-tenant``).
-TENANT_HEADER = "X-Emulator-Tenant"
 
 __all__ = [
-    "CHROMATIC", "GRAYSCALE", "IMAGES_PATH", "MATCH_HEADER", "NO_FAULTS", "POOL_THREADS",
+    "CHROMATIC", "GRAYSCALE", "IMAGES_PATH", "MATCH_HEADER", "MAX_BODY_BYTES", "NO_FAULTS",
+    "OFFLOAD_BYTES", "POOL_THREADS",
     "RATE_LIMITED", "RGB",
     "TENANT_HEADER", "Access", "AccessList", "Answer", "CallNotes", "Caller", "Catalog",
     "CatalogEngine", "CatalogQuery", "CatalogResult", "Clause", "Color", "Drip", "Facet",
@@ -48,5 +49,5 @@ __all__ = [
     "catalog_match", "explain", "explain_catalog", "fault_spec_from_json", "fingerprint",
     "image_record", "load_fixtures", "placeholder_fingerprint", "placeholder_path",
     "recorded_fingerprint", "render_placeholder", "run_query", "search_text", "stub_from_json",
-    "suggestions", "term_name", "update_framed", "visual_distance",
+    "suggestions", "tenant_from", "term_name", "update_framed", "visual_distance",
 ]

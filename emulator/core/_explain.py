@@ -14,7 +14,8 @@ from typing import Any
 
 from ._catalog import Item, catalog_match
 from ._filters import ImageFilter
-from ._fingerprint import MAX_COLOUR_DISTANCE, PERCEPTUAL_DISTANCE, Fingerprint, visual_distance
+from ._fingerprint import (MAX_COLOUR_DISTANCE, OTHER_COLOURS, PERCEPTUAL_DISTANCE, TOO_FAR,
+                           TOO_PLAIN, Fingerprint, visual_distance)
 from ._match import Match, Tier
 from ._rules import normalize_text
 from ._search import Answer, SearchEngine
@@ -46,7 +47,8 @@ class Candidate:
 def _image_reasons(c: Candidate, key: bytes | None, fp: Fingerprint | None,
                    rule_key: bytes | None, rule_fp: Fingerprint | None,
                    max_distance: int) -> None:
-    """The same tests as :meth:`RuleBook.for_image`, each failure said in words."""
+    """The tests of :meth:`RuleBook.for_image` (the same digest, else
+    :meth:`Fingerprint.mismatch`), each failure said in words."""
     if key is not None and key == rule_key:
         c.matched, c.distance = True, 0 if fp is not None and rule_fp is not None else None
         return
@@ -55,11 +57,12 @@ def _image_reasons(c: Candidate, key: bytes | None, fp: Fingerprint | None,
         return
     c.distance = fp.distance(rule_fp)
     c.visual_distance = round(visual_distance(fp, rule_fp), 4)
-    if not (fp.distinctive and rule_fp.distinctive):
+    verdict = rule_fp.mismatch(fp, max_distance)
+    if verdict == TOO_PLAIN:
         c.why_not.append("one of the images is too plain (flat or a gradient) to match on")
-    elif c.distance > max_distance:
+    elif verdict == TOO_FAR:
         c.why_not.append(f"perceptual distance {c.distance} bits is over {max_distance}")
-    elif fp.colour_distance(rule_fp) > MAX_COLOUR_DISTANCE:
+    elif verdict == OTHER_COLOURS:
         c.why_not.append(f"colour distance {fp.colour_distance(rule_fp):.3f} is over "
                          f"{MAX_COLOUR_DISTANCE}")
     else:

@@ -19,6 +19,7 @@ from ._fixtures import FixtureStore
 from ._generated import DocumentGenerator
 from ._faults import FaultBook
 from ._journal import Journal
+from ._limits import OFFLOAD_BYTES
 from ._match import Match, Tier
 from ._memo import RenderMemo
 from ._palette import colour_order
@@ -29,8 +30,9 @@ from ._rules import Fault, ImageRule, Outcome, normalize_text
 from ._stubs import Caller, StubBook, StubHit, StubQuery
 from ._served import own_image
 
-#: Images up to this size are hashed on the event loop to look for a cached fingerprint.
-INLINE_DIGEST_BYTES = 256 * 1024
+#: Images under the offload size are hashed on the event loop to look for a cached
+#: fingerprint.
+INLINE_DIGEST_BYTES = OFFLOAD_BYTES
 T = TypeVar("T")
 #: How the decisions find the runtime stub for a query: serving moves its sequence on
 #: (the call pipeline's stub step), explain only peeks.

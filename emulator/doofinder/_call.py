@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from .._pipeline import Call as PipelineCall
-from ..core import TENANT_HEADER, CatalogEngine, Caller
+from ..core import TENANT_HEADER, CatalogEngine, Caller, tenant_from
 from ._access import token
 from ._params import Params, parse_pairs
 
@@ -22,8 +22,8 @@ def tenant_of(request: web.BaseRequest) -> str | None:
     """Emulator decision: the X-Emulator-Tenant header, else the token as sent (zone
     prefix and all), else the hashid; so parallel tests that each use a key of their own,
     or an engine of their own, are isolated with no extra header."""
-    return (request.headers.get(TENANT_HEADER) or token(request)
-            or request.match_info.get("hashid") or None)
+    return tenant_from(request.headers.get(TENANT_HEADER), token(request),
+                     request.match_info.get("hashid"))
 
 
 #: An operation: the call in, the answer's JSON payload out (or a DoofinderError raised).

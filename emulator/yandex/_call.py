@@ -9,7 +9,7 @@ from typing import Any
 
 from .._pipeline import Call as PipelineCall
 from .._pipeline import request_digest
-from ..core import MATCH_HEADER, Caller
+from ..core import MATCH_HEADER, Caller, tenant_from
 from ._errors import Unauthenticated
 
 #: Contract: ``Authorization: Bearer <IAM token>`` or ``Api-Key <key>``, schemes compared
@@ -109,7 +109,7 @@ class CallInfo(PipelineCall):
     def identify(self, api: str, tenant_header: str | None, credential: str | None = None) -> None:
         """Emulator decision: the tenant is the X-Emulator-Tenant header, else the credential."""
         self.api = api
-        self.tenant = tenant_header or credential or self._token
+        self.tenant = tenant_from(tenant_header, credential, self._token)
 
     def credential(self) -> str:
         """The token or key after a known scheme; anything else is UNAUTHENTICATED."""

@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from ..core import TENANT_HEADER
+from ..core import MAX_BODY_BYTES, TENANT_HEADER
 from ._call import CallInfo
 from ._decoding import from_wire
 from ._errors import YandexError
@@ -25,7 +25,7 @@ from ._servicer import ImageSearchServicer, V2Adapter
 
 #: Room for a 3 MiB image plus the rest of the message, so an oversized image gets the
 #: vendor's INVALID_ARGUMENT; beyond this gRPC itself answers RESOURCE_EXHAUSTED.
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+MAX_MESSAGE_BYTES = MAX_BODY_BYTES
 API = "yandex.v2.grpc"
 
 
