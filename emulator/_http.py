@@ -33,11 +33,11 @@ ADMIN = "/_emulator"
 
 
 def _fallback_for(app: web.Application, path: str) -> Fallback:
-    """The vendor whose path prefix is longest; the first registered one otherwise."""
-    prefixes = app[FALLBACKS]
-    best = max((p for p in prefixes if path.startswith(p[0])), key=lambda p: len(p[0]),
-               default=prefixes[0])
-    return best[1]
+    """The fallback whose path prefix is longest (the app mounts one for ``/``); the
+    emulator's own error if none is mounted for the path."""
+    best = max((p for p in app[FALLBACKS] if path.startswith(p[0])), key=lambda p: len(p[0]),
+               default=None)
+    return admin_error if best is None else best[1]
 
 
 @web.middleware

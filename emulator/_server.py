@@ -110,6 +110,9 @@ class Emulator:
         _media.add_routes(app, engine)
         doofinder.mount(app, engine, pipeline, rate_limits=rate_limits)
         _http.add_fallback(app, _http.ADMIN, _http.admin_error)
+        # Emulator decision: a path under no API's prefix is answered as the Yandex REST
+        # gateway answers an unknown path (the emulator's first and main API)
+        _http.add_fallback(app, "/", yandex.rest_unmatched)
         await self._serve_grpc(servicer, config, pair)
         await self._serve_http(app, config, pair)
         engine.public_base_url = config.public_base_url or \
@@ -144,10 +147,12 @@ class Emulator:
             self.certificate = pair.cert_path
 
     async def _listen(self, config: Config, port: int, ssl_context) -> int:
+        assert self._runner is not None
         site = web.TCPSite(self._runner, config.host, port, ssl_context=ssl_context,
                            reuse_port=config.workers > 1 or None)
+        bound = len(self._runner.addresses)
         await site.start()
-        return site._server.sockets[0].getsockname()[1]  # the bound port (0 in tests)
+        return self._runner.addresses[bound][1]  # the new site's bound port (0 in tests)
 
     @property
     def public_base_url(self) -> str | None:

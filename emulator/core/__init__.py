@@ -20,7 +20,7 @@ from ._pool import POOL_THREADS, WorkPool
 from ._tenant import TENANT_HEADER, tenant_from
 from ._ratelimit import Quota, RateLimiter
 from ._results import ResultSet
-from ._rules import Fault
+from ._rules import ErrorKind, Fault
 from ._search import Answer, SearchEngine
 from ._stubs import (Caller, Stub, StubBook, StubConflict, StubError, StubHit, StubQuery,
                      StubStep, stub_from_json)
@@ -38,7 +38,7 @@ __all__ = [
     "OFFLOAD_BYTES", "POOL_THREADS",
     "RATE_LIMITED", "RGB",
     "TENANT_HEADER", "Access", "AccessList", "Answer", "CallNotes", "Caller", "Catalog",
-    "CatalogEngine", "CatalogQuery", "CatalogResult", "Clause", "Color", "Drip", "Facet",
+    "CatalogEngine", "CatalogQuery", "CatalogResult", "Clause", "Color", "Drip", "ErrorKind", "Facet",
     "FacetKind", "FacetRequest", "Fault", "FaultBook", "FaultError", "FaultPlan", "FaultSpec",
     "FaultTarget", "Filters", "Fingerprint", "FixtureError", "FixtureReloader", "FixtureStore",
     "ImageDocument", "ImageFilter", "ImageFormat", "Item", "Journal", "JournalEntry",

@@ -219,10 +219,10 @@ class StubBook:
 
 
 def fault_from_json(raw: dict[str, Any]) -> Fault:
-    """An ``error`` object of a stub or fault: a gRPC ``status``, a yandexsearch XML
-    ``code``, an ``http_status`` (for HTTP-only vendors) and a ``message``."""
-    return Fault(status=raw.get("status"), code=raw.get("code"),
-                 message=raw.get("message", ""), http_status=raw.get("http_status"))
+    """An ``error`` object of a stub or fault: its vendor fields (checked by the admin
+    API's schema) and its ``message``."""
+    return Fault.named({k: v for k, v in raw.items() if k != "message" and v is not None},
+                       raw.get("message", ""))
 
 
 def _step(raw: dict[str, Any]) -> StubStep:

@@ -12,7 +12,11 @@ from ._servicer import ImageSearchServicer, quota_limiters
 
 MAX_BODY_BYTES = _rest.MAX_BODY_BYTES
 
-__all__ = ["MAX_BODY_BYTES", "ImageSearchServicer", "grpc_listen_tls", "grpc_server", "mount"]
+__all__ = ["MAX_BODY_BYTES", "ImageSearchServicer", "grpc_listen_tls", "grpc_server", "mount",
+           "rest_unmatched"]
+
+#: The REST gateway's answer to a request it does not route.
+rest_unmatched = _rest.unmatched
 
 
 def mount(app: web.Application, engine: SearchEngine, pipeline: Pipeline, *,
@@ -23,7 +27,6 @@ def mount(app: web.Application, engine: SearchEngine, pipeline: Pipeline, *,
     engine.stubs.catalogs["yandex"] = lambda doc_id, _scope: doc_id in engine.store.documents
     _rest.add_routes(app, servicer)
     _images_xml.add_routes(app, servicer)
-    _http.add_fallback(app, "/", _rest.unmatched)
     _http.add_fallback(app, _images_xml.PATH, _images_xml.unmatched)
     return servicer
 

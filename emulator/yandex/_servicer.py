@@ -22,7 +22,8 @@ from ..core import (Access, Answer, Fault, ImageFilter, NotAnImage, Quota, RateL
 from . import _cbir, _text_search, _v2_enums as v2
 from ._call import CallInfo
 from ._errors import (ConnectionReset, Internal, InvalidArgument, NotFound, PermissionDenied,
-                      ResourceExhausted, Unauthenticated, YandexError, from_fault)
+                      ResourceExhausted, Unauthenticated, YandexError, from_fault,
+                      has_status)
 from ._protos import Protos
 from ._validation import validate_search, validate_search_by_image
 
@@ -95,7 +96,7 @@ class ImageSearchServicer:
         call.match = answer.match
         await self.wait(answer)
         fault = answer.fault
-        if fault is not None and not (xml and fault.code is not None):
+        if fault is not None and not (xml and _text_search.given_xml_code(fault) is not None):
             raise from_fault(fault)
 
     # -- SearchByImage ------------------------------------------------------------------
@@ -163,7 +164,7 @@ class ImageSearchServicer:
     def search_fault(self, call: CallInfo, fault: Fault) -> Exception:
         """A fault with a status is that status; one with only an XML code is answered in
         the XML, after the query's own errors."""
-        if fault.status is None and fault.http_status is None:
+        if not has_status(fault):
             return XmlAnswer(call.query.precheck() or _text_search.xml_code(fault))
         return from_fault(fault)
 
