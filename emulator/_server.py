@@ -16,7 +16,7 @@ from . import _http, _logs, _media, _tls, admin, doofinder, yandex
 from ._pipeline import MAX_BODY_BYTES, Pipeline
 from ._config import Config, ConfigError
 from ._resources import bundled
-from .core import (FixtureError, FixtureReloader, FixtureStore, Journal, SearchEngine, WorkPool,
+from .core import (FixtureError, FixtureReloader, FixtureStore, Journal, RuleSearch, WorkPool,
                    load_fixtures)
 
 log = logging.getLogger("emulator")
@@ -77,7 +77,7 @@ class Emulator:
         self._runner: web.AppRunner | None = None
         self._app: web.Application | None = None
         self._grpc = None
-        self._engine: SearchEngine | None = None
+        self._engine: RuleSearch | None = None
         self._pool: WorkPool | None = None
         self._generated: _tls.GeneratedFiles | None = None
         self._reloader: FixtureReloader | None = None
@@ -99,7 +99,7 @@ class Emulator:
         journal.subscribe(_logs.log_request)
         pool = self._pool = WorkPool()
         pool.start()
-        engine = self._engine = SearchEngine(store, journal, pool)
+        engine = self._engine = RuleSearch(store, journal, pool)
         pipeline = Pipeline(engine.faults, engine.stubs, journal, pool)
         rate_limits = store.settings.rate_limits if config.rate_limits is None \
             else config.rate_limits

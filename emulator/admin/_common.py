@@ -12,14 +12,14 @@ from typing import Any
 
 from aiohttp import web
 
-from ..core import TENANT_HEADER, FixtureReloader, SearchEngine, ascii_integer, tenant_from
+from ..core import TENANT_HEADER, FixtureReloader, RuleSearch, ascii_integer, tenant_from
 from ..core._fixtures import _json_path as json_path
 from ._spec import message, validator
 
 
 @dataclass
 class AdminState:
-    engine: SearchEngine
+    engine: RuleSearch
     reloader: FixtureReloader
     token: str | None = None
 

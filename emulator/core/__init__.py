@@ -1,4 +1,8 @@
-"""The core: fixtures, fingerprints, rules, generated catalogs and quotas; no wire formats."""
+"""The core: fixtures, fingerprints, rules, generated catalogs and quotas; no wire formats.
+
+:class:`Services` is what every vendor shares; :class:`RuleSearch` adds the decisions the
+Yandex APIs answer with (Doofinder's catalogs decide in ``_catalog``).
+"""
 
 from ._base64 import b64decode_strict
 from ._digest import update_framed
@@ -21,7 +25,8 @@ from ._tenant import TENANT_HEADER, tenant_from
 from ._ratelimit import Quota, RateLimiter
 from ._results import ResultSet
 from ._rules import ErrorKind, Fault
-from ._search import Answer, SearchEngine
+from ._search import Answer, RuleSearch
+from ._services import Services
 from ._stubs import (Caller, Stub, StubBook, StubConflict, StubError, StubHit, StubQuery,
                      StubStep, stub_from_json)
 from ._explain import explain, explain_catalog
@@ -43,7 +48,7 @@ __all__ = [
     "FaultTarget", "Filters", "Fingerprint", "FixtureError", "FixtureReloader", "FixtureStore",
     "ImageDocument", "ImageFilter", "ImageFormat", "Item", "Journal", "JournalEntry",
     "JournalFilter", "Match", "NotAnImage", "Orientation", "Quota", "RangeClause", "RangeFacet",
-    "RateLimiter", "ResultSet", "SearchEngine", "Settings", "SizeClass", "SortKey", "Stub",
+    "RateLimiter", "ResultSet", "RuleSearch", "Services", "Settings", "SizeClass", "SortKey", "Stub",
     "StubBook", "StubConflict", "StubError", "StubHit", "StubQuery", "StubStep", "TermClause",
     "TermCount", "TermFacet", "TextMode", "Tier", "WorkPool", "ascii_integer", "b64decode_strict",
     "catalog_match", "explain", "explain_catalog", "fault_spec_from_json", "fingerprint",

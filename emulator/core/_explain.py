@@ -18,7 +18,8 @@ from ._fingerprint import (MAX_COLOUR_DISTANCE, OTHER_COLOURS, PERCEPTUAL_DISTAN
                            TOO_PLAIN, Fingerprint, visual_distance)
 from ._match import Match, Tier
 from ._rules import normalize_text
-from ._search import Answer, SearchEngine
+from ._search import Answer, RuleSearch
+from ._services import Services
 from ._stubs import Stub, StubQuery
 
 #: Emulator decision: explain lists the 5 closest candidates unless asked for more.
@@ -84,7 +85,7 @@ def _scope(c: Candidate, rule_scope: str | None, scope: str | None, noun: str = 
         c.why_not.append(f"scoped to {noun} {rule_scope!r}, the request's is {scope!r}")
 
 
-def _fixture_candidates(engine: SearchEngine, q: StubQuery) -> list[Candidate]:
+def _fixture_candidates(engine: RuleSearch, q: StubQuery) -> list[Candidate]:
     store, out = engine.store, []
     if q.text is not None:
         for rule in store.rules.query_rules:
@@ -138,7 +139,7 @@ def _stub_candidate(stub: Stub, q: StubQuery, noun: str = FOLDER) -> Candidate |
     return c
 
 
-def _answer(engine: SearchEngine, q: StubQuery) -> Answer | None:
+def _answer(engine: RuleSearch, q: StubQuery) -> Answer | None:
     """The very decisions serving makes, with runtime stubs only peeked at."""
     flt, caller, find = ImageFilter(), q.caller, engine.peek
     if q.text is not None:
@@ -152,7 +153,7 @@ def _answer(engine: SearchEngine, q: StubQuery) -> Answer | None:
     return engine.by_image(q.key, q.fingerprint, q.scope, flt, find=find, caller=caller)
 
 
-def explain(engine: SearchEngine, q: StubQuery, limit: int = DEFAULT_CANDIDATES) -> dict[str, Any]:
+def explain(engine: RuleSearch, q: StubQuery, limit: int = DEFAULT_CANDIDATES) -> dict[str, Any]:
     """What answers ``q`` now, why, and the closest candidates (a JSON object)."""
     answer = _answer(engine, q)
     hit = engine.stubs.match(q, consume=False)
@@ -187,7 +188,7 @@ def explain(engine: SearchEngine, q: StubQuery, limit: int = DEFAULT_CANDIDATES)
 
 
 # -- catalogs (search engines) ----------------------------------------------------------
-def _stub_candidates(engine: SearchEngine, q: StubQuery, winner: str | None,
+def _stub_candidates(engine: Services, q: StubQuery, winner: str | None,
                      limit: int) -> list[Candidate]:
     found = [c for c in (_stub_candidate(s, q, ENGINE) for s in engine.stubs.visible(q)) if c]
     for c in found:
@@ -214,7 +215,7 @@ def _item_candidates(ranked: list[tuple[Item, float]], fp: Fingerprint,
     return out
 
 
-def _catalog_answer(engine: SearchEngine, q: StubQuery, limit: int
+def _catalog_answer(engine: Services, q: StubQuery, limit: int
                     ) -> tuple[str, str, Match | None, list[Candidate]]:
     """(source, reason, match, item candidates) when no stub answers."""
     found = engine.store.engines.get(q.scope) if q.scope is not None else None
@@ -237,7 +238,7 @@ def _catalog_answer(engine: SearchEngine, q: StubQuery, limit: int
     return "catalog", reason, match, items
 
 
-def explain_catalog(engine: SearchEngine, q: StubQuery,
+def explain_catalog(engine: Services, q: StubQuery,
                     limit: int = DEFAULT_CANDIDATES) -> dict[str, Any]:
     """What answers ``q`` on a catalog search engine (``q.scope`` its id): a runtime stub,
     or the engine's own ranking. Candidates: up to ``limit`` stubs, then up to ``limit``

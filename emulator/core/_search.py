@@ -1,4 +1,5 @@
-"""The search engine: turns a plain query into a result set or a fault.
+"""The rule search: turns a plain query into a result set or a fault (the decisions the
+Yandex APIs answer with, and explain shows).
 
 It knows fixtures, fingerprints, rules and generated data, and nothing of any vendor's
 wire format; adapters page the result set and render it.
@@ -7,33 +8,23 @@ wire format; adapters page the result set and render it.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from ._filters import ImageFilter
-from ._fingerprint import Fingerprint, FingerprintCache, NotAnImage, seed_colours
+from ._fingerprint import Fingerprint, seed_colours
 from ._fixtures import FixtureStore
 from ._generated import DocumentGenerator
-from ._faults import FaultBook
 from ._journal import Journal
-from ._limits import OFFLOAD_BYTES
 from ._match import Match, Tier
-from ._memo import RenderMemo
 from ._palette import colour_order
-from ._placeholder import IMAGES_PATH
+from ._services import Services
 from ._pool import WorkPool
 from ._results import GeneratedResults, ListedResults, ResultSet
 from ._rules import Fault, ImageRule, Outcome, normalize_text
-from ._stubs import Caller, StubBook, StubHit, StubQuery
-from ._served import own_image
+from ._stubs import Caller, StubHit, StubQuery
 
-#: Images under the offload size are hashed on the event loop to look for a cached
-#: fingerprint.
-INLINE_DIGEST_BYTES = OFFLOAD_BYTES
-T = TypeVar("T")
 #: How the decisions find the runtime stub for a query: serving moves its sequence on
 #: (the call pipeline's stub step), explain only peeks.
 StubFinder = Callable[[StubQuery], "StubHit | None"]
@@ -63,79 +54,24 @@ def _seed(kind: str, value: str) -> bytes:
     return hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=16).digest()
 
 
-class SearchEngine:
+class RuleSearch(Services):
+    """Yandex's decisions: a query image or text answered by a runtime stub, a fixture
+    rule, or generated results; on top of the services every vendor shares."""
+
     def __init__(self, store: FixtureStore, journal: Journal | None = None,
                  pool: WorkPool | None = None) -> None:
-        self.store = store
+        super().__init__(store, journal, pool)
         self.generator = DocumentGenerator()
-        self.journal = journal or Journal()
-        #: runtime stubs and faults, set through the admin API
-        self.stubs = StubBook()
-        #: rendered answers of repeated requests (see :meth:`memoizable`)
-        self.rendered = RenderMemo()
-        self.faults = FaultBook()
-        #: Emulator decision: served image URLs start here; the server sets it to its own
-        #: bound address unless a public base URL is configured.
-        self.public_base_url = "http://127.0.0.1:8080"
-        #: the work pool, which its owner (the running emulator) starts and shuts down
-        self.pool = pool or WorkPool()
-        self.fingerprints = FingerprintCache()
 
     def warm(self) -> None:
-        """What start-up leaves for later: the catalogs' picture fingerprints and the text
-        generators. CPU work, for a worker thread once the server is serving."""
+        """The shared warm-up, and the text generators."""
         self.generator.fakers  # noqa: B018 - made and kept
-        self.store.warm()
+        super().warm()
 
     def memoizable(self, answer: Answer) -> bool:
         """Whether the rendered answer may be served again to the same request: with the
         fixtures' clock frozen, an answer no runtime stub gave depends on nothing else."""
         return self.store.settings.clock is not None and answer.match.tier is not Tier.STUB
-
-    def public_url(self, path: str) -> str:
-        """An absolute URL for one of the emulator's own paths (a served image, say)."""
-        return self.public_base_url.rstrip("/") + path
-
-    def now(self) -> dt.datetime:
-        return self.store.settings.clock or dt.datetime.now(dt.timezone.utc)
-
-    async def in_image_pool(self, work: Callable[..., T], *args) -> T:
-        """Run image work (drawing, resizing) in the work pool, off the event loop."""
-        return await self.pool.run(work, *args)
-
-    async def fingerprint(self, data: bytes) -> Fingerprint:
-        """Decode off the event loop, in the work pool (so at most two decode buffers exist
-        at once); a
-        repeated image is found by its digest and not decoded again. Raises NotAnImage.
-
-        A small image's digest is taken here, on the loop (about 0.1 ms for 256 KiB), so a
-        repeated one costs no trip to the pool; a large one is hashed in the pool too."""
-        if len(data) <= INLINE_DIGEST_BYTES:
-            digest = hashlib.sha256(data).hexdigest()
-            found = self.fingerprints.cached(digest)
-            if found is not None:
-                return found
-            return await self.in_image_pool(self.fingerprints.fingerprint, data, digest)
-        return await self.in_image_pool(self.fingerprints.fingerprint, data)
-
-    def _own_fingerprint(self, url: str) -> Fingerprint | None:
-        base = self.public_base_url.rstrip("/")
-        if not url.startswith(base + IMAGES_PATH + "/"):
-            return None
-        served = own_image(self.store.image_dir, url[len(base):])
-        if served is None:
-            return None
-        try:
-            return self.fingerprints.fingerprint(served.body)
-        except NotAnImage:
-            return None
-
-    async def own_fingerprint(self, url: str) -> Fingerprint | None:
-        """The fingerprint of an image the emulator itself serves at ``url`` (a result's
-        placeholder or fixture file): drawn or read, never fetched; None for other URLs."""
-        if not url.startswith(self.public_base_url.rstrip("/") + IMAGES_PATH + "/"):
-            return None  # most URLs: no trip to the pool
-        return await self.in_image_pool(self._own_fingerprint, url)
 
     def _answer(self, outcome: Outcome, flt: ImageFilter, match: Match,
                 rule: ImageRule | None = None) -> Answer:
@@ -145,10 +81,6 @@ class SearchEngine:
             results = ListedResults(())
         return Answer(results, outcome.fault, outcome.delay_ms,
                       rule.key if rule else None, rule.cbir_alias if rule else None, match)
-
-    def peek(self, query: StubQuery) -> StubHit | None:
-        """The stub that would answer ``query``, its sequence left as it is (explain)."""
-        return self.stubs.match(query, consume=False)
 
     def _stubbed(self, query: StubQuery, flt: ImageFilter, find: StubFinder) -> Answer | None:
         """The runtime stub's answer, if ``find`` (serving: the call pipeline's stub step;

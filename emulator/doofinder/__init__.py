@@ -8,7 +8,7 @@ from aiohttp import web
 
 from .. import _http
 from .._pipeline import Pipeline
-from ..core import SearchEngine
+from ..core import Services
 from ._body import MAX_BODY_BYTES
 from ._call import VENDOR
 from ._routes import PREFIX, DoofinderApi, add_routes, item_for_dfid, unmatched
@@ -19,7 +19,7 @@ __all__ = ["API", "MAX_BODY_BYTES", "VENDOR", "DoofinderApi", "item_for_dfid", "
 API = web.AppKey("doofinder", DoofinderApi)
 
 
-def mount(app: web.Application, engine: SearchEngine, pipeline: Pipeline, *,
+def mount(app: web.Application, engine: Services, pipeline: Pipeline, *,
           rate_limits: bool) -> DoofinderApi:
     """Add the ``/6/`` routes, and answer what aiohttp refuses there in the vendor's form."""
     api = DoofinderApi(engine, pipeline, rate_limits=rate_limits)
@@ -30,7 +30,7 @@ def mount(app: web.Application, engine: SearchEngine, pipeline: Pipeline, *,
     return api
 
 
-def has_item(engine: SearchEngine, item_id: str, hashid: str | None) -> bool:
+def has_item(engine: Services, item_id: str, hashid: str | None) -> bool:
     """Whether the engine a stub is scoped to (any engine, for a stub of none) has an item
     of this id: stubs naming others are refused when added."""
     engines = engine.store.engines

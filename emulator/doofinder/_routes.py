@@ -21,7 +21,7 @@ from aiohttp import web
 from .._http_faults import deliver
 from .._pipeline import RESET_OUTCOME, Adapter, Pipeline
 from ..core import (MATCH_HEADER, CatalogEngine, Fault, Fingerprint, Item, Match, NotAnImage,
-                    Quota, RateLimiter, SearchEngine, StubQuery, StubStep, TextMode, Tier,
+                    Quota, RateLimiter, Services, StubQuery, StubStep, TextMode, Tier,
                     catalog_match, image_record, run_query, search_text, suggestions)
 from . import _access, _query, _stats
 from ._body import check_declared_size, decode_base64, json_object, read_body
@@ -53,7 +53,7 @@ class DoofinderApi(Adapter[Call, Any, web.Response]):
     vendor = VENDOR
     errors = (DoofinderError, ConnectionReset)
 
-    def __init__(self, engine: SearchEngine, pipeline: Pipeline, *, rate_limits: bool) -> None:
+    def __init__(self, engine: Services, pipeline: Pipeline, *, rate_limits: bool) -> None:
         self.engine = engine
         self.pipeline = pipeline
         self.limiter = RateLimiter((QUOTA,)) if rate_limits else None

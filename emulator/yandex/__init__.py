@@ -6,7 +6,7 @@ from aiohttp import web
 
 from .. import _http
 from .._pipeline import Pipeline
-from ..core import SearchEngine
+from ..core import RuleSearch
 from . import _grpc, _images_xml, _protos, _rest
 from ._servicer import ImageSearchServicer, quota_limiters
 
@@ -19,7 +19,7 @@ __all__ = ["MAX_BODY_BYTES", "ImageSearchServicer", "grpc_listen_tls", "grpc_ser
 rest_unmatched = _rest.unmatched
 
 
-def mount(app: web.Application, engine: SearchEngine, pipeline: Pipeline, *,
+def mount(app: web.Application, engine: RuleSearch, pipeline: Pipeline, *,
           rate_limits: bool) -> ImageSearchServicer:
     """Add the Yandex REST routes to the app; the servicer is shared with gRPC."""
     servicer = ImageSearchServicer(engine, _protos.load(), pipeline,

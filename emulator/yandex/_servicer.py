@@ -18,7 +18,7 @@ from google.protobuf import json_format
 
 from .._pipeline import Adapter, Pipeline
 from ..core import (Access, Answer, Fault, ImageFilter, NotAnImage, Quota, RateLimiter,
-                    SearchEngine, image_record)
+                    RuleSearch, image_record)
 from . import _cbir, _text_search, _v2_enums as v2
 from ._call import CallInfo
 from ._errors import (ConnectionReset, Internal, InvalidArgument, NotFound, PermissionDenied,
@@ -58,7 +58,7 @@ class ImageSearchServicer:
     """The steps every Yandex API shares, and the v2 operations; the REST and gRPC
     transports are its two adapters to the call pipeline (:class:`V2Adapter`)."""
 
-    def __init__(self, engine: SearchEngine, protos: Protos, pipeline: Pipeline,
+    def __init__(self, engine: RuleSearch, protos: Protos, pipeline: Pipeline,
                  limiters: dict[str, RateLimiter] | None = None):
         self.engine = engine
         self.protos = protos

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core import Answer, ErrorKind, Fault, ImageFilter, SearchEngine
+from ..core import Answer, ErrorKind, Fault, ImageFilter, RuleSearch
 from . import _v2_enums as v2, _xml
 
 #: Contract: a query of more than 40 words is error 10002.
@@ -82,7 +82,7 @@ def render_error(query: TextQuery | None, code: int, *, message: str | None = No
                              language=query.language if query else language)
 
 
-def render(engine: SearchEngine, query: TextQuery, answer: Answer,
+def render(engine: RuleSearch, query: TextQuery, answer: Answer,
            request_id: str) -> tuple[bytes, int | None]:
     """The XML for an answer (its results, the rule's error, or 15 when nothing is there)
     and the error code it carries, if any."""
