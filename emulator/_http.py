@@ -18,6 +18,7 @@ from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 from yarl import URL
 
+from ._pipeline import ClientGone
 from .core import Journal
 
 log = logging.getLogger(__name__)
@@ -33,11 +34,11 @@ ADMIN = "/_emulator"
 
 
 def _fallback_for(app: web.Application, path: str) -> Fallback:
-    """The vendor whose path prefix is longest; the first registered one otherwise."""
-    prefixes = app[FALLBACKS]
-    best = max((p for p in prefixes if path.startswith(p[0])), key=lambda p: len(p[0]),
-               default=prefixes[0])
-    return best[1]
+    """The fallback whose path prefix is longest (the app mounts one for ``/``); the
+    emulator's own error if none is mounted for the path."""
+    best = max((p for p in app[FALLBACKS] if path.startswith(p[0])), key=lambda p: len(p[0]),
+               default=None)
+    return admin_error if best is None else best[1]
 
 
 @web.middleware
@@ -61,10 +62,6 @@ async def readyz(request: web.Request) -> web.Response:
     ready = request.app[READY]["ready"]
     return web.json_response({"status": "ready" if ready else "starting"},
                              status=200 if ready else 503)
-
-
-class ClientGone(Exception):
-    """The client closed the connection before its body arrived: nobody to answer."""
 
 
 class BodyTooLarge(Exception):

@@ -19,7 +19,9 @@ async def add_stub(request: web.Request) -> web.Response:
         known = admin.engine.store.urls.get(raw["url"])
         key = known[0] if known else admin.engine.url_key(raw["url"])
     try:
-        stub = admin.engine.stubs.add(stub_from_json(raw, tenant_of(request), key=key, fp=fp))
+        stub = admin.engine.stubs.add(stub_from_json(
+            raw, tenant_of(request), key=key, fp=fp, scope=raw.get("folder") or raw.get("hashid"),
+            alias=raw.get("cbir_id")))  # a Yandex folder or a Doofinder hashid; a CBIR id
     except StubConflict as exc:
         raise AdminError(409, exc.reason, exc.place) from None
     except StubError as exc:

@@ -34,6 +34,8 @@ PERCEPTUAL_DISTANCE = 8
 #: Emulator decision: look-alikes must also share their colours: at most this colour
 #: distance (0 to 1), so a red circle never stands for a blue one of the same shape.
 MAX_COLOUR_DISTANCE = 0.25
+#: What :meth:`Fingerprint.mismatch` finds: alike, or which look-alike test fails.
+ALIKE, TOO_PLAIN, TOO_FAR, OTHER_COLOURS = range(4)
 #: A hash with fewer set (or clear) bits than this says too little to match on.
 MIN_EDGES = 8
 HASH_BITS = 64
@@ -134,10 +136,19 @@ class Fingerprint:
             return 1.0
         return sum(abs(a - b) for a, b in zip(self.colors, other.colors, strict=True)) / (2 * COLOR_SCALE)
 
+    def mismatch(self, other: Fingerprint, max_distance: int = PERCEPTUAL_DISTANCE) -> int:
+        """The look-alike tests, in order: ALIKE, or the first that fails (TOO_PLAIN,
+        TOO_FAR, OTHER_COLOURS). Matching and explain both ask this."""
+        if not (self.distinctive and other.distinctive):
+            return TOO_PLAIN
+        if self.distance(other) > max_distance:
+            return TOO_FAR
+        if self.colour_distance(other) > MAX_COLOUR_DISTANCE:
+            return OTHER_COLOURS
+        return ALIKE
+
     def looks_like(self, other: Fingerprint, max_distance: int = PERCEPTUAL_DISTANCE) -> bool:
-        return (self.distinctive and other.distinctive
-                and self.distance(other) <= max_distance
-                and self.colour_distance(other) <= MAX_COLOUR_DISTANCE)
+        return self.mismatch(other, max_distance) == ALIKE
 
 
 def visual_distance(a: Fingerprint, b: Fingerprint) -> float:

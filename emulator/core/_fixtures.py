@@ -26,6 +26,8 @@ from ._rules import Fault, ImageRule, Outcome, QueryRule, RuleBook, normalize_te
 
 FILES = ("catalog.json", "rules.json", "access.json", "settings.json", "engines.json")
 REQUIRED_FILES = ("catalog.json", "rules.json")
+#: The fields of a rule's ``error`` that are read (each vendor maps those it speaks).
+RULE_ERROR_FIELDS = ("status", "code")
 IMAGES_DIR = "images"
 
 #: Emulator decision: defaults for document fields a fixture leaves out.
@@ -213,8 +215,8 @@ class _Loader:
         fault = None
         if "error" in raw:
             err = raw["error"]
-            fault = Fault(status=err.get("status"), code=err.get("code"),
-                          message=err.get("message", ""))
+            fault = Fault.named({k: err[k] for k in RULE_ERROR_FIELDS if err.get(k) is not None},
+                                err.get("message", ""))
         if found is None and fault is None and not raw.get("delay_ms"):
             raise FixtureError("rules.json", place, "a rule needs results, an error or a delay")
         return Outcome(docs=found, fault=fault, delay_ms=raw.get("delay_ms", 0))

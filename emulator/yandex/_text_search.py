@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core import Answer, Fault, ImageFilter, SearchEngine
+from ..core import Answer, ErrorKind, Fault, ImageFilter, RuleSearch
 from . import _v2_enums as v2, _xml
 
 #: Contract: a query of more than 40 words is error 10002.
@@ -58,10 +58,23 @@ class TextQuery:
         return None
 
 
+#: Contract: v1 error 55, too many requests.
+RATE_LIMITED_CODE = 55
+
+
+def given_xml_code(fault: Fault) -> int | None:
+    """The yandexsearch XML code a fault names, if any (a spent quota's is 55)."""
+    if fault.kind is ErrorKind.RATE_LIMITED:
+        return RATE_LIMITED_CODE
+    code = fault.get("code")
+    return code if isinstance(code, int) else None
+
+
 def xml_code(fault: Fault) -> int:
     """Emulator decision: a query rule's fault in XML is its XML ``code``; a rule that gives
     only a gRPC ``status`` is 20 (unknown error) where no status can be sent (v1)."""
-    return fault.code if fault.code is not None else 20
+    code = given_xml_code(fault)
+    return code if code is not None else 20
 
 
 def render_error(query: TextQuery | None, code: int, *, message: str | None = None,
@@ -70,7 +83,7 @@ def render_error(query: TextQuery | None, code: int, *, message: str | None = No
                              language=query.language if query else language)
 
 
-def render(engine: SearchEngine, query: TextQuery, answer: Answer,
+def render(engine: RuleSearch, query: TextQuery, answer: Answer,
            request_id: str) -> tuple[bytes, int | None]:
     """The XML for an answer (its results, the rule's error, or 15 when nothing is there)
     and the error code it carries, if any."""

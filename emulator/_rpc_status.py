@@ -1,7 +1,7 @@
-"""gRPC status codes and the HTTP status each maps to, for faults and stubs on any vendor.
-
-google.rpc.Code's documented mapping (grpc-gateway's table, which the Yandex gateway
-follows); by name and by number, as fixtures and stubs may give either.
+"""gRPC status codes and the HTTP status each maps to: google.rpc.Code's documented
+mapping (grpc-gateway's table, which the Yandex gateway follows), by name and by number, as
+fixtures and stubs may give either. Yandex answers by it; Doofinder reads a stub's gRPC
+status through it. A transport's standard, so neither the core's nor one vendor's.
 """
 
 from __future__ import annotations
