@@ -14,7 +14,7 @@ from ..core import (Caller, JournalEntry, JournalFilter, StubQuery, Tier, explai
 from ..core._explain import DEFAULT_CANDIDATES
 from ..doofinder import VENDOR as DOOFINDER, item_for_dfid
 from ..yandex import _cbir
-from ._common import AdminState, check_params, integer_param, read_json, state, tenant_of
+from ._common import AdminState, integer_param, read_json, state, tenant_of
 from ._images import resolve
 
 #: Emulator decision: the misses endpoint explains the 10 latest misses unless asked.
@@ -68,7 +68,6 @@ def _explain_entry(admin: AdminState, entry: JournalEntry) -> dict[str, Any]:
 async def explain_misses(request: web.Request) -> web.Response:
     """Misses are the requests answered with generated data: no stub or rule matched
     (the nearest rule, if any, was too far)."""
-    check_params(request, ("limit",))
     admin = state(request)
     missed = {Tier.GENERATED.value, Tier.NEAREST.value}
     entries = [e for e in admin.engine.journal.entries(where=JournalFilter(tenant=tenant_of(request)))
