@@ -44,6 +44,10 @@ def _explained(admin: AdminState, caller: Caller, raw: dict[str, Any], key: byte
     if caller.vendor == DOOFINDER:
         key, fp = _dfid_picture(admin, raw, key, fp)
         return explain_catalog(admin.engine, _query(caller, raw, key, fp), limit)
+    if "dfid" in raw:  # the schema's oneOf: a dfid is the query's only lookup
+        return {"source": "none", "match": None, "stub_id": None, "outcome": None,
+                "candidates": [], "reason": f"a dfid names a Doofinder item: explain it with "
+                                            f"vendor {DOOFINDER!r} and its search engine's hashid"}
     return explain(admin.engine, _query(caller, raw, key, fp), limit)
 
 

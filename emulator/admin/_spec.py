@@ -35,7 +35,11 @@ def _names(schemas: list[dict[str, Any]]) -> list[str]:
 
 
 def message(error: jsonschema.ValidationError) -> str:
-    """The validator's message, in words for the combinations the schemas use."""
+    """The validator's message, in words for the combinations the schemas use; a schema
+    may name its own words for a keyword (``x-messages``, an OpenAPI extension)."""
+    own = error.schema.get("x-messages", {}) if isinstance(error.schema, dict) else {}
+    if isinstance(own.get(error.validator), str):
+        return own[error.validator]
     schema = error.validator_value
     if error.validator == "not" and isinstance(schema, dict):
         if "required" in schema:
