@@ -182,3 +182,22 @@ def test_a_vendor_call_with_an_empty_tenant_header_belongs_to_its_credential(run
     assert keyless.call("GET", f"/6/{hashid}/_search", {"query": "x"},
                         headers={"X-Emulator-Tenant": ""}).status == 403
     assert _journal_tenant(admin, "GET _search") == hashid
+
+
+@pytest.mark.parametrize("vendor", [None, "yandex", "other"])
+def test_a_dfid_explained_for_another_vendor_says_what_it_needs(running, vendor):
+    """A 500 schemathesis found: the dfid reached the Yandex matcher with no image."""
+    body = {"dfid": "anything"} | ({"vendor": vendor} if vendor else {})
+    status, got = Admin(running.http, "dfid")("POST", "/explain", body)
+    assert status == 200 and (got["source"], got["candidates"]) == ("none", [])
+    assert "vendor 'doofinder'" in got["reason"]
+
+
+@pytest.mark.parametrize("body, place", [
+    ({"text": "x", "delay_ms": 0}, "$"),
+    ({"text": "x", "sequence": [{"results": []}, {"delay_ms": 0}]}, "$.sequence[1]"),
+])
+def test_a_stub_that_answers_nothing_is_refused_by_its_schema(running, body, place):
+    status, error = Admin(running.http, "nothing")("POST", "/stubs", body)
+    assert (status, error) == (400, {"error": "a stub answers results, an error or a delay",
+                                     "place": place})

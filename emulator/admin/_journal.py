@@ -9,7 +9,8 @@ from ._common import integer_param, json_reply, state, tenant_of
 
 
 def _filter(request: web.Request) -> JournalFilter:
-    given = {name: request.query[name] for name in JournalFilter.FIELDS if name in request.query}
+    given: dict[str, str | None] = {name: request.query[name] for name in JournalFilter.FIELDS
+                                    if name in request.query}
     given["tenant"] = tenant_of(request)
     return JournalFilter(**given, after=integer_param(request, "after"))
 
