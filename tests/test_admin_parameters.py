@@ -13,7 +13,7 @@ from adminhttp import Admin, http
 from conftest import FIXTURES, start
 from doofinder_client import DOCS_KEY, Doofinder
 from emulator.client import AdminClient, AdminError
-from yandexcalls import BY_IMAGE, PROTOS, rest_search
+from yandexcalls import BY_IMAGE, PROTOS, rest_search, v1_search
 
 RED = (FIXTURES / "images" / "red-square.png").read_bytes()
 INT64_MAX = 2**63 - 1
@@ -201,3 +201,15 @@ def test_a_stub_that_answers_nothing_is_refused_by_its_schema(running, body, pla
     status, error = Admin(running.http, "nothing")("POST", "/stubs", body)
     assert (status, error) == (400, {"error": "a stub answers results, an error or a delay",
                                      "place": place})
+
+
+def test_misses_limit_as_documented(running):
+    admin = Admin(running.http, "misses")
+    for i in range(12):
+        v1_search(running.http, "misses", f"nothing matches {i}")
+    described = admin.doc["components"]["parameters"]["MissesLimit"]["description"]
+    assert "without it (or 0), 10" in described
+    for limit, expected in ((None, 10), ("0", 10), ("11", 11), (str(INT64_MAX), 12)):
+        params = {"limit": limit} if limit is not None else None
+        assert len(admin("GET", "/explain/misses", params=params)[1]["misses"]) == expected
+    admin("POST", "/reset")
