@@ -101,7 +101,7 @@ def test_tier_outside_its_enum_is_refused(running):
 
 
 @pytest.mark.parametrize("value", ["9999999999", "4294967296", str(INT64_MAX),
-                                   "0000000000000000000000000000001"])
+                                   "0000000000000000000000000000001", "0" * 5000 + "1"])
 def test_after_and_limit_of_ten_or_more_digits_are_taken(running, value):
     admin = Admin(running.http, "digits")
     rest_search(running.http, "digits", "cats")

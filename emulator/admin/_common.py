@@ -93,7 +93,9 @@ def tenant_of(request: web.Request) -> str | None:
 def integer_param(request: web.Request, name: str) -> int | None:
     """A query integer, once :func:`endpoint` has checked it against the document's schema
     (ASCII digits, within the schema's minimum and maximum)."""
-    return int(request.query[name]) if name in request.query else None
+    if name not in request.query:
+        return None
+    return int(request.query[name].lstrip("0") or "0")  # int() counts leading zeros as digits
 
 
 async def read_json(request: web.Request, schema: str) -> dict[str, Any]:

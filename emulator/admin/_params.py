@@ -1,6 +1,11 @@
 """Query and header parameters of admin operations, checked against the parameters the
 OpenAPI document declares for each operation: the document is the one place that says
-which parameters an operation takes and what values they allow."""
+which parameters an operation takes and what values they allow, limits included.
+
+Emulator decision: ``after`` and ``limit`` go up to 2**63 - 1 (the document's ``maximum``),
+the largest signed 64-bit integer, so a client holding a seq or a count in a typed int64
+can send any value it has; a larger one is refused, naming the range.
+"""
 
 from __future__ import annotations
 
