@@ -98,11 +98,20 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
+def _route_methods(request: web.BaseRequest) -> str:
+    """Contract (RFC 9110, section 15.5.6): a 405 carries ``Allow``, the methods the target
+    resource supports; aiohttp gathers those of every route of the path it refused."""
+    refused = getattr(getattr(request, "match_info", None), "http_exception", None)
+    methods = refused.allowed_methods if isinstance(refused, web.HTTPMethodNotAllowed) else ()
+    return ", ".join(sorted(methods))
+
+
 def admin_error(request: web.BaseRequest, status: int, message: str | None = None) -> web.Response:
-    """The emulator's own error body on its own endpoints."""
+    """The emulator's own error body on its own endpoints (a 405 with its ``Allow``)."""
     default = {404: "not found", 405: "method not allowed"}.get(
         status, "bad request" if status < 500 else "internal error")
-    return web.json_response({"error": message or default}, status=status)
+    headers = {"Allow": _route_methods(request)} if status == 405 else None
+    return web.json_response({"error": message or default}, status=status, headers=headers)
 
 
 #: The start of an HTTP request: method, then the request target.
