@@ -14,6 +14,7 @@ from aiohttp import web
 
 from . import _http, _logs, _media, _tls, admin, doofinder, yandex
 from ._config import Config, ConfigError
+from ._guard import ConnectionGuard
 from ._resources import bundled
 from .core import FixtureError, FixtureReloader, FixtureStore, Journal, SearchEngine, load_fixtures
 
@@ -97,7 +98,8 @@ class Emulator:
         engine = self._engine = SearchEngine(store, journal)
         rate_limits = store.settings.rate_limits if config.rate_limits is None \
             else config.rate_limits
-        app = self._app = _http.create_app(yandex.MAX_BODY_BYTES, journal)
+        guard = ConnectionGuard(config.max_connections, config.header_timeout)
+        app = self._app = _http.create_app(yandex.MAX_BODY_BYTES, journal, guard)
         servicer = yandex.mount(app, engine, rate_limits=rate_limits)
         self._reloader = FixtureReloader(engine, directory, config.reload_interval)
         admin.mount(app, engine, self._reloader, config.admin_token)
@@ -117,7 +119,8 @@ class Emulator:
     async def _serve_grpc(self, servicer, config: Config, pair: _tls.KeyPair | None) -> None:
         """Worker processes (``workers`` > 1) bind the same ports; a lone one must not."""
         self._grpc, self.grpc_port = await yandex.grpc_server(
-            servicer, address(config.host, config.grpc_port), reuse_port=config.workers > 1)
+            servicer, address(config.host, config.grpc_port), reuse_port=config.workers > 1,
+            limits=yandex.GrpcLimits(config.max_connections, config.header_timeout))
         if pair is not None:
             self.grpc_tls_port = yandex.grpc_listen_tls(
                 self._grpc, address(config.host, config.grpc_tls_port), pair.cert_pem,
@@ -138,10 +141,13 @@ class Emulator:
             self.certificate = pair.cert_path
 
     async def _listen(self, config: Config, port: int, ssl_context) -> int:
+        assert self._runner is not None
+        before = set(self._runner.addresses)
         site = web.TCPSite(self._runner, config.host, port, ssl_context=ssl_context,
                            reuse_port=config.workers > 1 or None)
         await site.start()
-        return site._server.sockets[0].getsockname()[1]  # the bound port (0 in tests)
+        bound = [a for a in self._runner.addresses if a not in before]
+        return int(bound[0][1])  # the bound port (0 asks for any free one)
 
     @property
     def public_base_url(self) -> str | None:
