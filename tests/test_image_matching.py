@@ -23,7 +23,7 @@ from PIL import Image
 from conftest import FIXTURES, start
 from emulator.core import RGB, Color, Fingerprint, FixtureError, fingerprint, load_fixtures, \
     placeholder_path, render_placeholder, visual_distance
-from emulator.core._fingerprint import FingerprintCache, NotAnImage, PERCEPTUAL_DISTANCE
+from emulator.core._fingerprint import MAX_PIXELS, FingerprintCache, NotAnImage, PERCEPTUAL_DISTANCE
 from emulator.yandex._protos import load
 from imagekit import crop, decode, encode, scene, variants
 
@@ -160,10 +160,21 @@ def test_undecodable_images_say_why(running, data, reason):
 
 
 def test_decompression_bomb_is_refused_by_pixel_count():
-    bomb = encode(Image.new("1", (12_000, 9_000)), "PNG")  # 108 megapixels, a few KiB
+    bomb = encode(Image.new("1", (17_000, 15_000)), "PNG")  # 255 megapixels, a few KiB
     assert len(bomb) < 200_000
+    assert 17_000 * 15_000 > MAX_PIXELS
     with pytest.raises(NotAnImage, match="too large"):
         fingerprint(bomb)
+
+
+def test_a_picture_as_large_as_a_phone_camera_s_is_read():
+    """108 megapixels (a phone's 12000x9000), over Pillow's own bomb warning (89 MP) and
+    over what decodes whole: read in bands, and measured as any picture."""
+    big = encode(Image.new("1", (12_000, 9_000)), "PNG")
+    assert len(big) < 200_000
+    fp = fingerprint(big)
+    assert (fp.format, fp.width, fp.height) == ("png", 12_000, 9_000)
+    assert fp.colors == fingerprint(encode(Image.new("RGB", (120, 90)), "PNG")).colors
 
 
 def test_fingerprints_are_cached_by_digest():
