@@ -218,6 +218,8 @@ def _upright_rgb(img: Image.Image) -> tuple[Image.Image, bool]:
     img = ImageOps.exif_transpose(img)  # loads the pixels
     if img.mode == "P":
         img = img.convert("RGBA")  # palette colours (and transparency) before scaling
+    elif img.mode == "1":
+        img = img.convert("L")  # reduced as grey, as a PNG read in bands is
     factor = min(img.width, img.height) // (2 * WORK_SIDE)
     if factor >= 2 and img.mode in ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr"):
         img = img.reduce(factor)
