@@ -11,6 +11,7 @@ The server runs as its own process (the CLI), so its memory is its own, with a s
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import io
 import json
@@ -32,7 +33,7 @@ import grpc
 import pytest
 from PIL import Image, ImageDraw
 
-from conftest import ROOT
+from conftest import ROOT, start
 from doofinder_client import DOCS_HASHID, DOCS_KEY
 from emulator.core._fingerprint import MAX_PIXELS
 
@@ -353,3 +354,30 @@ def test_a_body_declared_huge_and_never_sent_is_answered_at_once(bounded):
         assert b'{"error": "Request entity too large"}' in head
     finally:
         sock.close()
+
+
+def test_at_the_cap_with_every_connection_busy_a_new_one_is_closed_unanswered():
+    """Two connections in their handlers (the 100 Continue says so, the bodies not sent):
+    with a cap of two, a third is closed at once; once they finish, it gets in again."""
+    with start(max_connections=2, header_timeout=30.0) as running:
+        host, port = running.http.removeprefix("http://").rsplit(":", 1)
+        busy = []
+        for _ in range(2):
+            sock = socket.create_connection((host, int(port)), timeout=10)
+            sock.sendall(b"POST /v2/image/search_by_image HTTP/1.1\r\nHost: x\r\n"
+                         b"Authorization: Api-Key k\r\nExpect: 100-continue\r\n"
+                         b"Content-Length: 2\r\n\r\n")
+            assert sock.recv(1024).startswith(b"HTTP/1.1 100 Continue")
+            busy.append(sock)
+        third = socket.create_connection((host, int(port)), timeout=10)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            third.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+        with contextlib.suppress(ConnectionResetError):  # closed: nothing read, or a reset
+            assert third.recv(1024) == b""
+        third.close()
+        for sock in busy:
+            sock.sendall(b"{}")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 400")  # folderId missing: answered
+            sock.close()
+        with urllib.request.urlopen(running.http + "/readyz", timeout=10) as reply:
+            assert reply.status == 200
