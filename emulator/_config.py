@@ -35,6 +35,14 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 #: under Docker's 10 s between SIGTERM and SIGKILL, and well over the longest delay rule
 #: of the built-in fixtures (1.5 s).
 SHUTDOWN_GRACE = 5.0
+#: Emulator decision: a connection has this long (seconds) from opening, or from the end of
+#: its previous answer, to send a whole request head (HTTP) or its handshake (gRPC), as
+#: nginx's ``client_header_timeout`` (60 s); a slower or idle connection is closed.
+HEADER_TIMEOUT = 60.0
+#: Emulator decision: at most this many connections at once on the HTTP ports (together)
+#: and as many on the gRPC ports, well under the usual 1024 descriptors of a process
+#: each; what happens at the cap is :mod:`emulator._guard`'s to say.
+MAX_CONNECTIONS = 1024
 #: Addresses that mean "every interface": not an address a client can connect to.
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
@@ -66,6 +74,10 @@ class Config:
     admin_token: str | None = field(default=None, repr=False)
     #: seconds between checks of the fixture files for changes; 0 turns watching off
     reload_interval: float = DEFAULT_INTERVAL_S
+    #: seconds a connection may take to send its request head; 0 turns the limit off
+    header_timeout: float = HEADER_TIMEOUT
+    #: connections served at once, per protocol (HTTP, gRPC)
+    max_connections: int = MAX_CONNECTIONS
 
     @property
     def tls_enabled(self) -> bool:
@@ -239,6 +251,12 @@ OPTIONS: tuple[Option, ...] = (
            derived="none required"),
     Option("reload_interval", "float", "seconds between checks of the fixture files for "
                                        "changes; 0 turns watching off"),
+    Option("header_timeout", "float", "seconds a connection has, from opening or from its last "
+                                      "answer, to send a whole request head (gRPC: its "
+                                      "handshake) before it is closed; 0 turns the limit off"),
+    Option("max_connections", "int", "connections served at once on the HTTP ports and as many "
+                                     "on the gRPC ports; at the cap the oldest idle HTTP "
+                                     "connection is closed to make room", low=1, high=1_000_000),
 )
 BY_NAME = {option.name: option for option in OPTIONS}
 

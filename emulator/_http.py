@@ -19,6 +19,7 @@ from aiohttp.web_request import BaseRequest
 from yarl import URL
 
 from ._pipeline import ClientGone
+from ._guard import GUARD, ConnectionGuard, busy_while_handled
 from .core import Journal
 
 log = logging.getLogger(__name__)
@@ -153,19 +154,32 @@ class _VendorRequestHandler(RequestHandler):
 
 class _VendorServer(web.Server):
     vendor_app: web.Application
+    guard: ConnectionGuard
 
     def __call__(self) -> RequestHandler:
         return _VendorRequestHandler(self, loop=self._loop, **self._kwargs)
 
+    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        if not self.guard.opened(handler):
+            handler.force_close()
+
+    def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
+        self.guard.closed(handler)
+        super().connection_lost(handler, exc)
+
 
 class VendorRunner(web.AppRunner):
-    """An AppRunner whose connections answer protocol errors in the vendors' formats."""
+    """An AppRunner whose connections answer protocol errors in the vendors' formats, and
+    are bounded by the app's :class:`ConnectionGuard` (see :mod:`emulator._guard`)."""
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         server.__class__ = _VendorServer  # same state, our handler factory
-        cast(_VendorServer, server).vendor_app = self.app
-        return server
+        vendor = cast(_VendorServer, server)
+        vendor.vendor_app = self.app
+        vendor.guard = self.app[GUARD]
+        return vendor
 
 
 #: Long URLs and headers are the vendors' to refuse (with their own error), not the HTTP
@@ -173,8 +187,10 @@ class VendorRunner(web.AppRunner):
 MAX_LINE_BYTES = 64 * 1024
 
 
-def create_app(max_body_bytes: int, journal: Journal) -> web.Application:
-    app = web.Application(middlewares=[vendor_errors], client_max_size=max_body_bytes)
+def create_app(max_body_bytes: int, journal: Journal, guard: ConnectionGuard) -> web.Application:
+    app = web.Application(middlewares=[busy_while_handled, vendor_errors],
+                          client_max_size=max_body_bytes)
+    app[GUARD] = guard
     app[READY] = {"ready": False}
     app[FALLBACKS] = []
     app[JOURNAL] = journal

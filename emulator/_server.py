@@ -16,6 +16,7 @@ from aiohttp import web
 from . import _http, _logs, _media, _tls, admin, doofinder, yandex
 from ._pipeline import MAX_BODY_BYTES, Pipeline
 from ._config import Config, ConfigError
+from ._guard import ConnectionGuard
 from ._resources import bundled
 from .core import (FixtureError, FixtureReloader, FixtureStore, Journal, RuleSearch, WorkPool,
                    load_fixtures)
@@ -105,7 +106,8 @@ class Emulator:
         pipeline = Pipeline(engine.faults, engine.stubs, journal, pool)
         rate_limits = store.settings.rate_limits if config.rate_limits is None \
             else config.rate_limits
-        app = self._app = _http.create_app(MAX_BODY_BYTES, journal)
+        guard = ConnectionGuard(config.max_connections, config.header_timeout)
+        app = self._app = _http.create_app(MAX_BODY_BYTES, journal, guard)
         servicer = yandex.mount(app, engine, pipeline, rate_limits=rate_limits)
         self._reloader = FixtureReloader(engine, directory, config.reload_interval)
         admin.mount(app, engine, self._reloader, config.admin_token)
@@ -128,7 +130,8 @@ class Emulator:
     async def _serve_grpc(self, servicer, config: Config, pair: _tls.KeyPair | None) -> None:
         """Worker processes (``workers`` > 1) bind the same ports; a lone one must not."""
         server, self.grpc_port = await yandex.grpc_server(
-            servicer, address(config.host, config.grpc_port), reuse_port=config.workers > 1)
+            servicer, address(config.host, config.grpc_port), reuse_port=config.workers > 1,
+            limits=yandex.GrpcLimits(config.max_connections, config.header_timeout))
         self._grpc = server
         if pair is not None:
             self.grpc_tls_port = yandex.grpc_listen_tls(

@@ -23,7 +23,8 @@ from PIL import Image
 from conftest import FIXTURES, start
 from emulator.core import RGB, Color, Fingerprint, FixtureError, fingerprint, load_fixtures, \
     placeholder_path, render_placeholder, visual_distance
-from emulator.core._fingerprint import FingerprintCache, NotAnImage, PERCEPTUAL_DISTANCE
+from emulator.core import _fingerprint as fingerprint_module
+from emulator.core._fingerprint import MAX_PIXELS, FingerprintCache, NotAnImage, PERCEPTUAL_DISTANCE
 from emulator.yandex._protos import load
 from imagekit import crop, decode, encode, scene, variants
 
@@ -160,10 +161,21 @@ def test_undecodable_images_say_why(running, data, reason):
 
 
 def test_decompression_bomb_is_refused_by_pixel_count():
-    bomb = encode(Image.new("1", (12_000, 9_000)), "PNG")  # 108 megapixels, a few KiB
+    bomb = encode(Image.new("1", (17_000, 15_000)), "PNG")  # 255 megapixels, a few KiB
     assert len(bomb) < 200_000
+    assert MAX_PIXELS < 17_000 * 15_000
     with pytest.raises(NotAnImage, match="too large"):
         fingerprint(bomb)
+
+
+def test_a_picture_as_large_as_a_phone_camera_s_is_read():
+    """108 megapixels (a phone's 12000x9000), over Pillow's own bomb warning (89 MP) and
+    over what decodes whole: read in bands, and measured as any picture."""
+    big = encode(Image.new("1", (12_000, 9_000)), "PNG")
+    assert len(big) < 200_000
+    fp = fingerprint(big)
+    assert (fp.format, fp.width, fp.height) == ("png", 12_000, 9_000)
+    assert fp.colors == fingerprint(encode(Image.new("RGB", (120, 90)), "PNG")).colors
 
 
 def test_fingerprints_are_cached_by_digest():
@@ -444,3 +456,21 @@ def test_an_emulator_image_url_is_the_picture_itself(running, transport):
                    url=running.http + placeholder_path(320, 200, RGB[Color.RED], "x"))
     assert red.explained["tier"] == "nearest"
     assert urlsplit(red.images[0]["url"]).path.split("/")[-1].split(".")[0] == "dc2828"
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "LA", "P", "1", "I;16"])
+def test_a_png_read_in_bands_measures_as_if_read_whole(monkeypatch, mode):
+    """Over 64 MiB decoded, a PNG is read a band at a time; as Pillow encodes it (filters
+    chosen row by row, palettes, 16-bit grey), it measures as the whole picture would."""
+    picture = scene(3).resize((4200, 4200), Image.Resampling.NEAREST)
+    if mode == "I;16":
+        picture = picture.convert("L").point(lambda v: v * 257).convert("I;16")
+    else:
+        picture = picture.convert(mode)
+    data = encode(picture, "PNG")
+    in_bands = fingerprint(data)
+    monkeypatch.setattr(fingerprint_module, "MAX_DECODED_BYTES", 2**40)
+    whole = fingerprint(data)
+    assert (in_bands.width, in_bands.height) == (4200, 4200)
+    assert in_bands.dhash == whole.dhash and in_bands.distance(whole) == 0
+    assert in_bands.colour_distance(whole) < 0.01

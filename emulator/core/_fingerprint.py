@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from . import _png_bands
 from ._document import Color
 from ._lru import BoundedLRU
 from ._palette import COLORS, RGB
@@ -46,11 +48,22 @@ ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
 Image.init()  # every plugin registered, so the list below names what this Pillow can open
 _OPENABLE = tuple(f for f in ACCEPTED_FORMATS if f in Image.OPEN)
 
-#: Emulator decision: refuse pictures that would take far more memory to decode than a
-#: photo: over 100 megapixels as declared, or over 64 MiB once decoded (JPEG decodes at
-#: 1/8 scale for hashing, so a 100-megapixel JPEG passes; a 7999x7999 PNG does not).
-MAX_PIXELS = 100_000_000
+#: Emulator decision: the largest picture read, by the size its header declares: 250
+#: megapixels, so a 200-megapixel phone photo (16320x12240) passes with room for a
+#: panorama; anything larger is "too large to decode". Pillow's own decompression-bomb
+#: limit (a process-wide setting, 89 megapixels by default) is not used, nor changed.
+MAX_PIXELS = 250_000_000
+#: Emulator decision: the most memory a picture decoded at full size may take, counted at 4
+#: bytes a pixel (as Pillow keeps RGB and RGBA): 64 MiB, about 16.7 megapixels. Larger
+#: pictures are read reduced, never whole: JPEG decodes at 1/8 scale (draft mode), and a
+#: PNG (not interlaced, not 16-bit colour) in bands of PNG_BAND_BYTES of scanlines, each
+#: reduced before the next is read. Other formats (GIF, WebP, BMP, TIFF, AVIF, interlaced
+#: or 16-bit colour PNG) over this are "too large to decode"; so is a picture whose reduced
+#: copy would still be over it (a strip millions of pixels long).
 MAX_DECODED_BYTES = 64 * 1024 * 1024
+#: Emulator decision: the scanlines of one band of a PNG read in bands (4 MiB: a band's
+#: decoding takes a few times this, whatever the picture's size).
+PNG_BAND_BYTES = 4 * 1024 * 1024
 
 #: Longest side of the working copy every measure is taken from.
 WORK_SIDE = 128
@@ -216,6 +229,8 @@ def _upright_rgb(img: Image.Image) -> tuple[Image.Image, bool]:
     img = ImageOps.exif_transpose(img)  # loads the pixels
     if img.mode == "P":
         img = img.convert("RGBA")  # palette colours (and transparency) before scaling
+    elif img.mode == "1":
+        img = img.convert("L")  # reduced as grey, as a PNG read in bands is
     factor = min(img.width, img.height) // (2 * WORK_SIDE)
     if factor >= 2 and img.mode in ("L", "LA", "RGB", "RGBA", "CMYK", "YCbCr"):
         img = img.reduce(factor)
@@ -228,20 +243,51 @@ def _upright_rgb(img: Image.Image) -> tuple[Image.Image, bool]:
     return img.convert("RGB"), swapped
 
 
+def _open_image(data: bytes) -> ImageFile.ImageFile:
+    """The picture, its pixels not yet read, in one of the accepted formats. Pillow's
+    ``Image.open`` would also apply its process-wide decompression-bomb limit, stricter
+    than MAX_PIXELS; the caps here are checked by the caller instead."""
+    fp, prefix = io.BytesIO(data), data[:16]
+    for name in _OPENABLE:
+        factory, accept = Image.OPEN[name]
+        accepted = accept(prefix) if accept is not None else True
+        if accepted and not isinstance(accepted, str):
+            fp.seek(0)
+            try:
+                return factory(fp, "")
+            except (SyntaxError, IndexError, TypeError, struct.error):
+                continue  # not this format after all (as Image.open tries the next)
+    raise UnidentifiedImageError("cannot identify image file")
+
+
 def _open(data: bytes) -> tuple[str, int, int, Image.Image]:
     """(format, displayed width, displayed height, small RGB working copy)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(io.BytesIO(data), formats=_OPENABLE) as img:
+        with _open_image(data) as img:
             if img.width * img.height > MAX_PIXELS:
                 raise NotAnImage(TOO_LARGE)
             fmt, width, height = (img.format or "").lower(), img.width, img.height
             img.draft("RGB", (WORK_SIDE, WORK_SIDE))  # JPEG: decode at a fraction of the size
-            if img.width * img.height * 4 > MAX_DECODED_BYTES:
+            if img.width * img.height * 4 <= MAX_DECODED_BYTES:
+                work, swapped = _upright_rgb(img)
+            elif fmt == "png":
+                work, swapped = _png_in_bands(data, width, height)
+            else:
                 raise NotAnImage(TOO_LARGE)
-            work, swapped = _upright_rgb(img)
     work.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.LANCZOS)
     return (fmt, height, width, work) if swapped else (fmt, width, height, work)
+
+
+def _png_in_bands(data: bytes, width: int, height: int) -> tuple[Image.Image, bool]:
+    """A PNG too large to decode whole, read a band at a time (see :mod:`._png_bands`)."""
+    layout = _png_bands.read_layout(data)
+    factor = max(1, min(width, height) // (2 * WORK_SIDE))
+    reduced_bytes = -(-width // factor) * -(-height // factor) * 4
+    if (not layout.bandable or factor * (layout.stride + 1) > PNG_BAND_BYTES
+            or reduced_bytes > MAX_DECODED_BYTES):
+        raise NotAnImage(TOO_LARGE)
+    return _png_bands.reduced(layout, factor, PNG_BAND_BYTES)
 
 
 def _dhash(gray: Image.Image, box: tuple[float, float, float, float]) -> int:

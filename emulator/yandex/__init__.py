@@ -11,9 +11,10 @@ from . import _grpc, _images_xml, _protos, _rest
 from ._servicer import ImageSearchServicer, quota_limiters
 
 MAX_BODY_BYTES = _rest.MAX_BODY_BYTES
+GrpcLimits = _grpc.ConnectionLimits
 
-__all__ = ["MAX_BODY_BYTES", "ImageSearchServicer", "grpc_listen_tls", "grpc_server", "mount",
-           "rest_unmatched"]
+__all__ = ["MAX_BODY_BYTES", "GrpcLimits", "ImageSearchServicer", "grpc_listen_tls", "grpc_server",
+           "mount", "rest_unmatched"]
 
 #: The REST gateway's answer to a request it does not route.
 rest_unmatched = _rest.unmatched
@@ -31,8 +32,10 @@ def mount(app: web.Application, engine: RuleSearch, pipeline: Pipeline, *,
     return servicer
 
 
-async def grpc_server(servicer: ImageSearchServicer, address: str, *, reuse_port: bool = False):
-    return await _grpc.build_server(servicer, servicer.protos, address, reuse_port=reuse_port)
+async def grpc_server(servicer: ImageSearchServicer, address: str, *, reuse_port: bool = False,
+                      limits: GrpcLimits | None = None):
+    return await _grpc.build_server(servicer, servicer.protos, address, reuse_port=reuse_port,
+                                    limits=limits)
 
 
 grpc_listen_tls = _grpc.listen_tls

@@ -27,6 +27,27 @@ from ._servicer import ImageSearchServicer, V2Adapter
 #: vendor's INVALID_ARGUMENT; beyond this gRPC itself answers RESOURCE_EXHAUSTED.
 MAX_MESSAGE_BYTES = MAX_BODY_BYTES
 API = "yandex.v2.grpc"
+#: Emulator decision: requests in flight at once on one HTTP/2 connection (nginx's
+#: ``http2_max_concurrent_streams`` is 128); a client opens more channels for more.
+MAX_CONCURRENT_STREAMS = 128
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """grpcio's equivalents of the HTTP bounds (``max_connections``, ``header_timeout``):
+    incoming connections at once (gRPC core refuses the ones over), and how long a
+    connection has to finish its handshake (TLS and the HTTP/2 preface and settings)."""
+
+    max_connections: int
+    handshake_timeout: float  # seconds; 0: gRPC core's own default (120 s)
+
+    def options(self) -> list[tuple[str, int]]:
+        options = [("grpc.max_allowed_incoming_connections", self.max_connections),
+                   ("grpc.max_concurrent_streams", MAX_CONCURRENT_STREAMS)]
+        if self.handshake_timeout > 0:
+            options.append(("grpc.server_handshake_timeout_ms",
+                            max(1, round(self.handshake_timeout * 1000))))
+        return options
 
 
 def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:
@@ -99,12 +120,14 @@ def _add_reflection(server: grpc.aio.Server, protos: Protos) -> None:
 
 
 async def build_server(servicer: ImageSearchServicer, protos: Protos,
-                 address: str, *, reuse_port: bool = False) -> tuple[grpc.aio.Server, int]:
+                 address: str, *, reuse_port: bool = False,
+                 limits: ConnectionLimits | None = None) -> tuple[grpc.aio.Server, int]:
     """The server (not started) and the port it is bound to. ``reuse_port`` lets worker
     processes share the port; off, a port in use is an error rather than shared."""
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.so_reuseport", int(reuse_port)),
+        *(limits.options() if limits is not None else ()),
     ])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {
         operation: GrpcAdapter(servicer, operation).handler()
