@@ -100,6 +100,24 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
+def allowed_methods(request: web.BaseRequest) -> str:
+    """The ``Allow`` value of a 405 for this request's target: the methods its path takes.
+
+    Contract (RFC 9110, section 15.5.6): a 405 response carries ``Allow`` listing the
+    target resource's supported methods. For a path the router matched under another method
+    these are the methods of every route of that path (aiohttp gathers them); for a path a
+    handler matched (an injected 405), those of the handler's own resource."""
+    match_info = getattr(request, "match_info", None)
+    refused = getattr(match_info, "http_exception", None)
+    if isinstance(refused, web.HTTPMethodNotAllowed):
+        methods = set(refused.allowed_methods)
+    else:
+        route = getattr(match_info, "route", None)
+        resource = route.resource if route is not None else None
+        methods = {r.method for r in resource} if resource is not None else set()
+    return ", ".join(sorted(methods))
+
+
 def admin_error(request: web.Request, status: int, message: str | None = None) -> web.Response:
     """The emulator's own error body on its own endpoints."""
     default = {404: "not found", 405: "method not allowed"}.get(

@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .._http import ClientGone
+from .._http import ClientGone, allowed_methods
 from .._http_faults import deliver
 from ..core import (MATCH_HEADER, CatalogEngine, Fingerprint, Item, Match, NotAnImage, Quota,
                     RateLimiter, SearchEngine, StubQuery, StubStep, TextMode, Tier,
@@ -298,9 +298,12 @@ def _cors_headers(request: web.BaseRequest) -> dict[str, str]:
 
 def json_response(request: web.BaseRequest, payload: Any, status: int,
                   headers: dict[str, str] | None = None) -> web.Response:
+    """The answer as JSON; a 405 (unrouted, or injected by a fault) names the methods the
+    path takes in ``Allow``, as RFC 9110 requires."""
+    extra = {"Allow": allowed_methods(request)} if status == 405 else {}
     return web.Response(body=json.dumps(payload, ensure_ascii=False).encode(), status=status,
                         content_type="application/json",
-                        headers={**_cors_headers(request), **(headers or {})})
+                        headers={**_cors_headers(request), **extra, **(headers or {})})
 
 
 async def preflight(request: web.Request) -> web.Response:
@@ -340,12 +343,13 @@ def add_routes(app: web.Application, api: DoofinderApi) -> None:
         ("POST", "_search", DoofinderApi.search),
         ("GET", "_suggest", DoofinderApi.suggest),
     ] + [("PUT", f"stats/{event}", api.stats(event)) for event in _stats.EVENTS]
+    resources: dict[str, web.Resource] = {}
     for method, path, run in routes:
         name = path.split("/{")[0]
         handler = api.handler(f"{method} {name}", run)
+        if path not in resources:  # one resource a path: its routes are the path's methods
+            resources[path] = app.router.add_resource(f"{base}/{path}")
+            resources[path].add_route("OPTIONS", preflight)
         if method == "GET":  # and HEAD, as HTTP servers answer it
-            app.router.add_get(f"{base}/{path}", handler)
-        else:
-            app.router.add_route(method, f"{base}/{path}", handler)
-    for path in dict.fromkeys(path for _, path, _ in routes):
-        app.router.add_route("OPTIONS", f"{base}/{path}", preflight)
+            resources[path].add_route("HEAD", handler)
+        resources[path].add_route(method, handler)

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
+from .._http import allowed_methods
 from .._http_faults import deliver
 from ..core import (CHROMATIC, GRAYSCALE, TENANT_HEADER, Access, Color, ImageFilter,
                     ImageFormat, Orientation, SizeClass, ascii_integer)
@@ -221,6 +222,8 @@ def unmatched(request: web.BaseRequest, status: int) -> web.Response:
     message = "Only GET is supported" if status == 405 else None
     response = _xml_response(_text_search.render_error(None, code, message=message), info)
     response.set_status(status)
+    if status == 405:  # RFC 9110: a 405 names the methods the path takes
+        response.headers["Allow"] = allowed_methods(request)
     return response
 
 
