@@ -31,8 +31,8 @@ from ._body import check_declared_size, decode_base64, json_object, read_body
 from ._call import JOURNAL_API, Call
 from ._errors import (DoofinderError, DfidImageNotFound, EmbeddingFailed, EntityTooLarge,
                       FieldsMissing, BadRequest, ConnectionReset, ImageSearchDisabled, Internal,
-                      MethodNotAllowed, PathNotFound, SuggestionsUnavailable, SuggestQueryInvalid,
-                      TooManyRequests, from_fault)
+                      MappingNotFound, MethodNotAllowed, PathNotFound, SuggestionsUnavailable,
+                      SuggestQueryInvalid, TooManyRequests, from_fault)
 from ._params import merge
 from ._render import search_response
 
@@ -77,18 +77,20 @@ class DoofinderApi:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
     # -- the steps every operation shares -------------------------------------------------
-    def admit(self, call: Call) -> CatalogEngine:
+    def admit(self, call: Call, unknown: type[DoofinderError] = MappingNotFound) -> CatalogEngine:
         if call.request.method in ("POST", "PUT"):
             check_declared_size(call.request)
-        engine = _access.admit(self.engine.store.engines, call.hashid, call.request)
+        engine = _access.admit(self.engine.store.engines, call.hashid, call.request, unknown)
         if self.limiter is not None and not self.limiter.allow(engine.id):
             raise TooManyRequests()
         return engine
 
-    async def enter(self, call: Call) -> CatalogEngine:
-        """Admission, then the control plane's runtime faults: their latency is waited
-        out, a reset raises ConnectionReset, an error is answered as the vendor's."""
-        engine = self.admit(call)
+    async def enter(self, call: Call,
+                    unknown: type[DoofinderError] = MappingNotFound) -> CatalogEngine:
+        """Admission (``unknown`` answers a hashid no engine has), then the control plane's
+        runtime faults: their latency is waited out, a reset raises ConnectionReset, an
+        error is answered as the vendor's."""
+        engine = self.admit(call, unknown)
         call.lookup = {"hashid": engine.id}
         plan = call.plan = self.engine.faults.plan(call.fault_target())
         if plan.delay_ms:
@@ -271,7 +273,7 @@ class DoofinderApi:
         rules = _stats.EVENTS[event]
 
         async def run(api: "DoofinderApi", call: Call) -> dict:
-            engine = await api.enter(call)
+            engine = await api.enter(call, _stats.UNKNOWN_ENGINE)
             body = await api.body_json(call)
             call.params = merge(call.params, body or {})
             return await api.offload(rules, engine, call.params, dict(call.request.match_info))
