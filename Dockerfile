@@ -1,7 +1,7 @@
 # image-search-emulator: docker build -t image-search-emulator .
 #   docker run --rm -p 8080:8080 -p 50051:50051 image-search-emulator
 # Own fixtures: -v "$PWD/my-fixtures:/fixtures:ro". Settings: EMULATOR_* variables or flags
-# after the image name (see the README's configuration table).
+# after the image name (see docs/configuration.md).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -58,7 +58,7 @@ class Tools:
     h2load: str | None
 
     @classmethod
-    def find(cls) -> "Tools":
+    def find(cls) -> Tools:
         return cls(shutil.which("wrk"), shutil.which("h2load"))
 
     def for_(self, request: Request, load: Load) -> str:
@@ -173,7 +173,7 @@ def h2load(binary: str, port: int, request: Request, load: Load, workdir: Path,
     else:
         argv.append(f"-n{max(load.requests, load.connections)}")
         budget = load.requests / 5  # at 5 requests/s the server is broken, not slow
-    out = _run(argv + [f"http://127.0.0.1:{port}{request.path}"], budget)
+    out = _run([*argv, f"http://127.0.0.1:{port}{request.path}"], budget)
     return parse_h2load(out, log_file.read_text(), answer_bytes if grpc else None)
 
 

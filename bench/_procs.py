@@ -74,7 +74,7 @@ def grpc_exchange(port: int, request: Request, timeout: float = 30.0) -> Answer:
             return Answer(exc.code().value[0], list(exc.initial_metadata() or ()), b"")
 
 
-def exchange(server: "Server", request: Request) -> Answer:
+def exchange(server: Server, request: Request) -> Answer:
     if request.transport == "grpc":
         return grpc_exchange(server.grpc_port, request)
     return http_exchange(server.http_port, request)
@@ -102,7 +102,7 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(10)
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -137,12 +137,12 @@ def launch(name: str, argv_for, probe: Request, log: Path, grpc: bool = True) ->
     while True:
         try:
             answer = http_exchange(http_port, probe, timeout=START_TIMEOUT_S)
-        except OSError:
+        except OSError as error:
             if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited during start-up: {_tail(log)}")
+                raise RuntimeError(f"{name} exited during start-up: {_tail(log)}") from error
             if time.perf_counter() > deadline:
                 proc.kill()
-                raise RuntimeError(f"{name} did not answer within {START_TIMEOUT_S:.0f} s")
+                raise RuntimeError(f"{name} did not answer within {START_TIMEOUT_S:.0f} s") from error
             time.sleep(PROBE_INTERVAL_S)
             continue
         elapsed = time.perf_counter() - started

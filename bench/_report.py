@@ -179,7 +179,7 @@ def render(report: Report) -> str:
     lines += [f"| {k} | {v} |" for k, v in report.environment]
     lines += ["", "Load generators: " + "; ".join(report.tools) + ".", ""]
     lines += [f"* {n}" for n in report.notes]
-    lines += ["", "## Targets", ""] + _target_lines(report) + [""]
+    lines += ["", "## Targets", "", *_target_lines(report), ""]
     if report.startup:
         lines += _startup_lines(report.startup)
     if report.rows or report.unavailable:

@@ -21,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from emulator.core._fingerprint import FingerprintCache, fingerprint  # noqa: E402
+from emulator.core._fingerprint import FingerprintCache, fingerprint
 
 LIMIT = 3 * 1024 * 1024
 SIZE = (4000, 3000)

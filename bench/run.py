@@ -34,8 +34,8 @@ if __package__ in (None, ""):  # run as a script: python bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
 
-from bench import _cases, _load, _procs, _profile, _report  # noqa: E402
-from bench._images import BenchImage, bench_image  # noqa: E402
+from bench import _cases, _load, _procs, _profile, _report
+from bench._images import BenchImage, bench_image
 
 BENCH = Path(__file__).resolve().parent
 REPORT_FILE = BENCH / "REPORT.md"
@@ -66,7 +66,7 @@ class Plan:
                 + (f"; profiles of {self.profile_s:g} s" if self.profile_s else ""))
 
     @classmethod
-    def from_args(cls, args: argparse.Namespace) -> "Plan":
+    def from_args(cls, args: argparse.Namespace) -> Plan:
         quick = args.quick
         return cls(seconds=args.seconds or (1 if quick else 10),
                    warmup_s=0 if quick else 2,
@@ -255,7 +255,7 @@ def _measure(plan: Plan, tools: _load.Tools, ours: _procs.Server, bare: _procs.S
              ) -> list[_report.Row]:
     rows, turn = [], 0
     for case in cases:
-        drive = lambda server, load: _load.drive(  # noqa: E731
+        drive = lambda server, load, case=case: _load.drive(  # noqa: E731
             tools, _port(server, case.request), case.request, load, workdir,
             _answer_bytes(case, sizes))
         if plan.warmup_s:
@@ -331,7 +331,7 @@ def _profiles(plan: Plan, tools: _load.Tools, ours: _procs.Server, cases: list[_
     """The emulator sampled under each 100 KB (and the v1 XML) load at 16 connections."""
     profiles = []
     for case in (c for c in cases if c.key.endswith("100k") or c.key == "xml"):
-        def load() -> int:
+        def load(case: _cases.Case = case) -> int:
             return _load.drive(tools, _port(ours, case.request), case.request,
                                _load.Load(16, seconds=plan.profile_s), workdir,
                                _answer_bytes(case, sizes)).ok
@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     tools = _tools(args.install, args.python_client)
     tool_names, notes = _tool_notes(tools, args.python_client)
     command = "python bench/run.py" + "".join(f" {a}" for a in (argv or sys.argv[1:]))
-    report = _report.Report(command, _environment() + [("plan", plan.describe())], tool_names,
+    report = _report.Report(command, [*_environment(), ("plan", plan.describe())], tool_names,
                             notes)
     with tempfile.TemporaryDirectory(prefix="emulator-bench-") as tmp:
         work = Path(tmp)

@@ -2,7 +2,7 @@
 ``... fixtures check DIR``.
 
 Every serve flag comes from :data:`emulator._config.OPTIONS`, with an ``EMULATOR_*``
-variable and a config-file key of the same name; see the README's table.
+variable and a config-file key of the same name; see docs/configuration.md.
 """
 
 from __future__ import annotations

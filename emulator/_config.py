@@ -1,7 +1,7 @@
 """Configuration: one set of options, read from flags, ``EMULATOR_*`` variables and a file.
 
 Every option is declared once, in :data:`OPTIONS`; the command-line flags, the environment
-variable names, the config-file keys and the README's table all derive from it, so they
+variable names, the config-file keys and the table of docs/configuration.md all derive from it, so they
 cannot drift apart. Precedence is flags > environment > config file > defaults, per option.
 
 A value that cannot be read is a :class:`ConfigError` naming where it came from (the flag,
@@ -171,7 +171,7 @@ class Option:
     def from_file(self, value: Any, base: Path) -> Any:
         """A config file's value, typed as TOML and JSON type it; paths are relative to
         the file, as docker-compose reads its own."""
-        expected = {"bool": bool, "int": int, "float": (int, float), "path": str,
+        expected: Any = {"bool": bool, "int": int, "float": (int, float), "path": str,
                     "str": str, "choice": str}.get(self.kind)
         if self.kind == "names":
             if isinstance(value, str):
@@ -202,9 +202,9 @@ class Option:
 _KIND_WORDS = {"bool": "true or false", "int": "an integer", "float": "a number",
                "path": "a path (a string)", "str": "a string", "choice": "a string"}
 _DEFAULTS = {f.name: f.default for f in fields(Config)}
-_PORT = {"kind": "int", "high": 65535}
+_PORT: dict[str, Any] = {"kind": "int", "high": 65535}
 
-#: Every setting, in the order the README's table lists them.
+#: Every setting, in the order the table of docs/configuration.md lists them.
 OPTIONS: tuple[Option, ...] = (
     Option("host", "str",
            "address to listen on; 0.0.0.0 for every interface (the container does)"),
@@ -324,7 +324,7 @@ def validate(config: Config) -> Config:
 
 
 def table() -> str:
-    """The README's table of options, from :data:`OPTIONS`."""
+    """The table of options in docs/configuration.md, from :data:`OPTIONS`."""
     rows = ["| Flag | Environment | Config file key | Default | What |", "|---|---|---|---|---|",
             f"| `--config FILE` | `{CONFIG_ENV}` | | none | "
             "TOML (`.toml`) or JSON file of the keys below |"]
@@ -344,5 +344,14 @@ def _shown(option: Option) -> str:
     return f"`{str(default).lower() if isinstance(default, bool) else default}`"
 
 
-__all__ = ["BY_NAME", "CONFIG_ENV", "Config", "ConfigError", "OPTIONS", "Option", "resolve",
-           "table", "validate"]
+__all__ = [
+    "BY_NAME",
+    "CONFIG_ENV",
+    "OPTIONS",
+    "Config",
+    "ConfigError",
+    "Option",
+    "resolve",
+    "table",
+    "validate",
+]

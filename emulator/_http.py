@@ -11,18 +11,20 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable
+from typing import cast
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 from yarl import URL
 
+from ._pipeline import ClientGone
 from .core import Journal
 
 log = logging.getLogger(__name__)
 
 #: Renders a vendor's error for an unrouted request: (request, HTTP status) -> response.
-Fallback = Callable[[web.Request, int], web.Response]
+Fallback = Callable[[web.BaseRequest, int], web.Response]
 
 READY = web.AppKey("ready", dict)
 FALLBACKS = web.AppKey("fallbacks", list)
@@ -32,11 +34,11 @@ ADMIN = "/_emulator"
 
 
 def _fallback_for(app: web.Application, path: str) -> Fallback:
-    """The vendor whose path prefix is longest; the first registered one otherwise."""
-    prefixes = app[FALLBACKS]
-    best = max((p for p in prefixes if path.startswith(p[0])), key=lambda p: len(p[0]),
-               default=prefixes[0])
-    return best[1]
+    """The fallback whose path prefix is longest (the app mounts one for ``/``); the
+    emulator's own error if none is mounted for the path."""
+    best = max((p for p in app[FALLBACKS] if path.startswith(p[0])), key=lambda p: len(p[0]),
+               default=None)
+    return admin_error if best is None else best[1]
 
 
 @web.middleware
@@ -60,10 +62,6 @@ async def readyz(request: web.Request) -> web.Response:
     ready = request.app[READY]["ready"]
     return web.json_response({"status": "ready" if ready else "starting"},
                              status=200 if ready else 503)
-
-
-class ClientGone(Exception):
-    """The client closed the connection before its body arrived: nobody to answer."""
 
 
 class BodyTooLarge(Exception):
@@ -118,7 +116,7 @@ def allowed_methods(request: web.BaseRequest) -> str:
     return ", ".join(sorted(methods))
 
 
-def admin_error(request: web.Request, status: int, message: str | None = None) -> web.Response:
+def admin_error(request: web.BaseRequest, status: int, message: str | None = None) -> web.Response:
     """The emulator's own error body on its own endpoints."""
     default = {404: "not found", 405: "method not allowed"}.get(
         status, "bad request" if status < 500 else "internal error")
@@ -151,7 +149,7 @@ class _VendorRequestHandler(RequestHandler):
         self.logger.debug("bad request from %s", request.remote, exc_info=exc)
         if request.writer.output_size > 0:
             raise ConnectionError("response already started")
-        app = self._manager.vendor_app
+        app = cast(_VendorServer, self._manager).vendor_app
         try:
             with contextlib.suppress(ValueError):
                 request = request.clone(rel_url=URL(self._target, encoded=True))
@@ -163,6 +161,8 @@ class _VendorRequestHandler(RequestHandler):
 
 
 class _VendorServer(web.Server):
+    vendor_app: web.Application
+
     def __call__(self) -> RequestHandler:
         return _VendorRequestHandler(self, loop=self._loop, **self._kwargs)
 
@@ -173,7 +173,7 @@ class VendorRunner(web.AppRunner):
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         server.__class__ = _VendorServer  # same state, our handler factory
-        server.vendor_app = self.app
+        cast(_VendorServer, server).vendor_app = self.app
         return server
 
 

@@ -11,7 +11,7 @@ import struct
 
 from aiohttp import web
 
-from .core import FaultPlan
+from .core import Drip, FaultPlan
 
 
 def reset(request: web.Request) -> None:
@@ -25,12 +25,14 @@ def reset(request: web.Request) -> None:
     transport.abort()
 
 
-async def _drip(request: web.Request, response: web.Response, plan: FaultPlan) -> web.StreamResponse:
-    body = response.body or b""
+async def _drip(request: web.Request, response: web.Response, drip: Drip) -> web.StreamResponse:
+    body = response.body
+    if not isinstance(body, (bytes, bytearray)):  # every answer here is rendered bytes
+        body = b""
     stream = web.StreamResponse(status=response.status, headers=response.headers)
     stream.content_length = len(body)
     await stream.prepare(request)
-    chunk, pause = plan.drip.chunk_bytes, plan.drip.interval_ms / 1000
+    chunk, pause = drip.chunk_bytes, drip.interval_ms / 1000
     try:
         for start in range(0, len(body), chunk):
             if start:
@@ -49,5 +51,5 @@ async def deliver(request: web.Request, response: web.Response,
         reset(request)
         return response
     if plan.drip is not None:
-        return await _drip(request, response, plan)
+        return await _drip(request, response, plan.drip)
     return response

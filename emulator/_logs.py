@@ -18,7 +18,7 @@ import logging.handlers
 import queue
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 REQUEST_LOGGER = "emulator.requests"
 #: Emulator decision: up to 10,000 log lines wait for stderr; more are dropped and counted.
@@ -143,10 +143,11 @@ class _Writer(logging.handlers.QueueListener):
 
     def stop_within(self, seconds: float) -> None:
         try:
-            self.queue.put(self._sentinel, timeout=seconds)
+            cast("queue.Queue[Any]", self.queue).put(self._sentinel, timeout=seconds)  # type: ignore[attr-defined]
         except queue.Full:
             return
-        self._thread.join(seconds)
+        if self._thread is not None:
+            self._thread.join(seconds)
         self._thread = None
 
 

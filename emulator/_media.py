@@ -16,7 +16,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import _http
-from .core import IMAGES_PATH, SearchEngine
+from .core import IMAGES_PATH, Services
 from .core._served import NotServed, ServedImage, fixture_file, parse_size, placeholder
 
 
@@ -28,7 +28,7 @@ def _respond(request: web.Request, image: ServedImage) -> web.Response:
     return web.Response(body=image.body, content_type=image.content_type, headers=headers)
 
 
-def add_routes(app: web.Application, engine: SearchEngine) -> None:
+def add_routes(app: web.Application, engine: Services) -> None:
     async def serve_placeholder(request: web.Request) -> web.Response:
         try:
             image = await engine.in_image_pool(placeholder, request.match_info["tail"],

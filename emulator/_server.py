@@ -9,13 +9,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from aiohttp import web
 
 from . import _http, _logs, _media, _tls, admin, doofinder, yandex
+from ._pipeline import MAX_BODY_BYTES, Pipeline
 from ._config import Config, ConfigError
 from ._resources import bundled
-from .core import FixtureError, FixtureReloader, FixtureStore, Journal, SearchEngine, load_fixtures
+from .core import (FixtureError, FixtureReloader, FixtureStore, Journal, RuleSearch, WorkPool,
+                   load_fixtures)
 
 log = logging.getLogger("emulator")
 
@@ -75,7 +78,8 @@ class Emulator:
         self._runner: web.AppRunner | None = None
         self._app: web.Application | None = None
         self._grpc = None
-        self._engine: SearchEngine | None = None
+        self._engine: RuleSearch | None = None
+        self._pool: WorkPool | None = None
         self._generated: _tls.GeneratedFiles | None = None
         self._reloader: FixtureReloader | None = None
 
@@ -91,19 +95,26 @@ class Emulator:
         directory = self.config.fixtures or default_fixtures()
         store: FixtureStore = load_fixtures(directory)
         config, self._generated = _tls.with_certificate(self.config)
-        pair = _tls.load(config.tls_cert, config.tls_key) if config.tls_enabled else None
+        pair = (_tls.load(cast(Path, config.tls_cert), cast(Path, config.tls_key))
+                if config.tls_enabled else None)
         journal = Journal(config.journal_size)
         journal.subscribe(_logs.log_request)
-        engine = self._engine = SearchEngine(store, journal)
+        pool = self._pool = WorkPool()
+        pool.start()
+        engine = self._engine = RuleSearch(store, journal, pool)
+        pipeline = Pipeline(engine.faults, engine.stubs, journal, pool)
         rate_limits = store.settings.rate_limits if config.rate_limits is None \
             else config.rate_limits
-        app = self._app = _http.create_app(yandex.MAX_BODY_BYTES, journal)
-        servicer = yandex.mount(app, engine, rate_limits=rate_limits)
+        app = self._app = _http.create_app(MAX_BODY_BYTES, journal)
+        servicer = yandex.mount(app, engine, pipeline, rate_limits=rate_limits)
         self._reloader = FixtureReloader(engine, directory, config.reload_interval)
         admin.mount(app, engine, self._reloader, config.admin_token)
         _media.add_routes(app, engine)
-        doofinder.mount(app, engine, rate_limits=rate_limits)
+        doofinder.mount(app, engine, pipeline, rate_limits=rate_limits)
         _http.add_fallback(app, _http.ADMIN, _http.admin_error)
+        # Emulator decision: a path under no API's prefix is answered as the Yandex REST
+        # gateway answers an unknown path (the emulator's first and main API)
+        _http.add_fallback(app, "/", yandex.rest_unmatched)
         await self._serve_grpc(servicer, config, pair)
         await self._serve_http(app, config, pair)
         engine.public_base_url = config.public_base_url or \
@@ -116,13 +127,13 @@ class Emulator:
 
     async def _serve_grpc(self, servicer, config: Config, pair: _tls.KeyPair | None) -> None:
         """Worker processes (``workers`` > 1) bind the same ports; a lone one must not."""
-        self._grpc, self.grpc_port = await yandex.grpc_server(
+        server, self.grpc_port = await yandex.grpc_server(
             servicer, address(config.host, config.grpc_port), reuse_port=config.workers > 1)
+        self._grpc = server
         if pair is not None:
             self.grpc_tls_port = yandex.grpc_listen_tls(
-                self._grpc, address(config.host, config.grpc_tls_port), pair.cert_pem,
-                pair.key_pem)
-        await self._grpc.start()
+                server, address(config.host, config.grpc_tls_port), pair.cert_pem, pair.key_pem)
+        await server.start()
 
     async def _serve_http(self, app: web.Application, config: Config,
                           pair: _tls.KeyPair | None) -> None:
@@ -138,10 +149,12 @@ class Emulator:
             self.certificate = pair.cert_path
 
     async def _listen(self, config: Config, port: int, ssl_context) -> int:
+        assert self._runner is not None
         site = web.TCPSite(self._runner, config.host, port, ssl_context=ssl_context,
                            reuse_port=config.workers > 1 or None)
+        bound = len(self._runner.addresses)
         await site.start()
-        return site._server.sockets[0].getsockname()[1]  # the bound port (0 in tests)
+        return self._runner.addresses[bound][1]  # the new site's bound port (0 in tests)
 
     @property
     def public_base_url(self) -> str | None:
@@ -160,9 +173,10 @@ class Emulator:
         if self._reloader is not None:
             await self._reloader.stop()
             self._reloader = None
-        if self._engine is not None:
-            self._engine.close()
-            self._engine = None
+        self._engine = None
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
         if self._generated is not None:
             self._generated.remove()
             self._generated = None

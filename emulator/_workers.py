@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
+from typing import cast
 
 from . import _logs, _tls
 from ._config import Config
@@ -63,7 +64,7 @@ def _reserve(host: str) -> socket.socket:
 
 def _port_fields(config: Config) -> tuple[str, ...]:
     both = ("http_port", "grpc_port")
-    return both + ("https_port", "grpc_tls_port") if config.tls_enabled else both
+    return (*both, "https_port", "grpc_tls_port") if config.tls_enabled else both
 
 
 class _Signals:
@@ -147,9 +148,9 @@ class Supervisor:
                 return "stopped"
             for channel in ready:
                 try:
-                    kind, reason = channel.recv()
+                    kind, reason = cast(Connection, channel).recv()
                 except EOFError:
-                    kind, reason = "error", f"worker {self._channels[channel]} exited"
+                    kind, reason = "error", f"worker {self._channels[cast(Connection, channel)]} exited"
                 if kind != "ready":
                     print(f"error: cannot start: {reason}", file=sys.stderr)
                     return "failed"

@@ -45,7 +45,7 @@ class AdminClient:
         self.base_url = base_url.rstrip("/")
         self.tenant, self.token, self.timeout = tenant, token, timeout
 
-    def for_tenant(self, tenant: str | None) -> "AdminClient":
+    def for_tenant(self, tenant: str | None) -> AdminClient:
         return AdminClient(self.base_url, tenant=tenant, token=self.token, timeout=self.timeout)
 
     def call(self, method: str, path: str, body: Any = None,

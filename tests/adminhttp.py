@@ -35,7 +35,7 @@ class Admin:
         assert status == 200
         self.doc = json.loads(raw)
 
-    def for_tenant(self, tenant: str | None) -> "Admin":
+    def for_tenant(self, tenant: str | None) -> Admin:
         other = Admin.__new__(Admin)
         other.base, other.tenant, other.token, other.doc = self.base, tenant, self.token, self.doc
         return other

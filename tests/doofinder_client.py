@@ -102,7 +102,7 @@ EMULATOR_TEXTS = {"Too many requests", "Request entity too large", "Not found",
                   "Method not allowed", "Internal server error"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def all_documented_texts(status: int) -> frozenset[str]:
     """Every error text some operation of the vendor's document lists for this status."""
     texts = set()

@@ -75,8 +75,9 @@ def send_raw(server, data: bytes, timeout: float = 5.0, close_after_send: bool =
         while True:
             try:
                 chunk = sock.recv(65536)
-            except socket.timeout:
-                raise AssertionError(f"no complete answer within {timeout}s: {received[:300]!r}")
+            except TimeoutError:
+                raise AssertionError(
+                    f"no complete answer within {timeout}s: {received[:300]!r}") from None
             if not chunk:
                 break
             received += chunk

@@ -13,8 +13,8 @@ from conftest import ROOT, start
 from emulator.core import fingerprint, load_fixtures
 
 sys.path.insert(0, str(ROOT))
-from bench import _cases, _load, _procs, _profile, _report  # noqa: E402
-from bench._images import BenchImage, photo_jpeg  # noqa: E402
+from bench import _cases, _load, _procs, _profile, _report
+from bench._images import BenchImage, photo_jpeg
 
 
 @pytest.fixture(scope="module")

@@ -112,18 +112,18 @@ def test_cli_reports_bad_configuration_in_one_line(tmp_path, capsys):
     assert "argument --http-port: expected a non-negative integer" in capsys.readouterr().err
 
 
-def test_readme_table_is_the_options_table():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert table() in readme
+def test_docs_table_is_the_options_table():
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert table() in page
     # every option has a flag, a variable and a file key of the same name
     for option in OPTIONS:
         assert option.flag == "--" + option.name.replace("_", "-")
         assert option.env == "EMULATOR_" + option.name.upper()
 
 
-def test_readme_example_config_file_is_valid(tmp_path):
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    [example] = re.findall(r"```toml\n(.*?)```", readme, re.S)
+def test_docs_example_config_file_is_valid(tmp_path):
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    [example] = re.findall(r"```toml\n(.*?)```", page, re.S)
     config = resolve({}, {}, write(tmp_path / "emulator.toml", example))
     assert config.host == "0.0.0.0" and config.fixtures == tmp_path / "fixtures"
     assert config.tls_enabled and config.tls_names == ("emulator", "emulator.demo.internal")

@@ -327,7 +327,7 @@ def test_explain_an_image_search_lists_stubs_and_the_nearest_items(admin):
 def test_misses_are_explained_with_the_nearest_items(client, admin):
     client.image_search(RED_SQUARE)  # exact: no miss
     client.image_search(stripes())
-    status, got = admin("GET", "/explain/misses")
+    _status, got = admin("GET", "/explain/misses")
     [miss] = got["misses"]
     assert miss["entry"]["match"]["tier"] == "nearest"
     explanation = miss["explanation"]

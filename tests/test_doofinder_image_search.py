@@ -126,7 +126,8 @@ def test_results_are_ranked_by_visual_distance_ties_in_catalog_order(docs, serve
     assert results[0]["id"] == "wallpaper-deep-blue" and distances[0] == 0
     catalog = list(server.emulator._engine.store.engines[DOCS_HASHID].catalog.items)
     position = {item.id: n for n, item in enumerate(catalog)}
-    for (a, da), (b, db) in zip(zip(results, distances), zip(results[1:], distances[1:])):
+    for (a, da), (b, db) in zip(zip(results, distances, strict=True),
+                                   zip(results[1:], distances[1:], strict=True), strict=False):
         if da == db:
             assert position[a["id"]] < position[b["id"]]
 
@@ -275,14 +276,14 @@ def test_image_search_off_is_not_enabled(shop):
 
 # -- the contract's check order ------------------------------------------------------------
 @pytest.mark.parametrize("case, expected", [
-    (dict(headers={"X-Forwarded-For": "203.0.113.1"}, token="wrong"), (403, "banned ip")),
-    (dict(hashid="1" * 32, token=None), (403, "forbidden")),
-    (dict(hashid="1" * 32, image=None), (404, "Mapping not found")),
-    (dict(hashid=OFF_HASHID, token="any", image=None), (400, MISSING_IMAGE)),
-    (dict(hashid=OFF_HASHID, token="any", query="rpp=0"), (400, NOT_ENABLED)),
-    (dict(query="rpp=0", image="!!"), (400, "Invalid rpp")),
-    (dict(query="filter=oops", image="!!"), (400, "Bad request, bad query")),
-    (dict(image="!!"), (424, EMBEDDING)),
+    ({'headers': {"X-Forwarded-For": "203.0.113.1"}, 'token': "wrong"}, (403, "banned ip")),
+    ({'hashid': "1" * 32, 'token': None}, (403, "forbidden")),
+    ({'hashid': "1" * 32, 'image': None}, (404, "Mapping not found")),
+    ({'hashid': OFF_HASHID, 'token': "any", 'image': None}, (400, MISSING_IMAGE)),
+    ({'hashid': OFF_HASHID, 'token': "any", 'query': "rpp=0"}, (400, NOT_ENABLED)),
+    ({'query': "rpp=0", 'image': "!!"}, (400, "Invalid rpp")),
+    ({'query': "filter=oops", 'image': "!!"}, (400, "Bad request, bad query")),
+    ({'image': "!!"}, (424, EMBEDDING)),
 ], ids=["ip-before-auth", "auth-before-mapping", "mapping-before-image", "image-before-enabled",
         "enabled-before-rpp", "rpp-before-embedding", "params-before-embedding", "embedding"])
 def test_checks_answer_in_the_contracts_order(shop, case, expected):
@@ -334,7 +335,7 @@ def test_visual_order_without_sort(shop):
 # -- the journal ------------------------------------------------------------------------------
 def test_the_journal_keeps_a_digest_of_the_image_never_its_bytes(docs, server):
     docs.image_search(BLUE_WALLPAPER, "rpp=2&filter[brand]=Litware")
-    status, _, raw = docs.raw("GET", "/_emulator/requests?limit=1")
+    _status, _, raw = docs.raw("GET", "/_emulator/requests?limit=1")
     entry = json.loads(raw)["requests"][0]
     assert entry["api"] == "doofinder.v6" and entry["method"] == "POST _image_search"
     assert entry["outcome"] == "OK"

@@ -59,7 +59,7 @@ def test_an_exact_fixture_match_and_the_folder_rule_it_shadows(admin):
 
 
 def test_a_miss_lists_the_closest_images_with_their_distance(admin, tmp_path):
-    status, got = admin("POST", "/explain", {"image_base64": b64(stripes(tmp_path)),
+    _status, got = admin("POST", "/explain", {"image_base64": b64(stripes(tmp_path)),
                                              "limit": 2})
     assert got["source"] == "generated" and len(got["candidates"]) == 2
     closest = got["candidates"][0]
@@ -75,12 +75,12 @@ def test_a_miss_lists_the_closest_images_with_their_distance(admin, tmp_path):
 
 def test_stubs_are_explained_and_peeked_not_consumed(admin):
     admin("POST", "/stubs", {"id": "s1", "text": "cats", "times": 1, "results": ["red-square"]})
-    status, got = admin("POST", "/explain", {"text": "CATS"})
+    _, got = admin("POST", "/explain", {"text": "CATS"})
     assert got["source"] == "stub" and got["stub_id"] == "s1" and got["outcome"] == "results"
     admin("POST", "/explain", {"text": "cats"})
     assert admin("GET", "/stubs/s1")[1]["hits"] == 0
     v1_search(admin.base, admin.tenant, "cats")
-    status, got = admin("POST", "/explain", {"text": "cats"})
+    _status, got = admin("POST", "/explain", {"text": "cats"})
     assert got["source"] == "generated"
     stub = next(c for c in got["candidates"] if c["stub_id"] == "s1")
     assert "used up" in stub["why_not"][0]

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -167,7 +167,7 @@ def processes(tmp_path_factory):
     dirs = {name: build(base, by_name[name]) for name in set(SUBPROCESS_CHECK + SUBPROCESS_SERVE)}
     dirs["no-directory"] = base / "no-such-directory"
     argvs = {(name, "check"): ["fixtures", "check", str(dirs[name])]
-             for name in SUBPROCESS_CHECK + ("no-directory",)}
+             for name in (*SUBPROCESS_CHECK, "no-directory")}
     argvs["explicit", "check"] = ["fixtures", "check", str(FIXTURES)]
     argvs["built-in", "check"] = ["fixtures", "check"]
     argvs.update({(name, "serve"): serve_args(dirs[name])

@@ -22,6 +22,7 @@ import sys
 import textwrap
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -158,6 +159,16 @@ def text_search():
             "xml_head": xml[:60].decode("utf-8")}
 
 
+def text_search_site():
+    # site= as the SDK sends it (ImageSearchRequest.site); the docs as the SDK parses them
+    image = sdk.search_api.image(search_type="ru", site="example.com")
+    samples = image.run("emulator samples", timeout=TIMEOUT)
+    generated = image.configure(site="somepics.ru").run("blue mountains", timeout=TIMEOUT)
+    return {name: [{"url": d.url, "domain": d.domain,
+                    "thumbnail": d.extra["image-properties"]["thumbnail-link"]} for d in r.docs]
+            for name, r in (("samples", samples), ("generated", generated))}
+
+
 sleeps = []
 
 
@@ -184,7 +195,8 @@ def unavailable():
 
 for name, fn in [("red_square", red_square), ("tolstoy", tolstoy), ("by_alias", by_alias),
                  ("unknown_id", unknown_id), ("generated", generated),
-                 ("text_search", text_search), ("unavailable", unavailable)]:
+                 ("text_search", text_search), ("text_search_site", text_search_site),
+                 ("unavailable", unavailable)]:
     case(name, fn)
 print(json.dumps(results))
 """
@@ -287,6 +299,21 @@ def test_sdk_text_image_search(sdk_results):
     assert r["first_url"] == ("https://upload.wikimedia.org/wikipedia/commons/thumb/4/49/"
                               "Yandex_Cloud_wordmark.svg/1200px-Yandex_Cloud_wordmark.svg.png")
     assert r["first_width"] == 180
+
+
+def test_sdk_text_image_search_with_site(server: Running, sdk_results):
+    """``image(site=...)``: every document the SDK hands back is on that site by its
+    ``domain`` and ``url``, and its thumbnail is still served by the emulator."""
+    r = ok(sdk_results, "text_search_site")
+    assert len(r["samples"]) == 4 and len(r["generated"]) == 20
+    for site, rows in (("example.com", r["samples"]), ("somepics.ru", r["generated"])):
+        for d in rows:
+            host = urlsplit(d["url"]).hostname
+            assert d["domain"] == host, d
+            assert host == site or host.endswith("." + site), d
+            assert d["thumbnail"].startswith(server.http + "/_emulator/images/"), d
+    assert {d["domain"] for d in r["generated"]} == {"somepics.ru"}
+    assert r["samples"][0]["url"] == "https://shapes.example.com" + catalog_url("red-square")
 
 
 # --------------------------------------------------------------------------------------------

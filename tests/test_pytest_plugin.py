@@ -55,10 +55,10 @@ def test_the_sample_suite_passes_with_four_workers_sharing_one_emulator(tmp_path
     assert leftovers == [] and stubs == []
 
 
-def test_the_readme_example_passes_as_written(tmp_path):
-    readme = (ROOT / "README.md").read_text()
+def test_the_docs_example_passes_as_written(tmp_path):
+    page = (ROOT / "docs" / "control-plane.md").read_text()
     example = re.search(r"A complete example \(`test_search.py`\):\n\n```python\n(.*?)```",
-                        readme, re.S).group(1)
+                        page, re.S).group(1)
     done = run_sample(tmp_path, source=example)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "3 passed" in done.stdout

@@ -107,7 +107,7 @@ class Client:
     def close(self) -> None:
         self.channel.close()
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -261,7 +261,8 @@ def test_rest_json_mapping(client):
     assert set(body) == {"images", "page", "maxPage", "id"}
     assert body["page"] == "0" and body["maxPage"] == "0"  # present although 0
     assert body["images"][0] == {
-        "url": catalog_url("red-square", client.running.http), "format": "IMAGE_FORMAT_PNG", "width": "512", "height": "512",
+        "url": catalog_url("red-square", client.running.http), "format": "IMAGE_FORMAT_PNG",
+        "width": "512", "height": "512",
         "passage": "A plain red square on a white background ", "host": "shapes.example.com",
         "pageTitle": "A red square", "pageUrl": "https://shapes.example.com/red/"}
     assert [i["format"] for i in body["images"]] == [
@@ -399,8 +400,9 @@ def relative(images: list[dict], base: str) -> list[dict]:
 def tampered_ids(cbir_id: str) -> list[str]:
     prefix, rest = cbir_id.split("/")
     middle, suffix = rest[:22], rest[22:]
-    flip = {c: d for c, d in zip("0123456789", "1234567890")}
-    swap_char = lambda s, i: s[:i] + ("A" if s[i] != "A" else "B") + s[i + 1:]
+    flip = dict(zip("0123456789", "1234567890", strict=True))
+    def swap_char(s, i):
+        return s[:i] + ("A" if s[i] != "A" else "B") + s[i + 1:]
     return [
         f"{prefix}/{swap_char(middle, 5)}{suffix}",  # the key
         f"{prefix}/{middle}{suffix[:-1]}{flip[suffix[-1]]}",  # the checksum

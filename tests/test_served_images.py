@@ -110,7 +110,7 @@ def test_a_placeholder_is_the_documents_colour_and_label(server):
         assert rgb in RGB.values()
         # mostly that colour: its own shade, lighter or darker tiles, and the label band
         colours = img.resize((32, 32), Image.Resampling.NEAREST).getcolors(4096)
-        near = sum(n for n, c in colours if max(abs(a - b) for a, b in zip(c, rgb)) <= 70)
+        near = sum(n for n, c in colours if max(abs(a - b) for a, b in zip(c, rgb, strict=True)) <= 70)
         assert near >= 0.6 * 32 * 32, (hex_rgb, colours[:5])
 
 
@@ -191,7 +191,7 @@ def looks_like(img: Image.Image, name: str) -> bool:
     with Image.open(FIXTURES / "images" / name) as original:
         want = original.convert("RGB").resize((16, 16), Image.Resampling.BOX)
     got = img.convert("RGB").resize((16, 16), Image.Resampling.BOX)
-    diffs = [abs(a - b) for a, b in zip(want.tobytes(), got.tobytes())]
+    diffs = [abs(a - b) for a, b in zip(want.tobytes(), got.tobytes(), strict=True)]
     return sum(diffs) / len(diffs) <= 12
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 
 import grpc
 import pytest
@@ -58,7 +57,7 @@ def test_a_sequence_answers_unavailable_then_ok_over_grpc(running, admin):
     assert second[0] == third[0] == grpc.StatusCode.OK
     assert [i.url for i in second[1].images] == [i.url for i in third[1].images] == [
         catalog_url("gray-sketch", running.http)]
-    status, journal = admin("GET", "/requests")
+    _status, journal = admin("GET", "/requests")
     assert [(e["outcome"], e["match"]["rule"]) for e in journal["requests"]] == [
         ("UNAVAILABLE", "flaky backend"), ("OK", "flaky backend"), ("OK", "flaky backend")]
 
@@ -71,13 +70,13 @@ def test_repeat_cycles_and_times_expires(running, admin):
     assert seen == [[RED_URL], [BLUE_URL], [RED_URL]]
     assert xml_doc_urls(v1_search(running.http, admin.tenant, "once")) == [RED_URL]
     assert xml_doc_urls(v1_search(running.http, admin.tenant, "once")) != [RED_URL]
-    status, listing = admin("GET", "/stubs")
+    _status, listing = admin("GET", "/stubs")
     assert [s["used_up"] for s in listing["stubs"]] == [False, True]
 
 
 def test_priority_then_tenant_then_newest(running, admin):
     glob = admin.for_tenant(None)
-    status, global_stub = glob("POST", "/stubs", {"text": "ranked", "priority": 1,
+    _status, global_stub = glob("POST", "/stubs", {"text": "ranked", "priority": 1,
                                                   "results": ["gray-sketch"], "folder": "f1"})
     try:
         admin("POST", "/stubs", {"text": "ranked", "priority": 2, "results": ["red-square"]})
@@ -177,6 +176,6 @@ def test_not_json_duplicate_ids_and_unknown_stubs(admin):
 
 
 def test_inline_image_bytes_are_not_kept(admin):
-    status, stub = admin("POST", "/stubs", {"image_base64": base64.b64encode(RED).decode(),
+    _status, stub = admin("POST", "/stubs", {"image_base64": base64.b64encode(RED).decode(),
                                             "results": ["red-square"]})
     assert "image_base64" not in stub and stub["image_sha256"] == hashlib.sha256(RED).hexdigest()

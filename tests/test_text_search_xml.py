@@ -8,18 +8,19 @@ Every XML document any test here receives is validated against the emulator's XS
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import shutil
 import urllib.error
 import urllib.request
-from pathlib import Path
 from urllib.parse import quote, quote_plus, urlsplit
 
 import grpc
 import pytest
 import requests
 from lxml import etree
+from PIL import Image
 
 from emulator.yandex import _protos
 from emulator.yandex._xml import XSD_PATH
@@ -229,7 +230,7 @@ def test_contract_example_url(server, groupby):
     status, ctype, body = v1_raw(
         server.http, f"folderid=any-folder&apikey=any-key&text=cats&groupby={groupby}&p=1")
     assert status == 200
-    assert ctype.startswith("text/xml") or ctype.startswith("application/xml"), ctype
+    assert ctype.startswith(("text/xml", "application/xml")), ctype
     root = parse_valid(body)
     assert root.findtext("request/query") == "cats"
     assert root.findtext("request/page") == "1"
@@ -310,16 +311,102 @@ def test_v1_filter_leaving_nothing_is_error_15(server, param):
     assert_error(root, 15)
 
 
-def test_site_matches_page_host_not_image_domain(server):
+def on_site(host: str | None, site: str) -> bool:
+    return host is not None and (host == site or host.endswith("." + site))
+
+
+def assert_thumbnail_served(base: str, root: etree._Element) -> None:
+    """Every thumbnail-link is the emulator's own and loads, at the size the document claims."""
+    for doc in root.iterfind("response/results/grouping/group/doc"):
+        props = doc.find("image-properties")
+        link = props.findtext("thumbnail-link")
+        assert link.startswith(base + "/_emulator/images/"), link
+        response = requests.get(link, timeout=30)
+        assert response.status_code == 200, (link, response.status_code)
+        assert response.headers["Content-Type"].startswith("image/")
+        with Image.open(io.BytesIO(response.content)) as img:
+            assert img.size == (int(props.findtext("thumbnail-width")),
+                                int(props.findtext("thumbnail-height")))
+
+
+def test_site_puts_served_picture_on_the_page_host(server):
+    """With ``site``, the picture the emulator serves moves onto the page's host: ``<url>``,
+    ``<image-link>`` and ``<domain>`` all name it (in live documents ``<domain>`` is the host
+    of ``<url>``), while the thumbnail is still the emulator's, so it shows."""
+    plain = docs(v1(server.http, text("emulator samples")))
+    assert plain[0]["domain"] == urlsplit(server.http).hostname  # no site: served as it is
     root = v1(server.http, f"{text('emulator samples')}&site=shapes.example.com")
     (doc,) = docs(root)
-    # the red square's picture is served by the emulator: its domain is the emulator's host
-    emulator_host = urlsplit(server.http).hostname
-    assert doc["url"] == catalog_url("red-square", server.http)
-    assert doc["domain"] == emulator_host
+    path = catalog_url("red-square")  # the emulator's own path for the picture
+    assert doc["url"] == doc["image_link"] == "https://shapes.example.com" + path
+    assert doc["domain"] == urlsplit(doc["url"]).hostname == "shapes.example.com"
     assert urlsplit(doc["html_link"]).hostname == "shapes.example.com"
-    # no page is on the pictures' domain: site= that domain leaves nothing
-    assert_error(v1(server.http, f"{text('emulator samples')}&site={emulator_host}"), 15)
+    assert_thumbnail_served(server.http, root)
+    # no page is on the emulator's own host: site= that host leaves nothing
+    assert_error(v1(server.http, f"{text('emulator samples')}&site={urlsplit(server.http).hostname}"),
+                 15)
+
+
+def test_site_every_domain_is_the_host_of_its_url(server):
+    root = v1(server.http, f"{text('emulator samples')}&site=www.example.com")
+    got = docs(root)
+    assert [URL_TO_ID[d["url"]] for d in got] == list(SAMPLES)
+    for d in got:
+        assert d["domain"] == urlsplit(d["url"]).hostname == urlsplit(d["html_link"]).hostname
+        assert on_site(d["domain"], "example.com") and d["url"].startswith("https://")
+    assert_thumbnail_served(server.http, root)
+
+
+def test_site_on_generated_pages_puts_every_picture_on_the_site(server):
+    base = "&" + text("blue mountains") + "&groupby=attr%3Dii.groups-on-page%3D50"
+    root = v1(server.http, base + "&site=somepics.ru")
+    got = docs(root)
+    assert len(got) == 50
+    for d in got:
+        assert d["domain"] == "somepics.ru" and d["url"] == d["image_link"]
+        assert urlsplit(d["url"]).hostname == urlsplit(d["html_link"]).hostname == "somepics.ru"
+        assert urlsplit(d["url"]).path.startswith("/_emulator/images/placeholder/")
+    assert_thumbnail_served(server.http, root)
+    # the same pictures as without site, only on the site's host
+    unrestricted = docs(v1(server.http, base))
+    assert [urlsplit(d["url"]).path for d in got] == [urlsplit(d["url"]).path for d in unrestricted]
+    assert {d["domain"] for d in unrestricted} == {urlsplit(server.http).hostname}
+
+
+@pytest.mark.parametrize("site,expected", [
+    ("wikimedia.org", ["yandex-cloud-01"]),  # page on commons., picture on upload.wikimedia.org
+    ("beltel.ru", ["yandex-cloud-06"]),
+    ("infostart.ru", []),  # the page is on the site, its recorded picture is not
+])
+def test_site_on_recorded_documents_needs_page_and_picture_on_it(server, channel, site, expected):
+    for root in (v1(server.http, f"{text('yandex cloud')}&site={site}"),
+                 parse_valid(grpc_search(channel, v2_request("yandex cloud", site=site))),
+                 parse_valid(rest_search(server.http, rest_body("yandex cloud", site=site)))):
+        if not expected:
+            assert_error(root, 15)
+            continue
+        got = docs(root)
+        assert [URL_TO_ID[d["url"]] for d in got] == expected
+        assert found(root) == len(expected)
+        for d, doc_id in zip(got, expected, strict=True):
+            assert d["url"] == CATALOG[doc_id]["url"]  # a recorded URL is never rewritten
+            assert d["domain"] == urlsplit(d["url"]).hostname and on_site(d["domain"], site)
+
+
+def test_v2_search_site_puts_domains_on_the_site(server, channel):
+    for root in (parse_valid(grpc_search(channel, v2_request(site="example.com"))),
+                 parse_valid(rest_search(server.http, rest_body(site="example.com")))):
+        got = docs(root)
+        assert [URL_TO_ID[d["url"]] for d in got] == list(SAMPLES)
+        for d in got:
+            assert d["domain"] == urlsplit(d["url"]).hostname == urlsplit(d["html_link"]).hostname
+            assert on_site(d["domain"], "example.com")
+        assert_thumbnail_served(server.http, root)
+    generated = docs(parse_valid(grpc_search(channel, v2_request("blue mountains",
+                                                                 site="somepics.ru"))))
+    assert len(generated) == 20
+    assert {d["domain"] for d in generated} == {"somepics.ru"}
+    assert {urlsplit(d["url"]).hostname for d in generated} == {"somepics.ru"}
 
 
 @pytest.mark.parametrize("param,check", [
@@ -398,7 +485,7 @@ def test_walk_recorded_rule_pages(server):
 
 
 def test_walk_generated_pages_found_equals_docs(server):
-    seen, total, pages = walk(server.http, text("blue mountains") + "&itype=gif", 40)
+    seen, total, _pages = walk(server.http, text("blue mountains") + "&itype=gif", 40)
     assert total == len(seen) > 0
     assert len({d["url"] for d in seen}) == len(seen)
     assert all(d["mime"] == "gif" for d in seen)
@@ -727,7 +814,7 @@ def test_three_way_agreement_yandex_cloud(server, channel):
     project = lambda rows: [tuple(r[k] for k in COMPARED) for r in rows]  # noqa: E731
     assert len(by_v1) == 20
     assert project(by_v1) == project(by_grpc) == project(by_rest)
-    for row, doc_id in zip(by_v1, YANDEX_CLOUD):
+    for row, doc_id in zip(by_v1, YANDEX_CLOUD, strict=False):
         entry = CATALOG[doc_id]
         assert row["url"] == entry["url"] == row["image_link"]
         assert row["html_link"] == entry["page_url"]
@@ -761,7 +848,7 @@ def test_search_by_image_agrees_with_xml(red_things_server):
     xml_docs = docs(v1(red_things_server.http, text("red things") + "&fyandex=0"))
     assert [URL_TO_ID[d["url"]] for d in xml_docs] == ["red-square", "gray-sketch", "adult-poster"]
     assert len(images) == len(xml_docs) == 3
-    for image, doc in zip(images, xml_docs):
+    for image, doc in zip(images, xml_docs, strict=True):
         assert image["url"] == doc["url"] == doc["image_link"]
         assert int(image["width"]) == doc["width"]
         assert int(image["height"]) == doc["height"]

@@ -41,7 +41,7 @@ def tls_server() -> Iterator[Running]:
 
 def red_square_answer(running: Running) -> str:
     """The red square's picture as answered: served by the emulator at its public base URL,
-    whose default is the plaintext HTTP address even with TLS on (see README, TLS)."""
+    whose default is the plaintext HTTP address even with TLS on (see docs/configuration.md, TLS)."""
     return catalog_url("red-square", running.http)
 
 
@@ -164,10 +164,9 @@ def test_unusable_key_pair_stops_start_up(tmp_path):
     _, other_key = self_signed_pem(["b.test"])
     (tmp_path / "c.pem").write_bytes(cert_pem)
     (tmp_path / "k.pem").write_bytes(other_key)
-    with pytest.raises(ConfigError, match="are not a PEM certificate and its private key"):
-        with start(tls_cert=tmp_path / "c.pem", tls_key=tmp_path / "k.pem",
-                   https_port=0, grpc_tls_port=0):
-            pass
+    with pytest.raises(ConfigError, match="are not a PEM certificate and its private key"), \
+            start(tls_cert=tmp_path / "c.pem", tls_key=tmp_path / "k.pem", https_port=0, grpc_tls_port=0):
+        pass
     proc = subprocess.run([sys.executable, "-m", "emulator", "--http-port", "0", "--grpc-port",
                            "0", "--tls-cert", str(tmp_path / "c.pem"), "--tls-key",
                            str(tmp_path / "missing.pem")],

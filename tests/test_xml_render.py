@@ -6,7 +6,6 @@ import copy
 import datetime as dt
 import hashlib
 import re
-from pathlib import Path
 
 import pytest
 from lxml import etree

@@ -11,7 +11,7 @@ import copy
 from aiohttp import web
 
 from .._http import ADMIN
-from ..core import FixtureReloader, SearchEngine
+from ..core import FixtureReloader, RuleSearch
 from . import _explain, _faults, _fixtures, _journal, _stubs
 from ._common import STATE, AdminState, check_params, endpoint, state, tenant_of
 from ._spec import document
@@ -58,7 +58,7 @@ ROUTES = (
 )
 
 
-def mount(app: web.Application, engine: SearchEngine, reloader: FixtureReloader,
+def mount(app: web.Application, engine: RuleSearch, reloader: FixtureReloader,
           token: str | None = None) -> None:
     app[STATE] = AdminState(engine, reloader, token)
     app.router.add_get(f"{PREFIX}/openapi.json", endpoint(openapi, open_=True))

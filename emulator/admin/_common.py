@@ -12,14 +12,14 @@ from typing import Any
 
 from aiohttp import web
 
-from ..core import TENANT_HEADER, FixtureReloader, SearchEngine, ascii_integer
+from ..core import TENANT_HEADER, FixtureReloader, RuleSearch, ascii_integer, tenant_from
 from ..core._fixtures import _json_path as json_path
 from ._spec import message, validator
 
 
 @dataclass
 class AdminState:
-    engine: SearchEngine
+    engine: RuleSearch
     reloader: FixtureReloader
     token: str | None = None
 
@@ -71,7 +71,7 @@ def state(request: web.Request) -> AdminState:
 
 def tenant_of(request: web.Request) -> str | None:
     """The tenant the admin call acts for: the X-Emulator-Tenant header, else ?tenant=."""
-    return request.headers.get(TENANT_HEADER) or request.query.get("tenant") or None
+    return tenant_from(request.headers.get(TENANT_HEADER), request.query.get("tenant"))
 
 
 def integer_param(request: web.Request, name: str) -> int | None:

@@ -7,19 +7,20 @@ from aiohttp import web
 from ..core import JournalFilter
 from ._common import check_params, integer_param, json_reply, state, tenant_of
 
-FILTERS = JournalFilter.FIELDS + ("after",)
+FILTERS = (*JournalFilter.FIELDS, "after")
 
 
 def _filter(request: web.Request, allowed: tuple[str, ...]) -> JournalFilter:
     check_params(request, allowed)
-    given = {name: request.query[name] for name in JournalFilter.FIELDS if name in request.query}
+    given: dict[str, str | None] = {name: request.query[name] for name in JournalFilter.FIELDS
+                                    if name in request.query}
     given["tenant"] = tenant_of(request)
     return JournalFilter(**given, after=integer_param(request, "after"))
 
 
 async def list_requests(request: web.Request) -> web.Response:
     """Entries oldest first; ``limit`` keeps the most recent."""
-    where = _filter(request, FILTERS + ("limit",))
+    where = _filter(request, (*FILTERS, "limit"))
     entries = state(request).engine.journal.entries(integer_param(request, "limit") or None, where)
     return await json_reply(lambda: {"requests": [e.to_json() for e in entries]})
 

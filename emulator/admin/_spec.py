@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import lru_cache, cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,7 @@ class SchemaValidator:
         self._validator = jsonschema.Draft202012Validator(schema)
         self._best_match = jsonschema.exceptions.best_match
 
-    def best_error(self, data: Any) -> "jsonschema.ValidationError | None":
+    def best_error(self, data: Any) -> jsonschema.ValidationError | None:
         return self._best_match(self._validator.iter_errors(data))
 
 
@@ -34,9 +34,9 @@ def _names(schemas: list[dict[str, Any]]) -> list[str]:
     return [name for s in schemas for name in s.get("required", ())]
 
 
-def message(error: "jsonschema.ValidationError") -> str:
+def message(error: jsonschema.ValidationError) -> str:
     """The validator's message, in words for the combinations the schemas use."""
-    schema = error.validator_value
+    schema: Any = error.validator_value
     if error.validator == "not" and isinstance(schema, dict):
         if "required" in schema:
             return " and ".join(schema["required"]) + " cannot be given together"
@@ -51,6 +51,6 @@ def message(error: "jsonschema.ValidationError") -> str:
     return error.message
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str) -> SchemaValidator:
     return SchemaValidator(name)

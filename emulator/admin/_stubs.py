@@ -13,13 +13,15 @@ async def add_stub(request: web.Request) -> web.Response:
     admin = state(request)
     raw = await read_json(request, "StubInput")
     key, fp = await resolve(admin, raw)
-    if "image_base64" in raw:  # the bytes are not kept: the listing shows their digest
+    if "image_base64" in raw and fp is not None:  # the bytes are not kept: the listing shows their digest
         raw = {k: v for k, v in raw.items() if k != "image_base64"} | {"image_sha256": fp.sha256}
     if "url" in raw:
         known = admin.engine.store.urls.get(raw["url"])
         key = known[0] if known else admin.engine.url_key(raw["url"])
     try:
-        stub = admin.engine.stubs.add(stub_from_json(raw, tenant_of(request), key=key, fp=fp))
+        stub = admin.engine.stubs.add(stub_from_json(
+            raw, tenant_of(request), key=key, fp=fp, scope=raw.get("folder") or raw.get("hashid"),
+            alias=raw.get("cbir_id")))  # a Yandex folder or a Doofinder hashid; a CBIR id
     except StubConflict as exc:
         raise AdminError(409, exc.reason, exc.place) from None
     except StubError as exc:

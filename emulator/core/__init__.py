@@ -1,4 +1,8 @@
-"""The core: fixtures, fingerprints, rules, generated catalogs and quotas; no wire formats."""
+"""The core: fixtures, fingerprints, rules, generated catalogs and quotas; no wire formats.
+
+:class:`Services` is what every vendor shares; :class:`RuleSearch` adds the decisions the
+Yandex APIs answer with (Doofinder's catalogs decide in ``_catalog``).
+"""
 
 from ._base64 import b64decode_strict
 from ._digest import update_framed
@@ -15,44 +19,40 @@ from ._numbers import ascii_integer
 from ._palette import RGB
 from ._placeholder import IMAGES_PATH, placeholder_fingerprint, placeholder_path, render_placeholder
 from ._fixtures import FixtureError, FixtureStore, Settings, load_fixtures
+from ._limits import MAX_BODY_BYTES, OFFLOAD_BYTES
+from ._pool import POOL_THREADS, WorkPool
+from ._tenant import TENANT_HEADER, tenant_from
 from ._ratelimit import Quota, RateLimiter
 from ._results import ResultSet
-from ._rules import Fault
-from ._search import Answer, SearchEngine
+from ._rules import ErrorKind, Fault
+from ._search import Answer, RuleSearch
+from ._services import Services
 from ._stubs import (Caller, Stub, StubBook, StubConflict, StubError, StubHit, StubQuery,
                      StubStep, stub_from_json)
 from ._explain import explain, explain_catalog
 from ._reload import FixtureReloader
-
-#: Which tenant a call belongs to (gRPC: metadata ``x-emulator-tenant``).
-TENANT_HEADER = "X-Emulator-Tenant"
-
-__all__ = [
-    "b64decode_strict", "update_framed",
-    "Caller", "Drip", "FaultBook", "FaultError", "FaultPlan", "FaultSpec", "FaultTarget",
-    "CallNotes",
-    "JournalFilter", "NO_FAULTS", "RATE_LIMITED", "Stub", "StubBook", "StubError", "StubHit",
-    "StubConflict", "StubQuery", "StubStep", "TENANT_HEADER", "FixtureReloader", "explain",
-    "explain_catalog",
-    "fault_spec_from_json", "image_record",
-    "recorded_fingerprint", "stub_from_json",
-    "Access", "AccessList", "Answer", "CHROMATIC", "Color", "Fault", "Fingerprint",
-    "FixtureError", "FixtureStore", "GRAYSCALE", "IMAGES_PATH", "ImageDocument", "ImageFilter", "ImageFormat",
-    "Journal", "JournalEntry", "MATCH_HEADER", "Match", "NotAnImage", "Orientation", "Quota", "RGB", "RateLimiter", "ResultSet",
-    "SearchEngine", "Settings", "SizeClass", "Tier", "ascii_integer", "fingerprint",
-    "load_fixtures", "placeholder_fingerprint", "placeholder_path", "render_placeholder",
-    "visual_distance",
-]
-
 from ._catalog import (Catalog, CatalogQuery, CatalogResult, Clause, Facet, FacetKind,
                        FacetRequest, Filters, Item, RangeClause, RangeFacet, SortKey, TermClause,
                        TermCount, TermFacet, catalog_match, run_query, term_name)
 from ._engines import CatalogEngine
 from ._text_match import TextMode, search_text, suggestions
 
-__all__ += [
-    "Catalog", "CatalogEngine", "CatalogQuery", "CatalogResult", "Clause", "Facet", "FacetKind",
-    "FacetRequest", "Filters", "Item", "RangeClause", "RangeFacet", "SortKey", "TermClause",
-    "TermCount", "TermFacet", "TextMode", "catalog_match", "run_query", "search_text",
-    "suggestions", "term_name",
+
+__all__ = [
+    "CHROMATIC", "GRAYSCALE", "IMAGES_PATH", "MATCH_HEADER", "MAX_BODY_BYTES", "NO_FAULTS",
+    "OFFLOAD_BYTES", "POOL_THREADS",
+    "RATE_LIMITED", "RGB",
+    "TENANT_HEADER", "Access", "AccessList", "Answer", "CallNotes", "Caller", "Catalog",
+    "CatalogEngine", "CatalogQuery", "CatalogResult", "Clause", "Color", "Drip", "ErrorKind", "Facet",
+    "FacetKind", "FacetRequest", "Fault", "FaultBook", "FaultError", "FaultPlan", "FaultSpec",
+    "FaultTarget", "Filters", "Fingerprint", "FixtureError", "FixtureReloader", "FixtureStore",
+    "ImageDocument", "ImageFilter", "ImageFormat", "Item", "Journal", "JournalEntry",
+    "JournalFilter", "Match", "NotAnImage", "Orientation", "Quota", "RangeClause", "RangeFacet",
+    "RateLimiter", "ResultSet", "RuleSearch", "Services", "Settings", "SizeClass", "SortKey", "Stub",
+    "StubBook", "StubConflict", "StubError", "StubHit", "StubQuery", "StubStep", "TermClause",
+    "TermCount", "TermFacet", "TextMode", "Tier", "WorkPool", "ascii_integer", "b64decode_strict",
+    "catalog_match", "explain", "explain_catalog", "fault_spec_from_json", "fingerprint",
+    "image_record", "load_fixtures", "placeholder_fingerprint", "placeholder_path",
+    "recorded_fingerprint", "render_placeholder", "run_query", "search_text", "stub_from_json",
+    "suggestions", "tenant_from", "term_name", "update_framed", "visual_distance",
 ]

@@ -81,7 +81,7 @@ class Item:
     @classmethod
     def create(cls, index: str, fields: dict[str, Any],
                picture: Fingerprint | Callable[[], Fingerprint],
-               image_path: str | None) -> "Item":
+               image_path: str | None) -> Item:
         title = fields.get("title")
         title_words = frozenset(words(title)) if isinstance(title, str) else frozenset()
         return cls(index, fields["id"], MappingProxyType(dict(fields)), picture, image_path,
@@ -322,7 +322,7 @@ class Catalog:
     indices: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, items: Iterable[Item], indices: Iterable[str]) -> "Catalog":
+    def of(cls, items: Iterable[Item], indices: Iterable[str]) -> Catalog:
         return cls(tuple(items), tuple(indices))
 
     def __len__(self) -> int:
@@ -343,7 +343,7 @@ class Catalog:
         The order is kept for the query's digest (:data:`RANKINGS` of them, as compact
         arrays), so a repeated query image is not compared with every item again."""
         order, distances = self._ranking(fp)
-        return [(self.items[i], d) for i, d in zip(order, distances)
+        return [(self.items[i], d) for i, d in zip(order, distances, strict=True)
                 if self.items[i] is not skip]
 
     def _ranking(self, fp: Fingerprint) -> tuple[array, array]:

@@ -43,9 +43,6 @@ IMAGE_LINK, BEST_PRICE = "image_link", "best_price"
 #: otherwise (it is what the emulator is for), and suggestions on.
 DEFAULT_IMAGE_SEARCH = True
 DEFAULT_SUGGESTIONS = True
-#: Emulator decision: what an engine reports as the query type of image answers (the
-#: vendor's is not on record) unless the fixture names one.
-DEFAULT_QUERY_NAME = "match_and"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: (file, place, name) -> fingerprint of ``images/name``; raises FixtureError
@@ -65,7 +62,7 @@ class CatalogEngine:
     banned: tuple[Network, ...]
     image_search: bool
     suggestions: bool
-    query_name: str
+    query_name: str | None  # what image answers report as their query type (None: the default)
     catalog: Catalog
 
     def is_banned(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -134,7 +131,7 @@ class _EngineReader:
                          for i, a in enumerate(spec.get("banned_ips", ()))),
             image_search=spec.get("image_search", DEFAULT_IMAGE_SEARCH),
             suggestions=spec.get("suggestions", DEFAULT_SUGGESTIONS),
-            query_name=spec.get("query_name", DEFAULT_QUERY_NAME),
+            query_name=spec.get("query_name"),
             catalog=Catalog(indices=tuple(i["name"] for i in spec["indices"])),
         )
 

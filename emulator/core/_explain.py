@@ -14,10 +14,12 @@ from typing import Any
 
 from ._catalog import Item, catalog_match
 from ._filters import ImageFilter
-from ._fingerprint import MAX_COLOUR_DISTANCE, PERCEPTUAL_DISTANCE, Fingerprint, visual_distance
+from ._fingerprint import (MAX_COLOUR_DISTANCE, OTHER_COLOURS, PERCEPTUAL_DISTANCE, TOO_FAR,
+                           TOO_PLAIN, Fingerprint, visual_distance)
 from ._match import Match, Tier
 from ._rules import normalize_text
-from ._search import Answer, SearchEngine
+from ._search import Answer, RuleSearch
+from ._services import Services
 from ._stubs import Stub, StubQuery
 
 #: Emulator decision: explain lists the 5 closest candidates unless asked for more.
@@ -46,7 +48,8 @@ class Candidate:
 def _image_reasons(c: Candidate, key: bytes | None, fp: Fingerprint | None,
                    rule_key: bytes | None, rule_fp: Fingerprint | None,
                    max_distance: int) -> None:
-    """The same tests as :meth:`RuleBook.for_image`, each failure said in words."""
+    """The tests of :meth:`RuleBook.for_image` (the same digest, else
+    :meth:`Fingerprint.mismatch`), each failure said in words."""
     if key is not None and key == rule_key:
         c.matched, c.distance = True, 0 if fp is not None and rule_fp is not None else None
         return
@@ -55,11 +58,12 @@ def _image_reasons(c: Candidate, key: bytes | None, fp: Fingerprint | None,
         return
     c.distance = fp.distance(rule_fp)
     c.visual_distance = round(visual_distance(fp, rule_fp), 4)
-    if not (fp.distinctive and rule_fp.distinctive):
+    verdict = rule_fp.mismatch(fp, max_distance)
+    if verdict == TOO_PLAIN:
         c.why_not.append("one of the images is too plain (flat or a gradient) to match on")
-    elif c.distance > max_distance:
+    elif verdict == TOO_FAR:
         c.why_not.append(f"perceptual distance {c.distance} bits is over {max_distance}")
-    elif fp.colour_distance(rule_fp) > MAX_COLOUR_DISTANCE:
+    elif verdict == OTHER_COLOURS:
         c.why_not.append(f"colour distance {fp.colour_distance(rule_fp):.3f} is over "
                          f"{MAX_COLOUR_DISTANCE}")
     else:
@@ -81,7 +85,7 @@ def _scope(c: Candidate, rule_scope: str | None, scope: str | None, noun: str = 
         c.why_not.append(f"scoped to {noun} {rule_scope!r}, the request's is {scope!r}")
 
 
-def _fixture_candidates(engine: SearchEngine, q: StubQuery) -> list[Candidate]:
+def _fixture_candidates(engine: RuleSearch, q: StubQuery) -> list[Candidate]:
     store, out = engine.store, []
     if q.text is not None:
         for rule in store.rules.query_rules:
@@ -93,15 +97,15 @@ def _fixture_candidates(engine: SearchEngine, q: StubQuery) -> list[Candidate]:
     key, fp = q.key, q.fingerprint
     if q.url is not None and q.url in store.urls:
         key, fp = store.urls[q.url]
-    for rule in store.rules.image_rules:
-        c = Candidate("fixture", rule.name, "image" if rule.fingerprint else "sha256")
-        if q.alias is not None and rule.cbir_alias == q.alias:
+    for image_rule in store.rules.image_rules:
+        c = Candidate("fixture", image_rule.name, "image" if image_rule.fingerprint else "sha256")
+        if q.alias is not None and image_rule.cbir_alias == q.alias:
             c.matched, c.matcher = True, "cbir_id"
         else:
-            _image_reasons(c, key, fp, rule.key, rule.fingerprint,
-                           store.settings.perceptual_distance if rule.max_distance is None
-                           else rule.max_distance)
-        _scope(c, rule.folder, q.scope)
+            _image_reasons(c, key, fp, image_rule.key, image_rule.fingerprint,
+                           store.settings.perceptual_distance if image_rule.max_distance is None
+                           else image_rule.max_distance)
+        _scope(c, image_rule.folder, q.scope)
         out.append(c)
     return out
 
@@ -113,7 +117,7 @@ def _stub_candidate(stub: Stub, q: StubQuery, noun: str = FOLDER) -> Candidate |
     if (kind == "text") != (q.text is not None):
         return None
     c = Candidate("stub", stub.name, kind, stub_id=stub.id)
-    if kind == "text":
+    if kind == "text" and q.text is not None and stub.text is not None:
         _text_reasons(c, q.text, stub.text)
     elif stub.closeness(q) is not None:
         c.matched = True
@@ -135,20 +139,23 @@ def _stub_candidate(stub: Stub, q: StubQuery, noun: str = FOLDER) -> Candidate |
     return c
 
 
-def _answer(engine: SearchEngine, q: StubQuery) -> Answer | None:
-    flt, caller = ImageFilter(), q.caller
+def _answer(engine: RuleSearch, q: StubQuery) -> Answer | None:
+    """The very decisions serving makes, with runtime stubs only peeked at."""
+    flt, caller, find = ImageFilter(), q.caller, engine.peek
     if q.text is not None:
-        return engine.by_text(q.text, q.scope, flt, caller=caller, peek=True)
+        return engine.by_text(q.text, q.scope, flt, find=find, caller=caller)
     if q.url is not None:
-        return engine.by_url(q.url, q.scope, flt, caller=caller, peek=True)
+        return engine.by_url(q.url, q.scope, flt, find=find, caller=caller)
     if q.alias is not None:
-        answer = engine.by_alias(q.alias, q.scope, flt, caller=caller, peek=True)
+        answer = engine.by_alias(q.alias, q.scope, flt, find=find, caller=caller)
         if answer is not None or q.key is None:
             return answer
-    return engine.by_image(q.key, q.fingerprint, q.scope, flt, caller=caller, peek=True)
+    if q.key is None:
+        return None
+    return engine.by_image(q.key, q.fingerprint, q.scope, flt, find=find, caller=caller)
 
 
-def explain(engine: SearchEngine, q: StubQuery, limit: int = DEFAULT_CANDIDATES) -> dict[str, Any]:
+def explain(engine: RuleSearch, q: StubQuery, limit: int = DEFAULT_CANDIDATES) -> dict[str, Any]:
     """What answers ``q`` now, why, and the closest candidates (a JSON object)."""
     answer = _answer(engine, q)
     hit = engine.stubs.match(q, consume=False)
@@ -183,7 +190,7 @@ def explain(engine: SearchEngine, q: StubQuery, limit: int = DEFAULT_CANDIDATES)
 
 
 # -- catalogs (search engines) ----------------------------------------------------------
-def _stub_candidates(engine: SearchEngine, q: StubQuery, winner: str | None,
+def _stub_candidates(engine: Services, q: StubQuery, winner: str | None,
                      limit: int) -> list[Candidate]:
     found = [c for c in (_stub_candidate(s, q, ENGINE) for s in engine.stubs.visible(q)) if c]
     for c in found:
@@ -210,7 +217,7 @@ def _item_candidates(ranked: list[tuple[Item, float]], fp: Fingerprint,
     return out
 
 
-def _catalog_answer(engine: SearchEngine, q: StubQuery, limit: int
+def _catalog_answer(engine: Services, q: StubQuery, limit: int
                     ) -> tuple[str, str, Match | None, list[Candidate]]:
     """(source, reason, match, item candidates) when no stub answers."""
     found = engine.store.engines.get(q.scope) if q.scope is not None else None
@@ -233,7 +240,7 @@ def _catalog_answer(engine: SearchEngine, q: StubQuery, limit: int
     return "catalog", reason, match, items
 
 
-def explain_catalog(engine: SearchEngine, q: StubQuery,
+def explain_catalog(engine: Services, q: StubQuery,
                     limit: int = DEFAULT_CANDIDATES) -> dict[str, Any]:
     """What answers ``q`` on a catalog search engine (``q.scope`` its id): a runtime stub,
     or the engine's own ranking. Candidates: up to ``limit`` stubs, then up to ``limit``

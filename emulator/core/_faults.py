@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._ratelimit import Quota, RateLimiter
-from ._rules import Fault
+from ._rules import ErrorKind, Fault
 from ._stubs import fault_from_json
 
-#: The vendors' answer to too many requests: Yandex v2 RESOURCE_EXHAUSTED (HTTP 429),
-#: Yandex v1 XML error 55, Doofinder HTTP 429; each adapter adds its own message.
-RATE_LIMITED = Fault(status="RESOURCE_EXHAUSTED", code=55, http_status=429)
+#: A fault's quota spent: each vendor answers its own "too many requests".
+RATE_LIMITED = Fault(ErrorKind.RATE_LIMITED)
 #: Emulator decision: at most 1000 faults at once, over all tenants.
 MAX_FAULTS = 1000
 #: Emulator decision: a fault's seed, when the client gives none.

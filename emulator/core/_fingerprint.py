@@ -34,6 +34,8 @@ PERCEPTUAL_DISTANCE = 8
 #: Emulator decision: look-alikes must also share their colours: at most this colour
 #: distance (0 to 1), so a red circle never stands for a blue one of the same shape.
 MAX_COLOUR_DISTANCE = 0.25
+#: What :meth:`Fingerprint.mismatch` finds: alike, or which look-alike test fails.
+ALIKE, TOO_PLAIN, TOO_FAR, OTHER_COLOURS = range(4)
 #: A hash with fewer set (or clear) bits than this says too little to match on.
 MIN_EDGES = 8
 HASH_BITS = 64
@@ -55,10 +57,11 @@ WORK_SIDE = 128
 _HASH_SIZE = (9, 8)
 #: Light crops of every picture (left, top, right, bottom, as fractions of the sides): a
 #: copy cut by a few per cent on any side hashes close to one of them.
-CROP_BOXES: tuple[tuple[float, float, float, float], ...] = ((0.0, 0.0, 0.0, 0.0),) + tuple(
-    box for f in (0.025, 0.05, 0.075)
-    for box in ((f, f, f, f), (2 * f, 0.0, 0.0, 0.0), (0.0, 2 * f, 0.0, 0.0),
-                (0.0, 0.0, 2 * f, 0.0), (0.0, 0.0, 0.0, 2 * f)))
+CROP_BOXES: tuple[tuple[float, float, float, float], ...] = (
+    (0.0, 0.0, 0.0, 0.0),
+    *(box for f in (0.025, 0.05, 0.075)
+      for box in ((f, f, f, f), (2 * f, 0.0, 0.0, 0.0), (0.0, 2 * f, 0.0, 0.0),
+                  (0.0, 0.0, 2 * f, 0.0), (0.0, 0.0, 0.0, 2 * f))))
 
 #: Colour shares are parts of this whole.
 COLOR_SCALE = 10_000
@@ -117,7 +120,7 @@ class Fingerprint:
         """Flat pictures (one colour, a plain gradient) all hash alike: never match on them."""
         return MIN_EDGES <= self.dhash.bit_count() <= HASH_BITS - MIN_EDGES
 
-    def distance(self, other: "Fingerprint") -> int:
+    def distance(self, other: Fingerprint) -> int:
         """Bits in which the perceptual hashes differ (0 to 64), the closest light crop of
         either picture counting: a cropped copy is near its original, either way round."""
         best = (self.dhash ^ other.dhash).bit_count()
@@ -127,16 +130,25 @@ class Fingerprint:
             best = min(best, (other.dhash ^ crop).bit_count())
         return best
 
-    def colour_distance(self, other: "Fingerprint") -> float:
+    def colour_distance(self, other: Fingerprint) -> float:
         """How different the colour shares are, from 0.0 (the same) to 1.0 (none shared)."""
         if not self.colors or not other.colors:
             return 1.0
-        return sum(abs(a - b) for a, b in zip(self.colors, other.colors)) / (2 * COLOR_SCALE)
+        return sum(abs(a - b) for a, b in zip(self.colors, other.colors, strict=True)) / (2 * COLOR_SCALE)
 
-    def looks_like(self, other: "Fingerprint", max_distance: int = PERCEPTUAL_DISTANCE) -> bool:
-        return (self.distinctive and other.distinctive
-                and self.distance(other) <= max_distance
-                and self.colour_distance(other) <= MAX_COLOUR_DISTANCE)
+    def mismatch(self, other: Fingerprint, max_distance: int = PERCEPTUAL_DISTANCE) -> int:
+        """The look-alike tests, in order: ALIKE, or the first that fails (TOO_PLAIN,
+        TOO_FAR, OTHER_COLOURS). Matching and explain both ask this."""
+        if not (self.distinctive and other.distinctive):
+            return TOO_PLAIN
+        if self.distance(other) > max_distance:
+            return TOO_FAR
+        if self.colour_distance(other) > MAX_COLOUR_DISTANCE:
+            return OTHER_COLOURS
+        return ALIKE
+
+    def looks_like(self, other: Fingerprint, max_distance: int = PERCEPTUAL_DISTANCE) -> bool:
+        return self.mismatch(other, max_distance) == ALIKE
 
 
 def visual_distance(a: Fingerprint, b: Fingerprint) -> float:

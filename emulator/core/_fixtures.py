@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import _diskcache
 from ._access import AccessList
@@ -26,6 +26,8 @@ from ._rules import Fault, ImageRule, Outcome, QueryRule, RuleBook, normalize_te
 
 FILES = ("catalog.json", "rules.json", "access.json", "settings.json", "engines.json")
 REQUIRED_FILES = ("catalog.json", "rules.json")
+#: The fields of a rule's ``error`` that are read (each vendor maps those it speaks).
+RULE_ERROR_FIELDS = ("status", "code")
 IMAGES_DIR = "images"
 
 #: Emulator decision: defaults for document fields a fixture leaves out.
@@ -213,8 +215,8 @@ class _Loader:
         fault = None
         if "error" in raw:
             err = raw["error"]
-            fault = Fault(status=err.get("status"), code=err.get("code"),
-                          message=err.get("message", ""))
+            fault = Fault.named({k: err[k] for k in RULE_ERROR_FIELDS if err.get(k) is not None},
+                                err.get("message", ""))
         if found is None and fault is None and not raw.get("delay_ms"):
             raise FixtureError("rules.json", place, "a rule needs results, an error or a delay")
         return Outcome(docs=found, fault=fault, delay_ms=raw.get("delay_ms", 0))
@@ -254,8 +256,9 @@ def load_fixtures(directory: str | Path) -> FixtureStore:
         raise FixtureError("", "$", "not a directory")
     raw = {name: _read(directory, name) for name in FILES}
     loader = _Loader(directory)
-    docs = loader.documents(raw["catalog.json"])
-    rules, urls = loader.rules(raw["rules.json"], docs)
+    # the required files are read or refused by _read, never None
+    docs = loader.documents(cast(dict[str, Any], raw["catalog.json"]))
+    rules, urls = loader.rules(cast(dict[str, Any], raw["rules.json"]), docs)
     access = raw["access.json"] or {}
     keys = {k["key"]: (frozenset(k["folders"]) if "folders" in k else None)
             for k in access.get("keys", [])}

@@ -74,6 +74,10 @@ class CallNotes:
     plan: FaultPlan = NO_FAULTS
     started: float = field(default_factory=time.perf_counter)
 
+    def note(self, **looked_up: Any) -> None:
+        """Add to what the call looked up."""
+        self.lookup = {**(self.lookup or {}), **looked_up}
+
     def journal_details(self) -> dict[str, Any]:
         """The journal's fields beyond the request and outcome."""
         return {"tenant": self.tenant, "lookup": self.lookup, "image": self.image,

@@ -16,7 +16,7 @@ COLORS: tuple[Color, ...] = tuple(Color)
 
 
 def squared_distance(a: tuple[int, int, int], b: tuple[int, int, int]) -> int:
-    return sum((x - y) * (x - y) for x, y in zip(a, b))
+    return sum((x - y) * (x - y) for x, y in zip(a, b, strict=True))
 
 
 def colour_order(first: Color, second: Color | None = None) -> tuple[Color, ...]:

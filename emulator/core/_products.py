@@ -53,7 +53,7 @@ class Recipe:
     share: float = 1.0
 
     @classmethod
-    def parse(cls, raw: Mapping[str, Any]) -> "Recipe":
+    def parse(cls, raw: Mapping[str, Any]) -> Recipe:
         kind = next(k for k in KIND_KEYS if k in raw)
         return cls(kind, dict(raw), raw.get("share", 1.0))
 

@@ -28,10 +28,10 @@ class RateLimiter:
         self._windows[key] = windows
         if len(self._windows) > self._max_keys:
             self._windows.popitem(last=False)
-        for window, quota in zip(windows, self._quotas):
+        for window, quota in zip(windows, self._quotas, strict=True):
             if now - window[0] >= quota.seconds:
                 window[0], window[1] = now, 0
-        if any(window[1] >= quota.requests for window, quota in zip(windows, self._quotas)):
+        if any(window[1] >= quota.requests for window, quota in zip(windows, self._quotas, strict=True)):
             return False
         for window in windows:
             window[1] += 1

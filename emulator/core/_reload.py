@@ -2,7 +2,7 @@
 
 A background task polls the fixture files' sizes and modification times (no dependency, and
 it works on every file system, bind mounts included); a reload can also be asked for. The
-new set is loaded and validated off the event loop, then replaces ``SearchEngine.store``
+new set is loaded and validated off the event loop, then replaces ``Services.store``
 in one assignment, so a request sees either the old set or the new one, never a mix. A
 broken file keeps the last good set; the error is logged and reported by :attr:`status`.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ._fixtures import FILES, IMAGES_DIR, FixtureError, FixtureStore, load_fixtures
-from ._search import SearchEngine
+from ._services import Services
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def _load_warm(directory: Path) -> FixtureStore:
 
 
 class FixtureReloader:
-    def __init__(self, engine: SearchEngine, directory: Path,
+    def __init__(self, engine: Services, directory: Path,
                  interval_s: float | None = DEFAULT_INTERVAL_S) -> None:
         self.engine = engine
         self.directory = Path(directory)
@@ -83,8 +83,9 @@ class FixtureReloader:
             self._task = None
 
     async def _watch(self) -> None:
+        interval_s = self.interval_s or DEFAULT_INTERVAL_S  # started only when it is set
         while True:
-            await asyncio.sleep(self.interval_s)
+            await asyncio.sleep(interval_s)
             try:
                 if await self._snapshot() != self._seen:
                     await self.reload()

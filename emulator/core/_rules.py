@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ._document import ImageDocument
 from ._fingerprint import Fingerprint, visual_distance
 from ._match import Match, Tier
 
 
+class ErrorKind(enum.Enum):
+    """What kind of error a :class:`Fault` is, in no vendor's words."""
+
+    #: the error a fixture rule, a runtime stub or a fault names (see ``Fault.fields``)
+    NAMED = "named"
+    #: too many calls: a fault's quota is spent
+    RATE_LIMITED = "rate_limited"
+
+
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """An error a rule asks for, as the fixture gives it: ``status`` a gRPC code (name or
-    number), ``code`` a yandexsearch XML code, ``http_status`` an HTTP status (runtime
-    stubs and faults, for HTTP-only vendors). Each adapter renders the one its vendor
-    speaks; the core does not interpret them."""
+    """An error to answer: a neutral kind and, for a named one, the fields of the error
+    object as the fixture, stub or fault gives them (the vendors' status and code fields)
+    and its message. Each vendor's errors module reads the fields its vendor speaks and
+    renders the error; the core does not interpret them."""
 
-    status: str | int | None = None
-    code: int | None = None
+    kind: ErrorKind = ErrorKind.NAMED
+    fields: tuple[tuple[str, Any], ...] = ()
     message: str = ""
-    http_status: int | None = None
+
+    @classmethod
+    def named(cls, fields: Mapping[str, Any], message: str = "") -> Fault:
+        return cls(ErrorKind.NAMED, tuple(sorted(fields.items())), message)
+
+    def get(self, name: str) -> Any:
+        """The error object's field ``name``; None when it does not give one."""
+        return next((value for key, value in self.fields if key == name), None)
 
 
 @dataclass(frozen=True, slots=True)

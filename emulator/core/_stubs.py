@@ -50,11 +50,11 @@ class StubQuery:
     """What a request looks up, in plain terms; the fields its operation has are set."""
 
     caller: Caller = Caller()
-    scope: str | None = None  # Yandex folder, Doofinder hashid
+    scope: str | None = None  # where in the vendor's API (a folder, a search engine)
     key: bytes | None = None  # the image's key (its SHA-256, truncated)
     fingerprint: Fingerprint | None = None
     url: str | None = None
-    alias: str | None = None  # an image id (Yandex CBIR id)
+    alias: str | None = None  # an image id the vendor issues
     text: str | None = None
 
 
@@ -200,7 +200,9 @@ class StubBook:
 
     def match(self, query: StubQuery, *, consume: bool = True) -> StubHit | None:
         """The stub that answers this query, if any; ``consume`` moves its sequence on."""
-        best, best_key, best_close = None, None, None
+        best: Stub | None = None
+        best_key: tuple[int, int, bool, int] | None = None
+        best_close: tuple[int, int | None] = (0, None)
         for stub in self._stubs.values():
             if stub.used_up or not stub.applies_to(query):
                 continue
@@ -219,10 +221,10 @@ class StubBook:
 
 
 def fault_from_json(raw: dict[str, Any]) -> Fault:
-    """An ``error`` object of a stub or fault: a gRPC ``status``, a yandexsearch XML
-    ``code``, an ``http_status`` (for HTTP-only vendors) and a ``message``."""
-    return Fault(status=raw.get("status"), code=raw.get("code"),
-                 message=raw.get("message", ""), http_status=raw.get("http_status"))
+    """An ``error`` object of a stub or fault: its vendor fields (checked by the admin
+    API's schema) and its ``message``."""
+    return Fault.named({k: v for k, v in raw.items() if k != "message" and v is not None},
+                       raw.get("message", ""))
 
 
 def _step(raw: dict[str, Any]) -> StubStep:
@@ -233,10 +235,12 @@ def _step(raw: dict[str, Any]) -> StubStep:
 
 
 def stub_from_json(raw: dict[str, Any], tenant: str | None, *, key: bytes | None = None,
-                   fp: Fingerprint | None = None) -> Stub:
+                   fp: Fingerprint | None = None, scope: str | None = None,
+                   alias: str | None = None) -> Stub:
     """A stub from its JSON (already checked against the admin API's schema); the caller
     has resolved its image (``image``, ``image_base64`` or ``sha256``) or URL to ``key``
-    and ``fp``."""
+    and ``fp``, and read its vendor's scope and image id fields into ``scope`` and
+    ``alias``."""
     steps = tuple(_step(s) for s in raw["sequence"]) if "sequence" in raw else (_step(raw),)
     for i, step in enumerate(steps):
         if step.results is None and step.fault is None and not step.delay_ms:
@@ -244,8 +248,8 @@ def stub_from_json(raw: dict[str, Any], tenant: str | None, *, key: bytes | None
             raise StubError(place, "a stub answers results, an error or a delay")
     return Stub(
         id=raw.get("id", ""), name=raw.get("name", ""), steps=steps, raw=raw, tenant=tenant,
-        vendor=raw.get("vendor"), scope=raw.get("folder") or raw.get("hashid"),
+        vendor=raw.get("vendor"), scope=scope,
         priority=raw.get("priority", DEFAULT_PRIORITY), repeat=raw.get("repeat", False),
         times=raw.get("times"), key=key, fingerprint=fp, url=raw.get("url"),
-        alias=raw.get("cbir_id"),
+        alias=alias,
         text=normalize_text(raw["text"]) if "text" in raw else None)

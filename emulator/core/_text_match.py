@@ -16,8 +16,10 @@ from ._catalog import Item, words
 
 
 class TextMode(enum.Enum):
-    ALL_WORDS = "match_and"
-    ANY_WORD = "match_or"
+    """How query words must match (each vendor names the modes in its own words)."""
+
+    ALL_WORDS = "all_words"
+    ANY_WORD = "any_word"
     FUZZY = "fuzzy"
 
 
@@ -77,7 +79,7 @@ def search_text(items: Sequence[Item], text: str,
                 mode: TextMode | None = None) -> tuple[TextMode, list[Item]]:
     """Items for ``text``, best first, and the mode that found them.
 
-    Emulator decision: an empty text lists every item (as ``match_and``); with no mode
+    Emulator decision: an empty text lists every item (as ALL_WORDS); with no mode
     given, each of :data:`FALLBACK_ORDER` is tried until one finds something, and an
     answer with nothing found reports the last mode tried.
     """

@@ -7,7 +7,8 @@ import functools
 from aiohttp import web
 
 from .. import _http
-from ..core import SearchEngine
+from .._pipeline import Pipeline
+from ..core import Services
 from ._body import MAX_BODY_BYTES
 from ._call import VENDOR
 from ._routes import PREFIX, DoofinderApi, add_routes, item_for_dfid, unmatched
@@ -18,22 +19,18 @@ __all__ = ["API", "MAX_BODY_BYTES", "VENDOR", "DoofinderApi", "item_for_dfid", "
 API = web.AppKey("doofinder", DoofinderApi)
 
 
-def mount(app: web.Application, engine: SearchEngine, *, rate_limits: bool) -> DoofinderApi:
+def mount(app: web.Application, engine: Services, pipeline: Pipeline, *,
+          rate_limits: bool) -> DoofinderApi:
     """Add the ``/6/`` routes, and answer what aiohttp refuses there in the vendor's form."""
-    api = DoofinderApi(engine, rate_limits=rate_limits)
+    api = DoofinderApi(engine, pipeline, rate_limits=rate_limits)
     app[API] = api
     engine.stubs.catalogs[VENDOR] = functools.partial(has_item, engine)
     add_routes(app, api)
     _http.add_fallback(app, PREFIX, unmatched)
-
-    async def close(_app: web.Application) -> None:
-        api.close()
-
-    app.on_cleanup.append(close)
     return api
 
 
-def has_item(engine: SearchEngine, item_id: str, hashid: str | None) -> bool:
+def has_item(engine: Services, item_id: str, hashid: str | None) -> bool:
     """Whether the engine a stub is scoped to (any engine, for a stub of none) has an item
     of this id: stubs naming others are refused when added."""
     engines = engine.store.engines

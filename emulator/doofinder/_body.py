@@ -13,13 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import _http
+from .. import _http, _pipeline
 from ..core import b64decode_strict
 from ._errors import BadRequest, EntityTooLarge
 
-#: Contract: bodies over 8 MB are refused (413). Emulator decision: 8 MiB, as a proxy's
-#: ``8m`` means.
-MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Contract: bodies over 8 MB are refused (413); see the pipeline's limit.
+MAX_BODY_BYTES = _pipeline.MAX_BODY_BYTES
 
 
 def check_declared_size(request: web.Request) -> None:

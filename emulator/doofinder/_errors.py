@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from http import HTTPStatus
 
-from ..core._status import http_status_of
+from .._rpc_status import http_status_of
+from ..core import ErrorKind, Fault
 
 
 class DoofinderError(Exception):
@@ -226,8 +227,12 @@ def default_text(status: int) -> str:
         return "Error"
 
 
-def from_fault(fault) -> InjectedFault:
-    """The answer to a :class:`~emulator.core.Fault`: its ``http_status``, else the HTTP
-    status of its gRPC ``status``, else 500."""
-    status = fault.http_status or http_status_of(fault.status) or DEFAULT_FAULT_STATUS
+def from_fault(fault: Fault) -> DoofinderError:
+    """The answer to a :class:`~emulator.core.Fault`: a spent quota is the vendor's 429;
+    a named error is its ``http_status``, else the HTTP status of its gRPC ``status``
+    (Emulator decision: as the gRPC gateways map it), else 500."""
+    if fault.kind is ErrorKind.RATE_LIMITED:
+        return TooManyRequests()
+    status = fault.get("http_status") or http_status_of(fault.get("status")) \
+        or DEFAULT_FAULT_STATUS
     return InjectedFault(status, fault.message or None)

@@ -29,8 +29,8 @@ class Conflict(ValueError):
 @dataclass
 class _Node:
     scalars: list[str] = field(default_factory=list)  # values given at exactly this key
-    named: dict[str, "_Node"] = field(default_factory=dict)  # [name] children, in order
-    pushed: list["_Node"] = field(default_factory=list)  # [] children, in order
+    named: dict[str, _Node] = field(default_factory=dict)  # [name] children, in order
+    pushed: list[_Node] = field(default_factory=list)  # [] children, in order
 
     def add(self, path: list[str], value: str) -> None:
         if not path:

@@ -39,7 +39,11 @@ _RANGE_KEYS = ("gte", "gt", "lte", "lt")
 _NUMBER = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?", re.ASCII)
 _DIRECTIONS = {"asc": False, "desc": True}
 _FACET_KINDS = {k.value: k for k in FacetKind}
-_QUERY_NAMES = {m.value: m for m in TextMode}
+#: Contract: the ``query_name`` values, and the text mode each names.
+QUERY_NAMES = {"match_and": TextMode.ALL_WORDS, "match_or": TextMode.ANY_WORD,
+               "fuzzy": TextMode.FUZZY}
+#: The ``query_name`` an answer reports for a text mode.
+MODE_NAMES = {mode: name for name, mode in QUERY_NAMES.items()}
 
 
 def _given(params: Params, name: str, error: type[DoofinderError] = BadQuery) -> Any:
@@ -172,7 +176,7 @@ def _facet(raw: Any) -> FacetRequest:
         raise BadQuery()
     if kind is not None and kind not in _FACET_KINDS:
         raise BadQuery()
-    return FacetRequest(field, min(parsed, MAX_FACET_SIZE), _FACET_KINDS.get(kind))
+    return FacetRequest(field, min(parsed, MAX_FACET_SIZE), _FACET_KINDS[kind] if kind is not None else None)
 
 
 def facets(params: Params) -> tuple[FacetRequest, ...]:
@@ -237,9 +241,9 @@ def query_name(params: Params) -> TextMode | None:
     value = text(params, "query_name")
     if value is None:
         return None
-    if value not in _QUERY_NAMES:
+    if value not in QUERY_NAMES:
         raise BadQuery()
-    return _QUERY_NAMES[value]
+    return QUERY_NAMES[value]
 
 
 def indices(params: Params, known: tuple[str, ...]) -> frozenset[str] | None:

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from ..core import CatalogResult, Facet, Item, RangeFacet, SearchEngine, TermFacet
+from ..core import CatalogResult, Facet, Item, RangeFacet, Services, TermFacet
 from ._query import RESULT_WINDOW, Listing
 
 
@@ -24,12 +24,12 @@ def dfid(hashid: str, item: Item) -> str:
     return f"{hashid}@{item.index}@{md5_id(item.id)}"
 
 
-def image_link(engine: SearchEngine, item: Item) -> str | None:
+def image_link(engine: Services, item: Item) -> str | None:
     """The one place an item's served picture URL is made (absolute, on this server)."""
     return None if item.image_path is None else engine.public_url(item.image_path)
 
 
-def item_json(engine: SearchEngine, hashid: str, item: Item) -> dict[str, Any]:
+def item_json(engine: Services, hashid: str, item: Item) -> dict[str, Any]:
     """The document as the catalog holds it, its picture's URL where it names none of its
     own, and its dfid."""
     body = dict(item.fields)
@@ -57,7 +57,7 @@ def facet_json(facet: Facet) -> dict[str, Any]:
     return _range_json(facet)
 
 
-def search_response(engine: SearchEngine, hashid: str, result: CatalogResult,
+def search_response(engine: Services, hashid: str, result: CatalogResult,
                     listing: Listing, query_name: str) -> dict[str, Any]:
     """``total`` is what can be fetched. Emulator decision: ``min(count, 1000)``, the
     result window."""

@@ -5,30 +5,28 @@ body over the limit (413), the client's address and credentials (403), the hashi
 the rate limit when on (429), the runtime faults of the control plane, then its own
 parameters; the first failure answers, in the vendor's ``{"error": ...}`` form. Image
 searches and text searches consult runtime stubs before the catalog. Catalog work and
-large bodies run in a small pool of their own, never on the event loop.
+large bodies run in the work pool, never on the event loop. Every call goes through the
+call pipeline (``emulator._pipeline``); this module is Doofinder's adapter to it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import logging
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
 
-from .._http import ClientGone, allowed_methods
+from .._http import allowed_methods
 from .._http_faults import deliver
-from ..core import (MATCH_HEADER, CatalogEngine, Fingerprint, Item, Match, NotAnImage, Quota,
-                    RateLimiter, SearchEngine, StubQuery, StubStep, TextMode, Tier,
-                    catalog_match, image_record, run_query, search_text, suggestions,
-                    update_framed)
+from .._pipeline import RESET_OUTCOME, Adapter, Pipeline
+from ..core import (MATCH_HEADER, CatalogEngine, Fault, Fingerprint, Item, Match, NotAnImage,
+                    Quota, RateLimiter, Services, StubQuery, StubStep, TextMode, Tier,
+                    catalog_match, image_record, run_query, search_text, suggestions)
 from . import _access, _query, _stats
 from ._body import check_declared_size, decode_base64, json_object, read_body
-from ._call import JOURNAL_API, Call
+from ._call import VENDOR, Call, Operation
 from ._errors import (DoofinderError, DfidImageNotFound, EmbeddingFailed, EntityTooLarge,
                       FieldsMissing, BadRequest, ConnectionReset, ImageSearchDisabled, Internal,
                       MappingNotFound, MethodNotAllowed, PathNotFound, SuggestionsUnavailable,
@@ -36,13 +34,9 @@ from ._errors import (DoofinderError, DfidImageNotFound, EmbeddingFailed, Entity
 from ._params import merge
 from ._render import search_response
 
-log = logging.getLogger(__name__)
-
 PREFIX = "/6/"
 #: Contract: 20 requests a second per search engine, when rate limits are on.
 QUOTA = Quota(20, 1.0)
-#: Bodies from this size on are parsed and decoded in the pool, off the event loop.
-OFFLOAD_BYTES = 256 * 1024
 #: Fields whose values ``_suggest`` offers.
 SUGGESTION_FIELDS = ("title", "brand", "categories")
 #: Emulator decision: a ``_search`` a stub answers reports the query_name asked for, else
@@ -54,63 +48,91 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _request_id(request: web.Request, body: bytes) -> str:
-    """Emulator decision: derived from the request itself, so identical requests journal
-    identical ids."""
-    return update_framed(hashlib.blake2b(digest_size=16), request.method.encode(),
-                         request.path_qs.encode("utf-8", "surrogateescape"), body).hexdigest()
+class DoofinderApi(Adapter[Call, Any, web.Response]):
+    """Doofinder's part of the call pipeline, and its operations."""
 
+    vendor = VENDOR
+    errors = (DoofinderError, ConnectionReset)
 
-Operation = Callable[["DoofinderApi", Call], Awaitable[Any]]
-
-
-class DoofinderApi:
-    def __init__(self, engine: SearchEngine, *, rate_limits: bool) -> None:
+    def __init__(self, engine: Services, pipeline: Pipeline, *, rate_limits: bool) -> None:
         self.engine = engine
+        self.pipeline = pipeline
         self.limiter = RateLimiter((QUOTA,)) if rate_limits else None
-        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="doofinder")
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+    async def offload(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Catalog work: in the work pool, off the event loop."""
+        return await self.pipeline.pool.run(fn, *args)
 
-    async def offload(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
-
-    # -- the steps every operation shares -------------------------------------------------
-    def admit(self, call: Call, unknown: type[DoofinderError] = MappingNotFound) -> CatalogEngine:
+    # -- the pipeline's vendor steps ---------------------------------------------------------
+    async def admit(self, call: Call) -> None:
         if call.request.method in ("POST", "PUT"):
             check_declared_size(call.request)
-        engine = _access.admit(self.engine.store.engines, call.hashid, call.request, unknown)
+        engine = _access.admit(self.engine.store.engines, call.hashid, call.request,
+                               call.unknown_engine)
         if self.limiter is not None and not self.limiter.allow(engine.id):
             raise TooManyRequests()
-        return engine
-
-    async def enter(self, call: Call,
-                    unknown: type[DoofinderError] = MappingNotFound) -> CatalogEngine:
-        """Admission (``unknown`` answers a hashid no engine has), then the control plane's
-        runtime faults: their latency is waited out, a reset raises ConnectionReset, an
-        error is answered as the vendor's."""
-        engine = self.admit(call, unknown)
+        call.admitted = engine
         call.lookup = {"hashid": engine.id}
-        plan = call.plan = self.engine.faults.plan(call.fault_target())
-        if plan.delay_ms:
-            await asyncio.sleep(plan.delay_ms / 1000)
-        if plan.reset:
-            raise ConnectionReset()
-        if plan.error is not None:
-            call.match = Match(Tier.FAULT, plan.error_by)
-            raise from_fault(plan.error)
-        return engine
 
+    async def operate(self, call: Call, pipeline: Pipeline) -> Any:
+        return await call.run(self, call)
+
+    def fault_error(self, call: Call, fault: Fault, by: str | None) -> Exception:
+        """Emulator decision: a fault's error names the fault as the call's match."""
+        call.match = Match(Tier.FAULT, by)
+        return from_fault(fault)
+
+    def id_parts(self, call: Call) -> tuple[int, tuple[bytes, ...]]:
+        """Emulator decision: derived from the request itself, so identical requests
+        journal identical ids."""
+        return 16, (call.request.method.encode(),
+                    call.request.path_qs.encode("utf-8", "surrogateescape"), call.body)
+
+    def set_request_id(self, call: Call, digest: bytes) -> None:
+        call.request_id = digest.hex()
+
+    def _headers(self, call: Call) -> dict[str, str]:
+        return {MATCH_HEADER: call.match.header()} if call.match is not None else {}
+
+    def render(self, call: Call, answer: Any) -> tuple[web.Response, str]:
+        return json_response(call.request, answer, 200, self._headers(call)), "OK"
+
+    def render_error(self, call: Call, error: Exception) -> tuple[web.Response, str]:
+        if not isinstance(error, DoofinderError):  # a reset: the connection is dropped
+            return web.Response(status=500), RESET_OUTCOME
+        return json_response(call.request, error.to_json(), error.status,
+                             self._headers(call)), str(error.status)
+
+    def internal_error(self) -> Exception:
+        return Internal()
+
+    def reset_error(self) -> Exception:
+        return ConnectionReset()
+
+    def gone(self, call: Call) -> tuple[web.Response, str]:
+        return web.Response(status=499), "499"
+
+    def journal_request(self, call: Call) -> dict[str, Any]:
+        """An image is kept as its digest and size, never its bytes."""
+        return {"hashid": call.hashid, "params": call.params.tree, **call.record}
+
+    def handler(self, operation: str, run: Operation,
+                unknown_engine: type[DoofinderError] = MappingNotFound,
+                ) -> Callable[[web.Request], Awaitable]:
+        """``unknown_engine``: the answer to a hashid no engine has."""
+        async def handle(request: web.Request) -> web.StreamResponse:
+            call = Call.create(request, operation, run, unknown_engine)
+            sent = await self.pipeline.run(self, call)
+            return await deliver(request, sent.response, sent.plan)
+
+        return handle
+
+    # -- the steps the operations share -----------------------------------------------------
     async def stubbed(self, call: Call, query: StubQuery) -> StubStep | None:
-        """The runtime stub's step for this query, if one matches (its sequence moves on):
-        its delay waited out, its error raised."""
-        hit = self.engine.stubs.match(query)
+        """The runtime stub's step for this query, if one matches: its error raised."""
+        hit = await self.pipeline.stub(call, query)
         if hit is None:
             return None
-        call.match = hit.match
-        if hit.step.delay_ms:
-            await asyncio.sleep(hit.step.delay_ms / 1000)
         if hit.step.fault is not None:
             raise from_fault(hit.step.fault)
         return hit.step
@@ -126,42 +148,7 @@ class DoofinderApi:
 
     async def body_json(self, call: Call) -> dict[str, Any] | None:
         call.body = await read_body(call.request)
-        if len(call.body) >= OFFLOAD_BYTES:
-            return await self.offload(json_object, call.body)
-        return json_object(call.body)
-
-    def handler(self, operation: str, run: Operation) -> Callable[[web.Request], Awaitable]:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            call = Call.create(request, operation)
-            status = 200
-            try:
-                payload = await run(self, call)
-            except DoofinderError as exc:
-                status, payload = exc.status, exc.to_json()
-            except ConnectionReset:
-                await self.record(call, "CONNECTION_RESET")
-                return await deliver(request, web.Response(status=500), call.plan)
-            except ClientGone:
-                await self.record(call, "499")
-                return web.Response(status=499)
-            except Exception:
-                log.exception("%s failed", operation)
-                error = Internal()
-                status, payload = error.status, error.to_json()
-            headers = {MATCH_HEADER: call.match.header()} if call.match is not None else {}
-            await self.record(call, "OK" if status == 200 else str(status))
-            return await deliver(request, json_response(request, payload, status, headers),
-                                 call.plan)
-
-        return handle
-
-    async def record(self, call: Call, outcome: str) -> None:
-        """Journal the call; an image is kept as its digest and size, never its bytes."""
-        request = {"hashid": call.hashid, "params": call.params.tree, **call.record}
-        request_id = await self.offload(_request_id, call.request, call.body) \
-            if len(call.body) >= OFFLOAD_BYTES else _request_id(call.request, call.body)
-        self.engine.journal.record(JOURNAL_API, call.operation, request_id, request, outcome,
-                                   **call.journal_details())
+        return await self.pipeline.offload(len(call.body), json_object, call.body)
 
     # -- image search -----------------------------------------------------------------------
     async def _query_image(self, call: Call, body: dict[str, Any], image: Any) -> Fingerprint:
@@ -170,8 +157,7 @@ class DoofinderApi:
         call.record["body"] = {k: v for k, v in body.items() if k != "image"}
         data = None
         if isinstance(image, str):
-            data = await self.offload(decode_base64, image) if len(image) >= OFFLOAD_BYTES \
-                else decode_base64(image)
+            data = await self.pipeline.offload(len(image), decode_base64, image)
         call.record["image"] = {"sha256": None, "bytes": len(data or b"")}
         if data is None:
             raise EmbeddingFailed()
@@ -192,12 +178,12 @@ class DoofinderApi:
         result = run_query(ranked, listing.query)
         kept = set(result.items)
         call.match = catalog_match(next((i for i in ranked if i in kept), None), fp)
-        return search_response(self.engine, engine.id, result, listing, engine.query_name)
+        return search_response(self.engine, engine.id, result, listing, image_query_name(engine))
 
     async def image_search(self, call: Call) -> dict:
         """Contract order: 400 missing image, 400 not enabled, 400 rpp, 424, 200; then a
         stub for the image, else the catalog by similarity."""
-        engine = await self.enter(call)
+        engine = call.engine
         try:
             body = await self.body_json(call) or {}
         except BadRequest:  # a body that is not a JSON object has no image field either
@@ -211,17 +197,17 @@ class DoofinderApi:
         fp = await self._query_image(call, body, image)
         step = await self.stubbed(call, StubQuery(call.caller, engine.id, fp.key, fp))
         if step is not None:
-            return await self.offload(self._listed, engine, step, listing, engine.query_name)
+            return await self.offload(self._listed, engine, step, listing, image_query_name(engine))
         return await self.offload(self._ranked, call, engine, listing, fp)
 
     async def visually_similar(self, call: Call) -> dict:
         """The items that look most like the one a dfid names (itself left out unless
         ``exclude_self=false``); ``fields`` is read and checked, and changes nothing."""
-        engine = await self.enter(call)
+        engine = call.engine
         dfid = _query.text(call.params, "dfid")
         if not dfid:
             raise FieldsMissing(["dfid"])
-        call.lookup["dfid"] = dfid
+        call.note(dfid=dfid)
         if not engine.image_search:
             raise ImageSearchDisabled()
         listing = _query.listing(call.params, paged=False, switches=_query.IMAGE_SWITCHES)
@@ -238,27 +224,27 @@ class DoofinderApi:
         used, found = search_text(engine.catalog.in_indices(query.indices), query.text,
                                   query.mode)
         return search_response(self.engine, engine.id, run_query(found, query.listing.query),
-                               query.listing, used.value)
+                               query.listing, _query.MODE_NAMES[used])
 
     async def search(self, call: Call) -> dict:
         """The parameters checked, then a text stub, else the engine's text search."""
-        engine = await self.enter(call)
+        engine = call.engine
         if call.request.method == "POST":
             body = await self.body_json(call)
             call.params = merge(call.params, body or {})
         query = await self.offload(_query.text_query, call.params, engine.catalog.indices)
-        call.lookup["text"] = query.text
+        call.note(text=query.text)
         step = await self.stubbed(call, StubQuery(call.caller, engine.id, text=query.text))
         if step is not None:
-            name = (query.mode or STUBBED_QUERY_NAME).value
+            name = _query.MODE_NAMES[query.mode or STUBBED_QUERY_NAME]
             return await self.offload(self._listed, engine, step, query.listing, name,
                                       query.indices)
         return await self.offload(self._text_results, engine, query)
 
     async def suggest(self, call: Call) -> list[str]:
-        engine = await self.enter(call)
+        engine = call.engine
         text = _query.query_text(call.params, SuggestQueryInvalid)
-        call.lookup["text"] = text
+        call.note(text=text)
         indices = _query.indices(call.params, engine.catalog.indices)
         _query.session_id(call.params)
         _query.user_id(call.params)
@@ -272,13 +258,19 @@ class DoofinderApi:
     def stats(self, event: str) -> Operation:
         rules = _stats.EVENTS[event]
 
-        async def run(api: "DoofinderApi", call: Call) -> dict:
-            engine = await api.enter(call, _stats.UNKNOWN_ENGINE)
+        async def run(api: DoofinderApi, call: Call) -> dict:
+            engine = call.engine
             body = await api.body_json(call)
             call.params = merge(call.params, body or {})
             return await api.offload(rules, engine, call.params, dict(call.request.match_info))
 
         return run
+
+
+def image_query_name(engine: CatalogEngine) -> str:
+    """Emulator decision: what an engine reports as the query type of image answers (the
+    vendor's is not on record) unless the fixture names one: ``match_and``."""
+    return engine.query_name or _query.MODE_NAMES[TextMode.ALL_WORDS]
 
 
 def item_for_dfid(engine: CatalogEngine, dfid: str) -> Item | None:
@@ -348,7 +340,8 @@ def add_routes(app: web.Application, api: DoofinderApi) -> None:
     resources: dict[str, web.Resource] = {}
     for method, path, run in routes:
         name = path.split("/{")[0]
-        handler = api.handler(f"{method} {name}", run)
+        unknown = _stats.UNKNOWN_ENGINE if path.startswith("stats/") else MappingNotFound
+        handler = api.handler(f"{method} {name}", run, unknown)
         if path not in resources:  # one resource a path: its routes are the path's methods
             resources[path] = app.router.add_resource(f"{base}/{path}")
             resources[path].add_route("OPTIONS", preflight)

@@ -5,23 +5,28 @@ from __future__ import annotations
 from aiohttp import web
 
 from .. import _http
-from ..core import SearchEngine
+from .._pipeline import Pipeline
+from ..core import RuleSearch
 from . import _grpc, _images_xml, _protos, _rest
 from ._servicer import ImageSearchServicer, quota_limiters
 
 MAX_BODY_BYTES = _rest.MAX_BODY_BYTES
 
-__all__ = ["ImageSearchServicer", "MAX_BODY_BYTES", "grpc_listen_tls", "grpc_server", "mount"]
+__all__ = ["MAX_BODY_BYTES", "ImageSearchServicer", "grpc_listen_tls", "grpc_server", "mount",
+           "rest_unmatched"]
+
+#: The REST gateway's answer to a request it does not route.
+rest_unmatched = _rest.unmatched
 
 
-def mount(app: web.Application, engine: SearchEngine, *, rate_limits: bool) -> ImageSearchServicer:
+def mount(app: web.Application, engine: RuleSearch, pipeline: Pipeline, *,
+          rate_limits: bool) -> ImageSearchServicer:
     """Add the Yandex REST routes to the app; the servicer is shared with gRPC."""
-    servicer = ImageSearchServicer(engine, _protos.load(),
+    servicer = ImageSearchServicer(engine, _protos.load(), pipeline,
                                    quota_limiters() if rate_limits else None)
     engine.stubs.catalogs["yandex"] = lambda doc_id, _scope: doc_id in engine.store.documents
     _rest.add_routes(app, servicer)
     _images_xml.add_routes(app, servicer)
-    _http.add_fallback(app, "/", _rest.unmatched)
     _http.add_fallback(app, _images_xml.PATH, _images_xml.unmatched)
     return servicer
 

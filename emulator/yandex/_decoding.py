@@ -15,6 +15,7 @@ from decimal import Decimal
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import DecodeError
+from typing import Any
 
 from ..core import b64decode_strict
 from ._errors import InvalidArgument
@@ -66,7 +67,7 @@ def top_level_fields(raw: bytes) -> list[int]:
     return fields
 
 
-def from_wire(message_type: type, raw: bytes, *, image_oneof: bool = False):
+def from_wire(message_type: Any, raw: bytes, *, image_oneof: bool = False):
     try:
         if image_oneof:
             _one_image_source({_IMAGE_ONEOF_FIELDS[n] for n in top_level_fields(raw)
@@ -176,7 +177,7 @@ def _checked(document: dict, descriptor, prefix: str = "") -> dict:
     return out
 
 
-def from_json(message_type: type, body: bytes, *, image_oneof: bool = False):
+def from_json(message_type: Any, body: bytes, *, image_oneof: bool = False):
     """Protobuf's JSON mapping: both field spellings, int64 as number or string, enum names."""
     try:
         document = json.loads(body.decode("utf-8") if body.strip() else "{}",

@@ -10,7 +10,8 @@ import grpc
 from google.protobuf import any_pb2, json_format
 from google.rpc import error_details_pb2, status_pb2
 
-from ..core._status import GRPC_HTTP_STATUS
+from .._rpc_status import GRPC_HTTP_STATUS
+from ..core import ErrorKind, Fault
 
 #: gRPC code -> HTTP status, as the vendor's gateway maps them (grpc-gateway's table).
 HTTP_STATUS = {code: GRPC_HTTP_STATUS[code.name] for code in grpc.StatusCode
@@ -118,19 +119,27 @@ class ConnectionReset(YandexError):
 
 
 #: HTTP status -> the gRPC code the gateway maps to it (the first one in HTTP_STATUS).
-_CODES_BY_HTTP = {}
+_CODES_BY_HTTP: dict[int, grpc.StatusCode] = {}
 for _code, _http in HTTP_STATUS.items():
     _CODES_BY_HTTP.setdefault(_http, _code)
 
 
-def from_fault(fault) -> YandexError:
+def has_status(fault: Fault) -> bool:
+    """Whether the fault names a status (gRPC, or HTTP) rather than only an XML code."""
+    return fault.kind is not ErrorKind.NAMED or fault.get("status") is not None \
+        or fault.get("http_status") is not None
+
+
+def from_fault(fault: Fault) -> YandexError:
     """The v2 error for a rule's, stub's or fault's :class:`~emulator.core.Fault`: its gRPC
     ``status``; else the code its ``http_status`` maps to; else UNKNOWN. A rate limit with
     no message of its own is the vendor's quota error."""
-    if fault.status is not None:
-        code = status_code(fault.status)
+    if fault.kind is ErrorKind.RATE_LIMITED:
+        return ResourceExhausted()
+    if fault.get("status") is not None:
+        code = status_code(fault.get("status"))
     else:
-        code = _CODES_BY_HTTP.get(fault.http_status, grpc.StatusCode.UNKNOWN)
+        code = _CODES_BY_HTTP.get(fault.get("http_status"), grpc.StatusCode.UNKNOWN)
     if code is grpc.StatusCode.RESOURCE_EXHAUSTED and not fault.message:
         return ResourceExhausted()
     return InjectedFault(code, fault.message)

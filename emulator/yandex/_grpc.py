@@ -7,8 +7,8 @@ messages get the vendor's INVALID_ARGUMENT rather than the gRPC library's own er
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,18 +16,16 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from ..core import TENANT_HEADER
+from ..core import MAX_BODY_BYTES, TENANT_HEADER
 from ._call import CallInfo
 from ._decoding import from_wire
-from ._errors import Internal, YandexError
+from ._errors import YandexError
 from ._protos import SERVICE, Protos
-from ._servicer import ImageSearchServicer
-
-log = logging.getLogger(__name__)
+from ._servicer import ImageSearchServicer, V2Adapter
 
 #: Room for a 3 MiB image plus the rest of the message, so an oversized image gets the
 #: vendor's INVALID_ARGUMENT; beyond this gRPC itself answers RESOURCE_EXHAUSTED.
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+MAX_MESSAGE_BYTES = MAX_BODY_BYTES
 API = "yandex.v2.grpc"
 
 
@@ -38,34 +36,48 @@ def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:
     return None
 
 
-def _handler(servicer: ImageSearchServicer, method: str, request_type: type,
-             call: Callable[..., Awaitable], *, image_oneof: bool = False):
-    async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
-        info = CallInfo.create(f"grpc:{method}", raw, _metadata(context, "authorization"),
-                               _metadata(context, "x-client-request-id"))
-        info.identify(API, _metadata(context, TENANT_HEADER.lower()))
-        await context.send_initial_metadata(info.response_headers())
-        request = None
-        try:
-            info.credential()  # credentials are checked before the message is decoded
-            request = from_wire(request_type, raw, image_oneof=image_oneof)
-            response = (await call(request, info)).SerializeToString()
-            servicer.record(API, method, info, request, "OK")
-            if info.plan.drip is not None:  # a unary message cannot trickle: it comes late
-                await asyncio.sleep(info.plan.drip.duration_ms(len(response)) / 1000)
-            context.set_trailing_metadata(info.match_metadata())
-            return response
-        except YandexError as exc:
-            error = exc
-        except Exception:  # never a traceback to the client
-            log.exception("%s failed", method)
-            error = Internal()
-        servicer.record(API, method, info, request, error.code.name)
-        status = rpc_status.to_status(error.to_status(info.request_id))
-        await context.abort(status.code, status.details,
-                            tuple(status.trailing_metadata) + tuple(info.match_metadata()))
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a gRPC call answers: the response's bytes, or a status to abort with."""
 
-    return grpc.unary_unary_rpc_method_handler(handle)  # bytes in, bytes out
+    message: bytes | None = None
+    status: Any = None  # grpc_status's Status
+
+
+class GrpcAdapter(V2Adapter[Reply]):
+    """The v2 operations over gRPC: bytes in, bytes out."""
+
+    async def read(self, call: CallInfo) -> Any:
+        return from_wire(self.request_type, call.payload, image_oneof=self.by_image)
+
+    def reply(self, call: CallInfo, response: Any) -> Reply:
+        return Reply(message=response.SerializeToString())
+
+    def reply_error(self, call: CallInfo, error: YandexError) -> Reply:
+        return Reply(status=rpc_status.to_status(error.to_status(call.request_id)))
+
+    def handler(self) -> grpc.RpcMethodHandler:
+        async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            call = CallInfo.start(API, self.operation, f"grpc:{self.operation}",
+                                  _metadata(context, "authorization"),
+                                  _metadata(context, "x-client-request-id"),
+                                  _metadata(context, TENANT_HEADER.lower()), payload=raw)
+            # the ids go out at once (the message is all there is to read): a client sees
+            # the call has started while a slow answer is still due
+            await self.servicer.pipeline.request_id(self, call)
+            await context.send_initial_metadata(call.id_headers())
+            sent = await self.servicer.pipeline.run(self, call)
+            reply = sent.response
+            if reply.message is None:
+                status = reply.status
+                await context.abort(status.code, status.details,
+                                    tuple(status.trailing_metadata) + tuple(call.match_metadata()))
+            if sent.plan.drip is not None:  # a unary message cannot trickle: it comes late
+                await asyncio.sleep(sent.plan.drip.duration_ms(len(reply.message)) / 1000)
+            context.set_trailing_metadata(call.match_metadata())
+            return reply.message
+
+        return grpc.unary_unary_rpc_method_handler(handle)  # bytes in, bytes out
 
 
 #: grpc.reflection.v1 has the same messages as v1alpha under another package; newer
@@ -95,10 +107,8 @@ async def build_server(servicer: ImageSearchServicer, protos: Protos,
         ("grpc.so_reuseport", int(reuse_port)),
     ])
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {
-        "Search": _handler(servicer, "Search", protos.ImageSearchRequest, servicer.search),
-        "SearchByImage": _handler(servicer, "SearchByImage", protos.ImageSearchByImageRequest,
-                                  servicer.search_by_image, image_oneof=True),
-    }),))
+        operation: GrpcAdapter(servicer, operation).handler()
+        for operation in ("Search", "SearchByImage")}),))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE):

@@ -7,8 +7,9 @@ and an XML content type, as the legacy service answered.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -16,7 +17,8 @@ from multidict import MultiDict, MultiDictProxy
 
 from .._http import allowed_methods
 from .._http_faults import deliver
-from ..core import (CHROMATIC, GRAYSCALE, TENANT_HEADER, Access, Color, ImageFilter,
+from .._pipeline import RESET_OUTCOME, Adapter, Pipeline
+from ..core import (CHROMATIC, GRAYSCALE, TENANT_HEADER, Access, Color, Fault, ImageFilter,
                     ImageFormat, Orientation, SizeClass, ascii_integer)
 from . import _text_search
 from ._call import CallInfo
@@ -24,8 +26,6 @@ from ._errors import ConnectionReset
 from ._servicer import ImageSearchServicer
 from ._validation import MAX_DOCS_ON_PAGE, MAX_FOLDER_ID, MAX_QUERY_TEXT, MAX_SITE
 from ._xml import FIXED_GROUPING, FORBIDDEN
-
-log = logging.getLogger(__name__)
 
 PATH = "/images-xml"
 API = "yandex.v1.xml"
@@ -141,6 +141,7 @@ def parse(params: MultiDictProxy, host: str) -> V1Request:
             size=_choice(params, "isize", _ISIZES, language),
             colors=_choice(params, "icolor", _ICOLORS, language),
             family_strict=fyandex == 1,
+            site_holds_image=True,  # an XML answer: <domain> on the site too
         ),
         language=language,
     )
@@ -163,53 +164,99 @@ def query_params(request: web.Request) -> MultiDictProxy:
     return MultiDictProxy(MultiDict(pairs))
 
 
-async def _answer(servicer: ImageSearchServicer, params: MultiDictProxy, host: str,
-                  info: CallInfo) -> tuple[bytes, int | None]:
-    v1 = parse(params, host)
-    query = v1.query
-    access = servicer.access(v1.api_key, v1.folder_id)
-    if access is Access.UNKNOWN_KEY:
-        raise XmlError(42, query=query, language=query.language)
-    if access is Access.FOLDER_DENIED:
-        raise XmlError(31, query=query, language=query.language)
-    if not servicer.quota_ok("images-xml", v1.folder_id):
-        raise XmlError(55, query=query, language=query.language)
-    info.lookup = {"folder": v1.folder_id, "text": query.text}
-    fault = await servicer.inject(info, f"GET {PATH}")
-    if fault is not None:
-        raise XmlError(_text_search.xml_code(fault), fault.message or None, query=query,
-                       language=query.language)
-    code = query.precheck()
-    if code is not None:
-        raise XmlError(code, query=query, language=query.language)
-    answer = servicer.engine.by_text(query.text, v1.folder_id, query.filter,
-                                     caller=info.caller)
-    info.match = answer.match
-    await servicer.wait(answer)
-    return _text_search.render(servicer.engine, query, answer, info.request_id)
+@dataclass
+class V1Call(CallInfo):
+    """A v1 call: the aiohttp request, what it was read into, and what the journal keeps."""
+
+    request: web.Request | None = None
+    v1: V1Request | None = None
+    sent: dict[str, Any] = field(default_factory=dict)
 
 
-def handler(servicer: ImageSearchServicer):
-    async def handle(request: web.Request) -> web.Response:
-        info = CallInfo.create(f"v1:{request.path_qs}", b"", None, None)
-        info.identify(API, request.headers.get(TENANT_HEADER))
-        sent: dict = {"raw_query": request.rel_url.raw_query_string}
-        try:
-            params = query_params(request)
-            sent = {key: params.getall(key) for key in params}
-            info.identify(API, request.headers.get(TENANT_HEADER), params.get("apikey"))
-            body, code = await _answer(servicer, params, request.host, info)
-            outcome = "OK" if code is None else str(code)
-        except ConnectionReset:
-            body, outcome = b"", "CONNECTION_RESET"
-        except XmlError as exc:
-            body, outcome = _text_search.render_error(
-                exc.query, exc.code, message=exc.message, language=exc.language), str(exc.code)
-        except Exception:
-            log.exception("images-xml failed")
-            body, outcome = _text_search.render_error(None, 20), "20"
-        servicer.record_params(API, f"GET {PATH}", info, sent, outcome)
-        return await deliver(request, _xml_response(body, info), info.plan)
+class V1Adapter(Adapter[V1Call, tuple[bytes, "int | None"], web.Response]):
+    """``GET /images-xml`` as the call pipeline runs it: every error is an XML document."""
+
+    vendor = "yandex"
+    errors = (XmlError, ConnectionReset)
+
+    def __init__(self, servicer: ImageSearchServicer) -> None:
+        self.servicer = servicer
+
+    async def admit(self, call: V1Call) -> None:
+        assert call.request is not None
+        params = query_params(call.request)
+        call.sent = {key: params.getall(key) for key in params}
+        call.identify(API, call.request.headers.get(TENANT_HEADER), params.get("apikey"))
+        v1 = call.v1 = parse(params, call.request.host)
+        query = call.query = v1.query
+        access = self.servicer.access(v1.api_key, v1.folder_id)
+        if access is Access.UNKNOWN_KEY:
+            raise XmlError(42, query=query, language=query.language)
+        if access is Access.FOLDER_DENIED:
+            raise XmlError(31, query=query, language=query.language)
+        if not self.servicer.quota_ok("images-xml", v1.folder_id):
+            raise XmlError(55, query=query, language=query.language)
+        call.lookup = {"folder": v1.folder_id, "text": query.text}
+
+    def fault_error(self, call: V1Call, fault: Fault, by: str | None) -> Exception:
+        query = call.query
+        return XmlError(_text_search.xml_code(fault), fault.message or None, query=query,
+                        language=query.language)
+
+    async def operate(self, call: V1Call, pipeline: Pipeline) -> tuple[bytes, int | None]:
+        assert call.v1 is not None
+        query = call.v1.query
+        code = query.precheck()
+        if code is not None:
+            raise XmlError(code, query=query, language=query.language)
+        answer = self.servicer.engine.by_text(query.text, call.v1.folder_id, query.filter,
+                                              find=pipeline.stub_finder(call),
+                                              caller=call.caller)
+        call.match = answer.match
+        await self.servicer.wait(answer)
+        await pipeline.request_id(self, call)  # the XML's reqid derives from it
+        return _text_search.render(self.servicer.engine, query, answer, call.request_id)
+
+    def id_parts(self, call: V1Call) -> tuple[int, tuple[bytes, ...]]:
+        return call.id_parts()
+
+    def set_request_id(self, call: V1Call, digest: bytes) -> None:
+        call.set_ids(digest)
+
+    def render(self, call: V1Call, answer: tuple[bytes, int | None]) -> tuple[web.Response, str]:
+        body, code = answer
+        return _xml_response(body, call), "OK" if code is None else str(code)
+
+    def render_error(self, call: V1Call, error: Exception) -> tuple[web.Response, str]:
+        if not isinstance(error, XmlError):  # a reset: nothing is sent
+            return _xml_response(b"", call), RESET_OUTCOME
+        body = _text_search.render_error(error.query, error.code, message=error.message,
+                                         language=error.language)
+        return _xml_response(body, call), str(error.code)
+
+    def internal_error(self) -> Exception:
+        return XmlError(20)
+
+    def reset_error(self) -> Exception:
+        return ConnectionReset()
+
+    def gone(self, call: V1Call) -> tuple[web.Response, str]:
+        return web.Response(status=499), "CANCELLED"
+
+    def journal_request(self, call: V1Call) -> dict[str, Any]:
+        return call.sent
+
+
+def handler(servicer: ImageSearchServicer) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    adapter = V1Adapter(servicer)
+    operation = f"GET {PATH}"
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        call = V1Call(id_source=f"v1:{request.path_qs}", api=API, operation=operation,
+                      request=request, sent={"raw_query": request.rel_url.raw_query_string})
+        call.identify(API, request.headers.get(TENANT_HEADER))
+        sent = await servicer.pipeline.run(adapter, call)
+        return await deliver(request, sent.response, sent.plan)
 
     return handle
 

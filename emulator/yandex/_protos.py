@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass
+from typing import Any
 from functools import lru_cache
 from pathlib import Path
 
@@ -41,12 +42,13 @@ def compile_protos(root: Path | None = None) -> descriptor_pb2.FileDescriptorSet
 @dataclass(frozen=True)
 class Protos:
     pool: descriptor_pool.DescriptorPool
-    ImageSearchRequest: type
-    ImageSearchResponse: type
-    ImageSearchByImageRequest: type
-    ImageSearchByImageResponse: type
-    ImageSpec: type
-    SearchQuery: type
+    # message classes made at start-up from the descriptors, so their fields are not typed
+    ImageSearchRequest: Any
+    ImageSearchResponse: Any
+    ImageSearchByImageRequest: Any
+    ImageSearchByImageResponse: Any
+    ImageSpec: Any
+    SearchQuery: Any
 
     def add_file(self, file) -> None:
         """Make another file's services and types (health, reflection, google.rpc) visible

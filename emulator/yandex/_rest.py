@@ -7,36 +7,38 @@ as the vendor's curl example sends none.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
-import logging
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from google.protobuf import json_format
 
-from .._http import BodyTooLarge, BodyUnreadable, ClientGone, allowed_methods, read_body
+from .. import _pipeline
+from .._http import BodyTooLarge, BodyUnreadable, allowed_methods, read_body
 from .._http_faults import deliver
 from ..core import TENANT_HEADER
+from ..core._lru import BoundedLRU
 from ._call import CallInfo
 from ._decoding import from_json
 from ._errors import Internal, InvalidArgument, MethodNotAllowed, NotFound, YandexError
-from ._servicer import ImageSearchServicer
+from ._servicer import ImageSearchServicer, V2Adapter
 
-log = logging.getLogger(__name__)
-
-#: A 3 MiB image is 4 MiB of base64; bodies up to this size are read so that an oversized
-#: image gets the vendor's INVALID_ARGUMENT, larger ones are refused unread.
-MAX_BODY_BYTES = 8 * 1024 * 1024
-#: Bodies from this size on are decoded in a worker thread.
-OFFLOAD_BYTES = 256 * 1024
+#: Contract: a 3 MiB image is 4 MiB of base64; bodies up to the pipeline's limit are read
+#: so that an oversized image gets the vendor's INVALID_ARGUMENT, larger ones are refused
+#: unread.
+MAX_BODY_BYTES = _pipeline.MAX_BODY_BYTES
 
 ROUTES = {
-    "/v2/image/search_by_image": ("SearchByImage", True),
-    "/v2/image/search": ("Search", False),
+    "/v2/image/search_by_image": "SearchByImage",
+    "/v2/image/search": "Search",
 }
+API = "yandex.v2.rest"
+#: Rendered JSON bodies kept for repeats, by the answer's wire bytes (a page of 40 images
+#: takes 0.4 ms to render and 20 us to serialize); at most 256 bodies of a few KiB.
+RENDERED_BODIES = 256
 
 
 def json_response(body: dict, status: int, info: CallInfo) -> web.Response:
@@ -49,15 +51,27 @@ def error_response(error: YandexError, info: CallInfo) -> web.Response:
     return json_response(error.to_json(info.request_id), error.http_status, info)
 
 
-API = "yandex.v2.rest"
+@dataclass
+class RestCall(CallInfo):
+    """A v2 call over REST: the aiohttp request it came as."""
+
+    request: web.Request | None = None
+
+    @classmethod
+    def of(cls, request: web.Request, operation: str) -> RestCall:
+        call = cls(authorization=request.headers.get("Authorization"),
+                   client_request_id=request.headers.get("x-client-request-id"),
+                   id_source=f"rest:{request.method} {request.path}", api=API,
+                   operation=operation, request=request)
+        call.identify(API, request.headers.get(TENANT_HEADER))
+        return call
 
 
-def _call_info(request: web.Request, payload: bytes) -> CallInfo:
-    info = CallInfo.create(f"rest:{request.method} {request.path}", payload,
+def _call_info(request: web.BaseRequest) -> CallInfo:
+    """Ids for an answer outside the pipeline (an unrouted request)."""
+    return CallInfo.create(f"rest:{request.method} {request.path}", b"",
                            request.headers.get("Authorization"),
                            request.headers.get("x-client-request-id"))
-    info.identify(API, request.headers.get(TENANT_HEADER))
-    return info
 
 
 async def _read_body(request: web.Request) -> bytes:
@@ -69,71 +83,51 @@ async def _read_body(request: web.Request) -> bytes:
         raise InvalidArgument(f"request body could not be read: {exc}") from None
 
 
-#: JSON and base64 of a photo-sized body take tens of milliseconds: off the loop, in a
-#: small pool of their own (so at most two large bodies are being decoded at once).
-_DECODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="json-decode")
-
-
-async def _decode(request_type: type, body: bytes, by_image: bool):
-    if len(body) < OFFLOAD_BYTES:
-        return from_json(request_type, body, image_oneof=by_image)
-    return await asyncio.get_running_loop().run_in_executor(
-        _DECODERS, functools.partial(from_json, request_type, body, image_oneof=by_image))
-
-
 def _render(response) -> dict:
     """Emulator decision: every field, also when empty or 0 (``images: []``, ``page: "0"``,
     ``maxPage``), as grpc-gateway's default marshaller (EmitUnpopulated) writes them."""
     return json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
 
 
-#: Rendered JSON bodies kept for repeats, by the answer's wire bytes (a page of 40 images
-#: takes 0.4 ms to render and 20 us to serialize); at most 256 bodies of a few KiB.
-RENDERED_BODIES = 256
+class RestAdapter(V2Adapter[web.Response]):
+    """The v2 operations over the vendor's REST gateway: JSON in, JSON out."""
 
+    def __init__(self, servicer: ImageSearchServicer, operation: str,
+                 rendered: BoundedLRU[bytes]) -> None:
+        super().__init__(servicer, operation)
+        self.rendered = rendered
 
-@functools.lru_cache(maxsize=RENDERED_BODIES)
-def _rendered(response_type, wire: bytes) -> bytes:
-    return json.dumps(_render(response_type.FromString(wire)), ensure_ascii=False).encode()
+    async def read(self, call: CallInfo) -> Any:
+        assert isinstance(call, RestCall) and call.request is not None
+        body = call.payload = await _read_body(call.request)
+        return await self.servicer.pipeline.offload(
+            len(body), functools.partial(from_json, image_oneof=self.by_image),
+            self.request_type, body)
 
+    def reply(self, call: CallInfo, response: Any) -> web.Response:
+        """The answer as JSON: rendered once for each distinct answer (a pure function of
+        its message), so a load test's repeated request costs no JSON printing."""
+        wire = response.SerializeToString()
+        key = (type(response), wire)
+        body = self.rendered.get(key)
+        if body is None:
+            body = json.dumps(_render(response), ensure_ascii=False).encode()
+            self.rendered.put(key, body)
+        return web.Response(body=body, status=200, content_type="application/json",
+                            headers=call.response_headers())
 
-def ok_response(response, info: CallInfo) -> web.Response:
-    """The answer as JSON: rendered once for each distinct answer (a pure function of its
-    message), so a load test's repeated request costs no JSON printing."""
-    return web.Response(body=_rendered(type(response), response.SerializeToString()),
-                        status=200, content_type="application/json",
-                        headers=info.response_headers())
+    def reply_error(self, call: CallInfo, error: YandexError) -> web.Response:
+        return error_response(error, call)
 
+    def gone(self, call: CallInfo) -> tuple[web.Response, str]:
+        return web.Response(status=499), "CANCELLED"
 
-def _handler(servicer: ImageSearchServicer, path: str) -> Callable[[web.Request], Awaitable]:
-    method, by_image = ROUTES[path]
-    request_type = (servicer.protos.ImageSearchByImageRequest if by_image
-                    else servicer.protos.ImageSearchRequest)
-    call = servicer.search_by_image if by_image else servicer.search
+    def handler(self) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            sent = await self.servicer.pipeline.run(self, RestCall.of(request, self.operation))
+            return await deliver(request, sent.response, sent.plan)
 
-    async def handle(request: web.Request) -> web.Response:
-        info = _call_info(request, b"")
-        message = None
-        try:
-            info.credential()  # credentials are checked before the body is read
-            body = await _read_body(request)
-            info = _call_info(request, body)
-            message = await _decode(request_type, body, by_image)
-            response = ok_response(await call(message, info), info)
-            servicer.record(API, method, info, message, "OK")
-            return await deliver(request, response, info.plan)
-        except YandexError as exc:
-            error = exc
-        except ClientGone:
-            servicer.record(API, method, info, None, "CANCELLED")
-            return web.Response(status=499)
-        except Exception:
-            log.exception("%s failed", method)
-            error = Internal()
-        servicer.record(API, method, info, message, error.code.name)
-        return await deliver(request, error_response(error, info), info.plan)
-
-    return handle
+        return handle
 
 
 async def _expect(request: web.Request) -> None:
@@ -144,15 +138,17 @@ async def _expect(request: web.Request) -> None:
 
 
 def add_routes(app: web.Application, servicer: ImageSearchServicer) -> None:
-    for path in ROUTES:
-        app.router.add_post(path, _handler(servicer, path), expect_handler=_expect)
+    rendered: BoundedLRU[bytes] = BoundedLRU(RENDERED_BODIES)
+    for path, operation in ROUTES.items():
+        app.router.add_post(path, RestAdapter(servicer, operation, rendered).handler(),
+                            expect_handler=_expect)
 
 
 def unmatched(request: web.BaseRequest, status: int) -> web.Response:
     """The gateway's answer to what it does not route (404, 405), cannot parse (400) or
     fails on (500): the JSON error body, never the HTTP server's own text. A 405 names the
     methods the path takes in ``Allow`` (RFC 9110)."""
-    info = _call_info(request, b"")
+    info = _call_info(request)
     if status == 404:
         error: YandexError = NotFound()
     elif status == 405:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core import Answer, Fault, ImageFilter, SearchEngine
+from ..core import Answer, ErrorKind, Fault, ImageFilter, RuleSearch
 from . import _v2_enums as v2, _xml
 
 #: Contract: a query of more than 40 words is error 10002.
@@ -27,7 +27,7 @@ class TextQuery:
     language: str = "ru"
 
     @classmethod
-    def from_v2(cls, request) -> "TextQuery":
+    def from_v2(cls, request) -> TextQuery:
         spec, query = request.image_spec, request.query
         return cls(
             text=query.query_text,
@@ -40,6 +40,7 @@ class TextQuery:
                 size=v2.SIZES.get(spec.size),
                 colors=v2.COLORS.get(spec.color),
                 family_strict=query.family_mode == v2.FAMILY_STRICT,
+                site_holds_image=True,  # an XML answer: <domain> on the site too
             ),
             language=v2.LANGUAGES.get(query.search_type, "ru"),
         )
@@ -57,10 +58,23 @@ class TextQuery:
         return None
 
 
+#: Contract: v1 error 55, too many requests.
+RATE_LIMITED_CODE = 55
+
+
+def given_xml_code(fault: Fault) -> int | None:
+    """The yandexsearch XML code a fault names, if any (a spent quota's is 55)."""
+    if fault.kind is ErrorKind.RATE_LIMITED:
+        return RATE_LIMITED_CODE
+    code = fault.get("code")
+    return code if isinstance(code, int) else None
+
+
 def xml_code(fault: Fault) -> int:
     """Emulator decision: a query rule's fault in XML is its XML ``code``; a rule that gives
     only a gRPC ``status`` is 20 (unknown error) where no status can be sent (v1)."""
-    return fault.code if fault.code is not None else 20
+    code = given_xml_code(fault)
+    return code if code is not None else 20
 
 
 def render_error(query: TextQuery | None, code: int, *, message: str | None = None,
@@ -69,7 +83,7 @@ def render_error(query: TextQuery | None, code: int, *, message: str | None = No
                              language=query.language if query else language)
 
 
-def render(engine: SearchEngine, query: TextQuery, answer: Answer,
+def render(engine: RuleSearch, query: TextQuery, answer: Answer,
            request_id: str) -> tuple[bytes, int | None]:
     """The XML for an answer (its results, the rule's error, or 15 when nothing is there)
     and the error code it carries, if any."""
@@ -85,7 +99,7 @@ def render(engine: SearchEngine, query: TextQuery, answer: Answer,
     results = answer.results
     start = query.page * query.groups_on_page
     docs = results.window(start, start + query.groups_on_page) if results is not None else []
-    if not docs:
+    if results is None or not docs:
         return render_error(query, 15), 15
     now = engine.now()
     body = _xml.render_results(query.echo, docs, found=results.total, now=now,

@@ -1,7 +1,7 @@
-"""gRPC status codes and the HTTP status each maps to, for faults and stubs on any vendor.
-
-google.rpc.Code's documented mapping (grpc-gateway's table, which the Yandex gateway
-follows); by name and by number, as fixtures and stubs may give either.
+"""gRPC status codes and the HTTP status each maps to: google.rpc.Code's documented
+mapping (grpc-gateway's table, which the Yandex gateway follows), by name and by number, as
+fixtures and stubs may give either. Yandex answers by it; Doofinder reads a stub's gRPC
+status through it. A transport's standard, so neither the core's nor one vendor's.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ GRPC_HTTP_STATUS: dict[str, int] = {
     "OUT_OF_RANGE": 400, "UNIMPLEMENTED": 501, "INTERNAL": 500, "UNAVAILABLE": 503,
     "DATA_LOSS": 500, "UNAUTHENTICATED": 401,
 }
-_BY_NUMBER = dict(zip(range(1, 17), GRPC_HTTP_STATUS.values()))
+_BY_NUMBER = dict(zip(range(1, 17), GRPC_HTTP_STATUS.values(), strict=True))
 
 
 def http_status_of(status: str | int | None) -> int | None:

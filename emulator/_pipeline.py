@@ -1,0 +1,217 @@
+"""The one call pipeline: every vendor's every operation, on every transport, goes through
+:meth:`Pipeline.run`, written once here.
+
+    admit -> fault plan -> operation (with the runtime-stub step) -> request id -> render
+          -> journal -> (the transport delivers, with the plan's drip or reset)
+
+A vendor supplies an :class:`Adapter`: how it admits a call (declared size, access, quota,
+in the order its contract gives), its operation (which reads the request into a plain
+query and answers it), how it renders an answer and each of its errors, and what its
+journal keeps of a request. A transport (an aiohttp route, a gRPC method) makes the
+vendor's call object, hands it here, and delivers what comes back.
+
+Nothing here knows a vendor, a wire format or a transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from .core import (MAX_BODY_BYTES, NO_FAULTS, OFFLOAD_BYTES, CallNotes, Fault, FaultBook,
+                   FaultPlan, FaultTarget, Journal, StubBook, StubHit, StubQuery, WorkPool,
+                   update_framed)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MAX_BODY_BYTES", "OFFLOAD_BYTES", "Adapter", "Call", "ClientGone", "Delivery",
+           "Pipeline", "Reset", "request_digest"]
+
+#: What the journal says of a call its fault plan reset.
+RESET_OUTCOME = "CONNECTION_RESET"
+
+
+class Reset(Exception):
+    """The call's fault plan resets the connection: the transport drops it unanswered
+    (HTTP), or answers what clients see for a reset connection (gRPC)."""
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its request arrived: nobody to answer."""
+
+
+@dataclass(kw_only=True)
+class Call(CallNotes):
+    """What the pipeline needs of every vendor's call object (each vendor's adds its own)."""
+
+    api: str = ""  # the journal's API, e.g. "<vendor>.<version>.<transport>"
+    operation: str = ""  # the journal's method and a fault's operation
+    request_id: str = ""  # derived once (see Pipeline.request_id)
+
+
+C = TypeVar("C", bound=Call)
+R = TypeVar("R")  # what the transport delivers: an HTTP response, a gRPC reply
+A = TypeVar("A")  # the operation's answer, before it is rendered
+
+
+class Adapter(Generic[C, A, R]):
+    """A vendor's part of the pipeline. Errors are the vendor's own exceptions, raised from
+    any step and rendered by :meth:`render_error`; any other exception is logged and
+    answered as :meth:`internal_error`."""
+
+    #: the vendor's name, as faults and stubs target it
+    vendor: str = ""
+    #: the vendor's errors: raised from any step, rendered by :meth:`render_error`
+    errors: tuple[type[Exception], ...] = ()
+
+    async def admit(self, call: C) -> None:
+        """Declared size, access and quota, in the vendor's order (and whatever the
+        vendor must read first to know them, such as the folder a body names)."""
+
+    async def operate(self, call: C, pipeline: Pipeline) -> A:
+        """The operation: read the request into a plain query, consult runtime stubs with
+        ``pipeline.stub`` once that query is known, and answer it."""
+        raise NotImplementedError
+
+    def fault_error(self, call: C, fault: Fault, by: str | None) -> Exception:
+        """The vendor's exception for an error the fault plan asks for (``by``: the fault)."""
+        raise NotImplementedError
+
+    def id_parts(self, call: C) -> tuple[int, Sequence[bytes]]:
+        """The digest size and the parts of the call its request id is derived from."""
+        raise NotImplementedError
+
+    def set_request_id(self, call: C, digest: bytes) -> None:
+        """Set the call's ids from the digest of :meth:`id_parts`."""
+        raise NotImplementedError
+
+    def render(self, call: C, answer: A) -> tuple[R, str]:
+        """The answer as the transport sends it, and the journal's outcome (``OK``, or the
+        code an answer carries)."""
+        raise NotImplementedError
+
+    def render_error(self, call: C, error: Exception) -> tuple[R, str]:
+        """One of the vendor's errors (or its reset) as sent, and the journal's outcome."""
+        raise NotImplementedError
+
+    def internal_error(self) -> Exception:
+        """The vendor's error for a failure of the emulator's own."""
+        raise NotImplementedError
+
+    def reset_error(self) -> Exception:
+        """The vendor's error standing for a reset connection (gRPC answers it)."""
+        raise NotImplementedError
+
+    def gone(self, call: C) -> tuple[R, str]:
+        """What is left to send when the client has gone, and the journal's outcome."""
+        raise NotImplementedError
+
+    def journal_request(self, call: C) -> dict[str, Any]:
+        """The journal's record of the request: never image bytes."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery(Generic[R]):
+    """What the transport sends, and the fault plan it carries out while sending it."""
+
+    response: R
+    plan: FaultPlan
+
+
+def request_digest(size: int, parts: Sequence[bytes]) -> bytes:
+    """Emulator decision: request ids derive from the call itself (framed, so parts cannot
+    run into each other): identical requests get identical ids."""
+    return update_framed(hashlib.blake2b(digest_size=size), *parts).digest()
+
+
+class Pipeline:
+    """The control plane's books and the pool every call shares, and the one sequence."""
+
+    def __init__(self, faults: FaultBook, stubs: StubBook, journal: Journal,
+                 pool: WorkPool) -> None:
+        self.faults, self.stubs, self.journal, self.pool = faults, stubs, journal, pool
+
+    async def offload(self, size: int, work: Any, *args: Any) -> Any:
+        """``work(*args)``: in the pool when the input is ``size`` >= OFFLOAD_BYTES."""
+        if size >= OFFLOAD_BYTES:
+            return await self.pool.run(work, *args)
+        return work(*args)
+
+    async def run(self, adapter: Adapter[C, A, R], call: C) -> Delivery[R]:
+        try:
+            await adapter.admit(call)
+            await self._faults(adapter, call)
+            answer = await adapter.operate(call, self)
+            await self.request_id(adapter, call)
+            response, outcome = adapter.render(call, answer)
+        except ClientGone:
+            await self.request_id(adapter, call)
+            response, outcome = adapter.gone(call)
+            await self._record(adapter, call, outcome)
+            return Delivery(response, NO_FAULTS)
+        except Exception as exc:
+            response, outcome = await self._failed(adapter, call, exc)
+        if call.plan.reset:
+            outcome = RESET_OUTCOME
+        await self._record(adapter, call, outcome)
+        return Delivery(response, call.plan)
+
+    async def _failed(self, adapter: Adapter[C, A, R], call: C,
+                      exc: Exception) -> tuple[R, str]:
+        if isinstance(exc, Reset):
+            exc = adapter.reset_error()
+        elif not isinstance(exc, adapter.errors):
+            log.exception("%s %s failed", call.api, call.operation)
+            exc = adapter.internal_error()
+        await self.request_id(adapter, call)
+        return adapter.render_error(call, exc)
+
+    async def _faults(self, adapter: Adapter[C, A, R], call: C) -> None:
+        """The one fault path: the plan's latency waited out, then its reset, then its
+        error in the vendor's words."""
+        call.plan = plan = self.faults.plan(FaultTarget(
+            adapter.vendor, call.api, call.operation, call.tenant))
+        if plan.delay_ms:
+            await asyncio.sleep(plan.delay_ms / 1000)
+        if plan.reset:
+            raise Reset()
+        if plan.error is not None:
+            raise adapter.fault_error(call, plan.error, plan.error_by)
+
+    def stub_finder(self, call: Call) -> Callable[[StubQuery], StubHit | None]:
+        """The one stub path: finds the runtime stub that answers a query, if any (its
+        sequence moves on), and notes it as the call's match. Its step's delay, results and
+        error are the operation's to answer, as a fixture rule's are."""
+        def find(query: StubQuery) -> StubHit | None:
+            hit = self.stubs.match(query)
+            if hit is not None:
+                call.match = hit.match
+            return hit
+
+        return find
+
+    async def stub(self, call: Call, query: StubQuery) -> StubHit | None:
+        """The stub step for an operation that answers a stub by itself: the stub found
+        (see :meth:`stub_finder`), its delay waited out."""
+        hit = self.stub_finder(call)(query)
+        if hit is not None and hit.step.delay_ms:
+            await asyncio.sleep(hit.step.delay_ms / 1000)
+        return hit
+
+    async def request_id(self, adapter: Adapter[C, A, R], call: C) -> None:
+        """Derived once, when the call has been read as far as it will be (before it is
+        rendered, or earlier by an operation whose answer carries it)."""
+        if call.request_id:
+            return
+        size, parts = adapter.id_parts(call)
+        adapter.set_request_id(call, await self.offload(sum(map(len, parts)), request_digest,
+                                                    size, parts))
+
+    async def _record(self, adapter: Adapter[C, A, R], call: C, outcome: str) -> None:
+        self.journal.record(call.api, call.operation, call.request_id,
+                            adapter.journal_request(call), outcome, **call.journal_details())
