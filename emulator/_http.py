@@ -117,10 +117,11 @@ def allowed_methods(request: web.BaseRequest) -> str:
 
 
 def admin_error(request: web.BaseRequest, status: int, message: str | None = None) -> web.Response:
-    """The emulator's own error body on its own endpoints."""
+    """The emulator's own error body on its own endpoints (a 405 with its ``Allow``)."""
     default = {404: "not found", 405: "method not allowed"}.get(
         status, "bad request" if status < 500 else "internal error")
-    return web.json_response({"error": message or default}, status=status)
+    headers = {"Allow": allowed_methods(request)} if status == 405 else None
+    return web.json_response({"error": message or default}, status=status, headers=headers)
 
 
 #: The start of an HTTP request: method, then the request target.

@@ -56,7 +56,7 @@ class AdminClient:
         if query:
             url += "?" + urllib.parse.urlencode(query)
         headers = {"Accept": "application/json"}
-        if self.tenant:
+        if self.tenant is not None:  # an empty tenant is sent, and refused: never "every tenant"
             headers[TENANT_HEADER] = self.tenant
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"

@@ -14,7 +14,7 @@ from ..core import (Caller, JournalEntry, JournalFilter, StubQuery, Tier, explai
 from ..core._explain import DEFAULT_CANDIDATES
 from ..doofinder import VENDOR as DOOFINDER, item_for_dfid
 from ..yandex import _cbir
-from ._common import AdminState, check_params, integer_param, read_json, state, tenant_of
+from ._common import AdminState, integer_param, read_json, state, tenant_of
 from ._images import resolve
 
 #: Emulator decision: the misses endpoint explains the 10 latest misses unless asked.
@@ -44,6 +44,10 @@ def _explained(admin: AdminState, caller: Caller, raw: dict[str, Any], key: byte
     if caller.vendor == DOOFINDER:
         key, fp = _dfid_picture(admin, raw, key, fp)
         return explain_catalog(admin.engine, _query(caller, raw, key, fp), limit)
+    if "dfid" in raw:  # the schema's oneOf: a dfid is the query's only lookup
+        return {"source": "none", "match": None, "stub_id": None, "outcome": None,
+                "candidates": [], "reason": f"a dfid names a Doofinder item: explain it with "
+                                            f"vendor {DOOFINDER!r} and its search engine's hashid"}
     return explain(admin.engine, _query(caller, raw, key, fp), limit)
 
 
@@ -68,7 +72,6 @@ def _explain_entry(admin: AdminState, entry: JournalEntry) -> dict[str, Any]:
 async def explain_misses(request: web.Request) -> web.Response:
     """Misses are the requests answered with generated data: no stub or rule matched
     (the nearest rule, if any, was too far)."""
-    check_params(request, ("limit",))
     admin = state(request)
     missed = {Tier.GENERATED.value, Tier.NEAREST.value}
     entries = [e for e in admin.engine.journal.entries(where=JournalFilter(tenant=tenant_of(request)))

@@ -27,7 +27,16 @@ class SchemaValidator:
         self._best_match = jsonschema.exceptions.best_match
 
     def best_error(self, data: Any) -> jsonschema.ValidationError | None:
-        return self._best_match(self._validator.iter_errors(data))
+        """The most relevant error; or the combination it belongs to, where that schema has
+        words of its own for it (``x-messages``): they say more than one branch's detail."""
+        error = self._best_match(self._validator.iter_errors(data))
+        within = error
+        while within is not None:
+            own = within.schema.get("x-messages", {}) if isinstance(within.schema, dict) else {}
+            if within.validator in own:
+                return within
+            within = within.parent
+        return error
 
 
 def _names(schemas: list[dict[str, Any]]) -> list[str]:
@@ -35,7 +44,11 @@ def _names(schemas: list[dict[str, Any]]) -> list[str]:
 
 
 def message(error: jsonschema.ValidationError) -> str:
-    """The validator's message, in words for the combinations the schemas use."""
+    """The validator's message, in words for the combinations the schemas use; a schema
+    may name its own words for a keyword (``x-messages``, an OpenAPI extension)."""
+    own = error.schema.get("x-messages", {}) if isinstance(error.schema, dict) else {}
+    if isinstance(own.get(error.validator), str):
+        return own[error.validator]
     schema: Any = error.validator_value
     if error.validator == "not" and isinstance(schema, dict):
         if "required" in schema:

@@ -13,7 +13,7 @@ async def add_stub(request: web.Request) -> web.Response:
     admin = state(request)
     raw = await read_json(request, "StubInput")
     key, fp = await resolve(admin, raw)
-    if "image_base64" in raw and fp is not None:  # the bytes are not kept: the listing shows their digest
+    if "image_base64" in raw and fp is not None:  # bytes are not kept: listed as their digest
         raw = {k: v for k, v in raw.items() if k != "image_base64"} | {"image_sha256": fp.sha256}
     if "url" in raw:
         known = admin.engine.store.urls.get(raw["url"])

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 #: Which tenant a call belongs to (gRPC: metadata ``x-emulator-tenant``).
+#:
+#: Emulator decision: on a vendor call an empty header (or metadata value) is no header, and
+#: the call's tenant is what that vendor's rule takes next (Yandex: the credential;
+#: Doofinder: the token, else the hashid). The header is the emulator's, not the vendor's,
+#: so it never turns a call the vendor would answer into an error; and a vendor call only
+#: reads its own tenant's and the global stubs and faults, so it can never act on another
+#: tenant. The admin API, whose document says ``minLength: 1``, refuses an empty one (400).
 TENANT_HEADER = "X-Emulator-Tenant"
 
 
