@@ -99,11 +99,21 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def _route_methods(request: web.BaseRequest) -> str:
-    """Contract (RFC 9110, section 15.5.6): a 405 carries ``Allow``, the methods the target
-    resource supports; aiohttp gathers those of every route of the path it refused."""
-    refused = getattr(getattr(request, "match_info", None), "http_exception", None)
-    methods = refused.allowed_methods if isinstance(refused, web.HTTPMethodNotAllowed) else ()
+def allowed_methods(request: web.BaseRequest) -> str:
+    """The ``Allow`` value of a 405 for this request's target: the methods its path takes.
+
+    Contract (RFC 9110, section 15.5.6): a 405 response carries ``Allow`` listing the
+    target resource's supported methods. For a path the router matched under another method
+    these are the methods of every route of that path (aiohttp gathers them); for a path a
+    handler matched (an injected 405), those of the handler's own resource."""
+    match_info = getattr(request, "match_info", None)
+    refused = getattr(match_info, "http_exception", None)
+    if isinstance(refused, web.HTTPMethodNotAllowed):
+        methods = set(refused.allowed_methods)
+    else:
+        route = getattr(match_info, "route", None)
+        resource = route.resource if route is not None else None
+        methods = {r.method for r in resource} if resource is not None else set()
     return ", ".join(sorted(methods))
 
 
@@ -111,7 +121,7 @@ def admin_error(request: web.BaseRequest, status: int, message: str | None = Non
     """The emulator's own error body on its own endpoints (a 405 with its ``Allow``)."""
     default = {404: "not found", 405: "method not allowed"}.get(
         status, "bad request" if status < 500 else "internal error")
-    headers = {"Allow": _route_methods(request)} if status == 405 else None
+    headers = {"Allow": allowed_methods(request)} if status == 405 else None
     return web.json_response({"error": message or default}, status=status, headers=headers)
 
 

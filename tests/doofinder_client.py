@@ -22,11 +22,10 @@ from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import jsonschema
-import yaml
 
-from conftest import FIXTURES, VENDOR
+from conftest import FIXTURES
+from doofinder_contract_exceptions import vendor_document
 
-OPENAPI = VENDOR / "doofinder-search-v6.yaml"
 DOCS_HASHID = "d8fdeab7fce96a19d3fc7b0ca7a1e98b"
 DOCS_KEY = "eu1-ab46030xza33960aac71a10248489b6c26172f07"
 RED_SQUARE = (FIXTURES / "images" / "red-square.png").read_bytes()
@@ -42,12 +41,8 @@ _TEXT_FAMILIES = (
 
 @functools.lru_cache(maxsize=1)
 def openapi() -> dict:
-    doc = yaml.safe_load(OPENAPI.read_text(encoding="utf-8"))
-    # the facet alternatives have no required keys, so any facet matches both and oneOf
-    # can never hold: read it as anyOf (contracts/doofinder.md)
-    facets = doc["components"]["schemas"]["SearchResponse"]["properties"]["facets"]["items"]
-    facets["anyOf"] = facets.pop("oneOf")
-    return doc
+    """The vendor's document, read with the exceptions of ``doofinder_contract_exceptions``."""
+    return vendor_document()
 
 
 def _template(path: str) -> str:

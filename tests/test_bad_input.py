@@ -465,16 +465,25 @@ def test_query_string_on_a_rest_path_is_ignored_not_merged(server):
     assert body["page"] == "0"
 
 
+@pytest.mark.parametrize("path", [SBI_PATH, SEARCH_PATH])
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE"])
-def test_other_methods_on_rest_paths_are_405_json(server, method):
-    reply = send_raw(server, http_request(method, SBI_PATH, GOOD))
+def test_other_methods_on_rest_paths_are_405_json(server, method, path):
+    reply = send_raw(server, http_request(method, path, GOOD))
     assert_rest_error(reply, grpc.StatusCode.UNIMPLEMENTED, 405)
+    assert reply.headers["allow"] == "POST"  # RFC 9110: a 405 names what the path takes
 
 
 def test_head_on_a_rest_path_is_405_without_a_body(server):
     reply = send_raw(server, http_request("HEAD", SBI_PATH, b"", content_length=False))
     assert reply.status == 405 and reply.content_type.startswith("application/json")
     assert reply.body == b""
+    assert reply.headers["allow"] == "POST"
+
+
+def test_other_methods_on_the_emulators_probes_are_405_naming_get(server):
+    reply = send_raw(server, http_request("POST", "/readyz", b"", auth=None))
+    assert_rest_error(reply, grpc.StatusCode.UNIMPLEMENTED, 405)
+    assert reply.headers["allow"] == "GET, HEAD"
 
 
 @pytest.mark.parametrize("path", [
@@ -887,6 +896,7 @@ def test_v1_other_methods_are_xml_errors(server, method):
     reply = send_raw(server, http_request(method, V1 + "&text=cats", b"", auth=None))
     assert reply.status == 405 and reply.content_type.startswith("text/xml")
     assert etree.fromstring(reply.body).find("response/error").get("code") == "18"
+    assert reply.headers["allow"] == "GET, HEAD"
 
 
 def test_v1_overlong_url_gets_an_xml_error(server):

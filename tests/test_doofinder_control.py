@@ -205,6 +205,14 @@ def test_fault_errors_in_the_vendor_form_and_per_operation(client, admin):
     assert client.suggest("query=print").status == 200
 
 
+def test_an_injected_405_names_the_methods_the_path_takes(client, admin):
+    admin("POST", "/faults", {"operation": "GET _search", "error": {"http_status": 405}})
+    reply = client.search("query=print")
+    assert (reply.status, reply.error) == (405, "Method not allowed")
+    assert reply.headers["allow"] == "GET, HEAD, OPTIONS, POST"  # RFC 9110
+    assert "allow" not in client.suggest("query=print").headers
+
+
 def test_latency_delays_the_answer(client, admin):
     admin("POST", "/faults", {"name": "slow", "vendor": "doofinder",
                               "latency": {"fixed_ms": 150}})

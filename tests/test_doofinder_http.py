@@ -71,13 +71,24 @@ def test_unknown_paths_are_404_json(server, path):
     assert vendor_error(send(server, request("GET", path))) == (404, "Not found")
 
 
-@pytest.mark.parametrize("method, path", [
-    ("GET", "_image_search"), ("PUT", "_image_search"), ("DELETE", "_search"),
-    ("POST", "_suggest"), ("GET", "stats/init"), ("POST", "_visually_similar"),
+@pytest.mark.parametrize("method, path, allow", [
+    ("GET", "_image_search", "OPTIONS, POST"), ("PUT", "_image_search", "OPTIONS, POST"),
+    ("DELETE", "_search", "GET, HEAD, OPTIONS, POST"),
+    ("POST", "_suggest", "GET, HEAD, OPTIONS"), ("GET", "stats/init", "OPTIONS, PUT"),
+    ("POST", "stats/cart/s1", "OPTIONS, PUT"),
+    ("POST", "_visually_similar", "GET, HEAD, OPTIONS"),
 ])
-def test_other_methods_are_405_json(server, method, path):
+def test_other_methods_are_405_json_naming_the_allowed_ones(server, method, path, allow):
     reply = send(server, request(method, f"/6/{DOCS_HASHID}/{path}"))
     assert vendor_error(reply) == (405, "Method not allowed")
+    assert reply[1]["allow"] == allow  # RFC 9110: a 405 carries Allow
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "POST"])
+def test_every_method_allow_lists_is_routed(server, method):
+    """What ``Allow`` names is what the path answers: no method it lists is a 405."""
+    status, _, _ = send(server, request(method, f"/6/{DOCS_HASHID}/_search"))
+    assert status != 405
 
 
 @pytest.mark.parametrize("raw", [

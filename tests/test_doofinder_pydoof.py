@@ -120,13 +120,16 @@ def test_click_stats_with_a_dfid_from_a_search(shop_url):
      QueryLimitReachedError, 429, "Suggestions not available"),
     (lambda url: stats.click_stats(SHOP_HASHID, "bad", "s1", search_url=url, token=SHOP_KEY),
      BadRequestError, 400, "Bad request, dfid is invalid"),
+    (lambda url: stats.init_session("9" * 32, "s1", search_url=url, token=SHOP_KEY),
+     ForbiddenError, 403, "forbidden"),
     (lambda url: image_search(SearchAPIClient(search_url=url, token="any"), RED_SQUARE,
                               OFF_HASHID),
      BadRequestError, 400, "Image Search is not enabled for this search engine"),
     (lambda url: image_search(SearchAPIClient(search_url=url, token=SHOP_KEY), b"nope",
                               SHOP_HASHID),
      SearchAPIError, 424, "There was an error obtaining the embeddings, please try again."),
-], ids=["forbidden", "mapping", "rpp", "suggestions", "dfid", "not-enabled", "embedding"])
+], ids=["forbidden", "mapping", "rpp", "suggestions", "dfid", "stats-unknown-hashid",
+        "not-enabled", "embedding"])
 def test_errors_raise_pydoofs_typed_exceptions_with_the_vendor_text(shop_url, call, error,
                                                                     status, text):
     with pytest.raises(error) as raised:

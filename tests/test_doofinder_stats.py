@@ -9,7 +9,8 @@ import json
 import pytest
 
 from conftest import start
-from doofinder_client import OFF_HASHID, SHOP, SHOP_HASHID, SHOP_KEY, Doofinder, fixture_dir
+from doofinder_client import (OFF_HASHID, SHOP, SHOP_HASHID, SHOP_KEY, Doofinder, fixture_dir,
+                              response_spec)
 
 REGISTERED = {"status": "registered"}
 A1 = f"{SHOP_HASHID}@product@{hashlib.md5(b'a1').hexdigest()}"
@@ -99,6 +100,29 @@ def test_query_string_and_body_together(shop):
 def test_a_body_that_is_not_a_json_object(shop, raw):
     reply = shop.call("PUT", f"/6/{SHOP_HASHID}/stats/init", "session_id=s", body=raw)
     assert (reply.status, reply.error) == (400, "Bad request")
+
+
+UNKNOWN_HASHID = "9" * 32
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["query-string", "json-body"])
+@pytest.mark.parametrize("event", list(VALID))
+def test_an_unknown_hashid_is_forbidden_on_every_event(shop, event, as_json):
+    """The vendor's document lists no 404 mapping for the stats events: 403, as for a
+    token no engine of that hashid takes (``_stats.UNKNOWN_ENGINE``)."""
+    fields = {**VALID[event], "dfid": A1.replace(SHOP_HASHID, UNKNOWN_HASHID)} \
+        if event == "click" else VALID[event]
+    if as_json:
+        reply = shop.stats(event, body=fields, hashid=UNKNOWN_HASHID)
+    else:
+        reply = shop.stats(event, fields, hashid=UNKNOWN_HASHID)
+    assert (reply.status, reply.error) == (403, "forbidden")
+    assert response_spec("PUT", f"/6/{UNKNOWN_HASHID}/stats/{event}", 403) is not None
+
+
+def test_an_unknown_hashid_is_still_a_search_operations_404(shop):
+    reply = shop.search("query=x", hashid=UNKNOWN_HASHID)
+    assert (reply.status, reply.error) == (404, "Mapping not found")
 
 
 def test_stats_need_access(shop):

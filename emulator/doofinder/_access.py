@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..core import CatalogEngine
-from ._errors import BannedIp, Forbidden, MappingNotFound
+from ._errors import BannedIp, DoofinderError, Forbidden, MappingNotFound
 
 #: A zone prefix: ``eu1-``, ``us1-``, ``ap1-`` (any such short zone name).
 _ZONE = re.compile(r"[a-z]{2,4}[0-9]{1,2}-")
@@ -97,17 +97,18 @@ def _granted(engine: CatalogEngine, request: web.BaseRequest) -> bool:
     return key_allowed(engine, key) if key is not None else origin_allowed(engine, request)
 
 
-def admit(engines: Mapping[str, CatalogEngine], hashid: str,
-          request: web.BaseRequest) -> CatalogEngine:
+def admit(engines: Mapping[str, CatalogEngine], hashid: str, request: web.BaseRequest,
+          unknown: type[DoofinderError] = MappingNotFound) -> CatalogEngine:
     """The contract's order: 403 (address, then credentials) before 404 (mapping).
 
     Emulator decision: for an unknown hashid, credentials any engine would take pass on
-    to ``Mapping not found`` (a key belongs to an account, not to one engine)."""
+    to ``unknown`` (``Mapping not found``, or the stats events' answer: see
+    ``_stats.UNKNOWN_ENGINE``), since a key belongs to an account, not to one engine."""
     engine = engines.get(hashid)
     if engine is None:
         if not any(_granted(e, request) for e in engines.values()):
             raise Forbidden()
-        raise MappingNotFound()
+        raise unknown()
     if any(engine.is_banned(a) for a in client_addresses(request)):
         raise BannedIp()
     if not _granted(engine, request):

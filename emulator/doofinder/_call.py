@@ -12,6 +12,7 @@ from aiohttp import web
 from .._pipeline import Call as PipelineCall
 from ..core import TENANT_HEADER, CatalogEngine, Caller, tenant_from
 from ._access import token
+from ._errors import DoofinderError, MappingNotFound
 from ._params import Params, parse_pairs
 
 VENDOR = "doofinder"
@@ -43,11 +44,14 @@ class Call(PipelineCall):
     body: bytes = b""
     #: the search engine admission found (set before any operation runs)
     admitted: CatalogEngine | None = None
+    #: the answer to a hashid no engine has (the search operations' ``Mapping not found``)
+    unknown_engine: type[DoofinderError] = MappingNotFound
 
     @classmethod
-    def create(cls, request: web.Request, operation: str, run: Operation) -> Call:
+    def create(cls, request: web.Request, operation: str, run: Operation,
+               unknown_engine: type[DoofinderError] = MappingNotFound) -> Call:
         return cls(request, run, parse_pairs(request.query.items()), tenant=tenant_of(request),
-                   api=JOURNAL_API, operation=operation)
+                   api=JOURNAL_API, operation=operation, unknown_engine=unknown_engine)
 
     @property
     def engine(self) -> CatalogEngine:

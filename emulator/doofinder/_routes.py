@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .._http import allowed_methods
 from .._http_faults import deliver
 from .._pipeline import RESET_OUTCOME, Adapter, Pipeline
 from ..core import (MATCH_HEADER, CatalogEngine, Fault, Fingerprint, Item, Match, NotAnImage,
@@ -28,8 +29,8 @@ from ._body import check_declared_size, decode_base64, json_object, read_body
 from ._call import VENDOR, Call, Operation
 from ._errors import (DoofinderError, DfidImageNotFound, EmbeddingFailed, EntityTooLarge,
                       FieldsMissing, BadRequest, ConnectionReset, ImageSearchDisabled, Internal,
-                      MethodNotAllowed, PathNotFound, SuggestionsUnavailable, SuggestQueryInvalid,
-                      TooManyRequests, from_fault)
+                      MappingNotFound, MethodNotAllowed, PathNotFound, SuggestionsUnavailable,
+                      SuggestQueryInvalid, TooManyRequests, from_fault)
 from ._params import merge
 from ._render import search_response
 
@@ -66,7 +67,8 @@ class DoofinderApi(Adapter[Call, Any, web.Response]):
     async def admit(self, call: Call) -> None:
         if call.request.method in ("POST", "PUT"):
             check_declared_size(call.request)
-        engine = _access.admit(self.engine.store.engines, call.hashid, call.request)
+        engine = _access.admit(self.engine.store.engines, call.hashid, call.request,
+                               call.unknown_engine)
         if self.limiter is not None and not self.limiter.allow(engine.id):
             raise TooManyRequests()
         call.admitted = engine
@@ -114,9 +116,13 @@ class DoofinderApi(Adapter[Call, Any, web.Response]):
         """An image is kept as its digest and size, never its bytes."""
         return {"hashid": call.hashid, "params": call.params.tree, **call.record}
 
-    def handler(self, operation: str, run: Operation) -> Callable[[web.Request], Awaitable]:
+    def handler(self, operation: str, run: Operation,
+                unknown_engine: type[DoofinderError] = MappingNotFound,
+                ) -> Callable[[web.Request], Awaitable]:
+        """``unknown_engine``: the answer to a hashid no engine has."""
         async def handle(request: web.Request) -> web.StreamResponse:
-            sent = await self.pipeline.run(self, Call.create(request, operation, run))
+            call = Call.create(request, operation, run, unknown_engine)
+            sent = await self.pipeline.run(self, call)
             return await deliver(request, sent.response, sent.plan)
 
         return handle
@@ -286,9 +292,12 @@ def _cors_headers(request: web.BaseRequest) -> dict[str, str]:
 
 def json_response(request: web.BaseRequest, payload: Any, status: int,
                   headers: dict[str, str] | None = None) -> web.Response:
+    """The answer as JSON; a 405 (unrouted, or injected by a fault) names the methods the
+    path takes in ``Allow``, as RFC 9110 requires."""
+    extra = {"Allow": allowed_methods(request)} if status == 405 else {}
     return web.Response(body=json.dumps(payload, ensure_ascii=False).encode(), status=status,
                         content_type="application/json",
-                        headers={**_cors_headers(request), **(headers or {})})
+                        headers={**_cors_headers(request), **extra, **(headers or {})})
 
 
 async def preflight(request: web.Request) -> web.Response:
@@ -328,12 +337,14 @@ def add_routes(app: web.Application, api: DoofinderApi) -> None:
         ("POST", "_search", DoofinderApi.search),
         ("GET", "_suggest", DoofinderApi.suggest),
     ] + [("PUT", f"stats/{event}", api.stats(event)) for event in _stats.EVENTS]
+    resources: dict[str, web.Resource] = {}
     for method, path, run in routes:
         name = path.split("/{")[0]
-        handler = api.handler(f"{method} {name}", run)
+        unknown = _stats.UNKNOWN_ENGINE if path.startswith("stats/") else MappingNotFound
+        handler = api.handler(f"{method} {name}", run, unknown)
+        if path not in resources:  # one resource a path: its routes are the path's methods
+            resources[path] = app.router.add_resource(f"{base}/{path}")
+            resources[path].add_route("OPTIONS", preflight)
         if method == "GET":  # and HEAD, as HTTP servers answer it
-            app.router.add_get(f"{base}/{path}", handler)
-        else:
-            app.router.add_route(method, f"{base}/{path}", handler)
-    for path in dict.fromkeys(path for _, path, _ in routes):
-        app.router.add_route("OPTIONS", f"{base}/{path}", preflight)
+            resources[path].add_route("HEAD", handler)
+        resources[path].add_route(method, handler)

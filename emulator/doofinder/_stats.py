@@ -14,12 +14,22 @@ from typing import Any
 
 from ..core import CatalogEngine
 from . import _query
-from ._errors import (BadRequest, DfidInvalid, DfidOtherEngine, FieldsMissing, InvalidCartData,
+from ._errors import (BadRequest, DfidInvalid, DfidOtherEngine, FieldsMissing, Forbidden,
+                      InvalidCartData,
                       InvalidRedirectId, ItemNotFound, SessionIdTooLong, StatsFieldsMissing)
 from ._params import Params
 from ._render import md5_id
 
 REGISTERED = {"status": "registered"}
+#: Emulator decision: a stats event for a hashid no search engine has answers
+#: ``403 forbidden``, never the search operations' ``404 Mapping not found``. The vendor's
+#: document lists no 404 for init, image, redirect, checkout and cart (only 200, 400 and
+#: 403), and click's 404 is for an item missing from an engine that exists; what each does
+#: list for a caller it will not serve is 403, "missing or invalid API token ... or CORS
+#: Origin not allowed": no token is valid for, and no page is an allowed domain of, an
+#: engine that does not exist. Answering 200 instead would let a wrong hashid in a client's
+#: set-up go unnoticed, so every event, click included, refuses it alike.
+UNKNOWN_ENGINE = Forbidden
 _DFID = re.compile(r"([0-9a-f]{32})@([^@]+)@([0-9a-f]{32})")
 
 

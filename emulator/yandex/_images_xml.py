@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
+from .._http import allowed_methods
 from .._http_faults import deliver
 from .._pipeline import RESET_OUTCOME, Adapter, Pipeline
 from ..core import (CHROMATIC, GRAYSCALE, TENANT_HEADER, Access, Color, Fault, ImageFilter,
@@ -268,6 +269,8 @@ def unmatched(request: web.BaseRequest, status: int) -> web.Response:
     message = "Only GET is supported" if status == 405 else None
     response = _xml_response(_text_search.render_error(None, code, message=message), info)
     response.set_status(status)
+    if status == 405:  # RFC 9110: a 405 names the methods the path takes
+        response.headers["Allow"] = allowed_methods(request)
     return response
 
 

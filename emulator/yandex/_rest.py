@@ -17,7 +17,7 @@ from aiohttp import web
 from google.protobuf import json_format
 
 from .. import _pipeline
-from .._http import BodyTooLarge, BodyUnreadable, read_body
+from .._http import BodyTooLarge, BodyUnreadable, allowed_methods, read_body
 from .._http_faults import deliver
 from ..core import TENANT_HEADER
 from ..core._lru import BoundedLRU
@@ -146,7 +146,8 @@ def add_routes(app: web.Application, servicer: ImageSearchServicer) -> None:
 
 def unmatched(request: web.BaseRequest, status: int) -> web.Response:
     """The gateway's answer to what it does not route (404, 405), cannot parse (400) or
-    fails on (500): the JSON error body, never the HTTP server's own text."""
+    fails on (500): the JSON error body, never the HTTP server's own text. A 405 names the
+    methods the path takes in ``Allow`` (RFC 9110)."""
     info = _call_info(request)
     if status == 404:
         error: YandexError = NotFound()
@@ -156,4 +157,7 @@ def unmatched(request: web.BaseRequest, status: int) -> web.Response:
         error = InvalidArgument("malformed HTTP request")
     else:
         error = Internal()
-    return error_response(error, info)
+    response = error_response(error, info)
+    if response.status == 405:
+        response.headers["Allow"] = allowed_methods(request)
+    return response
