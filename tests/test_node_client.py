@@ -26,6 +26,7 @@ from lxml import etree
 
 from conftest import FIXTURES, ROOT, Running, catalog_url, start
 from emulator.yandex import _protos
+from yandexfacts import CBIR_ID, TOLSTOY_ALIAS, TOLSTOY_FIRST_URL, TOLSTOY_URL, UNKNOWN_ID
 
 NODE_DIR = ROOT / "tests" / "node"
 SCRIPT = NODE_DIR / "search.js"
@@ -39,14 +40,6 @@ pytestmark = [
 PROTOS = _protos.load()
 SERVICE = "/yandex.cloud.searchapi.v2.ImageSearchService"
 RED_SQUARE = FIXTURES / "images" / "red-square.png"
-TOLSTOY_URL = ("https://upload.wikimedia.org/wikipedia/commons/b/be/"
-               "Leo_Tolstoy_1908_Portrait_%283x4_cropped%29.jpg")
-TOLSTOY_ALIAS = "4463870/96DyrJwvBwvRAPHPHt1h1Q9959"
-TOLSTOY_FIRST_URL = ("https://upload.wikimedia.org/wikipedia/commons/thumb/b/be/"
-                     "Leo_Tolstoy_1908_Portrait_%283x4_cropped%29.jpg/"
-                     "250px-Leo_Tolstoy_1908_Portrait_%283x4_cropped%29.jpg")
-UNKNOWN_ID = "1234567/AAAAAAAAAAAAAAAAAAAAAA0000"
-CBIR_ID = re.compile(r"^\d+/[A-Za-z0-9_-]{22}\d{4}$")
 FOLDER = "b1gnodefolder"
 CLIENTS = ("session", "grpcjs")
 NODE_TIMEOUT_S = 90

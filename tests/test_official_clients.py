@@ -27,17 +27,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import FIXTURES, Running, catalog_url
+from yandexfacts import CBIR_ID, TOLSTOY_ALIAS, TOLSTOY_FIRST_URL, TOLSTOY_URL, UNKNOWN_ID
 
 IMAGES = FIXTURES / "images"
-TOLSTOY_URL = ("https://upload.wikimedia.org/wikipedia/commons/b/be/"
-               "Leo_Tolstoy_1908_Portrait_%283x4_cropped%29.jpg")
-TOLSTOY_ALIAS = "4463870/96DyrJwvBwvRAPHPHt1h1Q9959"
-TOLSTOY_FIRST_URL = ("https://upload.wikimedia.org/wikipedia/commons/thumb/b/be/"
-                     "Leo_Tolstoy_1908_Portrait_%283x4_cropped%29.jpg/"
-                     "250px-Leo_Tolstoy_1908_Portrait_%283x4_cropped%29.jpg")
-# Shaped like an id but with a checksum no emulator issues: unknown, so NOT_FOUND.
-UNKNOWN_ID = "1234567/AAAAAAAAAAAAAAAAAAAAAA0000"
-CBIR_ID = re.compile(r"^\d+/[A-Za-z0-9_-]{22}\d{4}$")
 XML_PROLOG = b'<?xml version="1.0" encoding="utf-8"?>'
 SERVICE = "yandex.cloud.searchapi.v2.ImageSearchService"
 SUBPROCESS_TIMEOUT = 90
