@@ -27,9 +27,11 @@ from ._servicer import ImageSearchServicer, V2Adapter
 #: vendor's INVALID_ARGUMENT; beyond this gRPC itself answers RESOURCE_EXHAUSTED.
 MAX_MESSAGE_BYTES = MAX_BODY_BYTES
 API = "yandex.v2.grpc"
-#: Emulator decision: requests in flight at once on one HTTP/2 connection (nginx's
-#: ``http2_max_concurrent_streams`` is 128); a client opens more channels for more.
-MAX_CONCURRENT_STREAMS = 128
+#: Emulator decision: requests in flight at once on one HTTP/2 connection, bounded so one
+#: connection cannot hold unbounded work, and well above what one client channel sends at
+#: once in a load test (a cancelled call keeps its stream until the server sees the cancel,
+#: and a stream refused at the limit would reach the client as UNAVAILABLE).
+MAX_CONCURRENT_STREAMS = 1024
 
 
 @dataclass(frozen=True)
