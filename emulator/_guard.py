@@ -72,18 +72,14 @@ class ConnectionGuard:
         self._forget(conn)
 
     def request_started(self, conn: Closable) -> None:
-        timer = self._idle.pop(conn, None)
-        if timer is not None:
-            timer.cancel()
+        self._stop_timer(conn)
 
     def request_finished(self, conn: Closable) -> None:
         if conn in self._open:
             self._set_idle(conn)
 
     def _set_idle(self, conn: Closable) -> None:
-        old = self._idle.pop(conn, None)
-        if old is not None:
-            old.cancel()
+        self._stop_timer(conn)
         timer = None
         if self.header_timeout > 0:
             timer = asyncio.get_running_loop().call_later(self.header_timeout, self._expire, conn)
@@ -101,6 +97,10 @@ class ConnectionGuard:
 
     def _forget(self, conn: Closable) -> None:
         self._open.discard(conn)
+        self._stop_timer(conn)
+
+    def _stop_timer(self, conn: Closable) -> None:
+        """The connection is no longer idle: its header timer, if any, is cancelled."""
         timer = self._idle.pop(conn, None)
         if timer is not None:
             timer.cancel()

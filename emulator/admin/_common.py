@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..core import TENANT_HEADER, FixtureReloader, RuleSearch
+from ..core import OFFLOAD_BYTES, TENANT_HEADER, FixtureReloader, RuleSearch
 from ..core._fixtures import _json_path as json_path
 from ._params import ParameterError, parameters
 from ._spec import message, validator
@@ -103,7 +103,7 @@ async def read_json(request: web.Request, schema: str) -> dict[str, Any]:
     raw = await request.read()
     try:  # a stub's image can make a large body: parsed off the event loop
         data = await asyncio.get_running_loop().run_in_executor(None, json.loads, raw) \
-            if len(raw) > 256 * 1024 else json.loads(raw)
+            if len(raw) >= OFFLOAD_BYTES else json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AdminError(400, f"the body is not JSON: {exc}") from None
     except RecursionError:
