@@ -1,5 +1,5 @@
 """A suite written with the pytest plugin, as a user would write one: per-test stubs,
-faults and journal assertions. tests/test_pytest_plugin.py runs it under ``pytest -n 4``
+faults and journal assertions. tests/admin/test_pytest_plugin.py runs it under ``pytest -n 4``
 (it is not collected by the project's own test run)."""
 
 from __future__ import annotations

@@ -1,0 +1,179 @@
+"""The benchmark harness (bench/): its images, fixtures, bare server, parsers and report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from support.server import ROOT, start
+from emulator.core import fingerprint, load_fixtures
+
+sys.path.insert(0, str(ROOT))
+from bench import _cases, _load, _procs, _profile, _report
+from bench._images import BenchImage, photo_jpeg
+
+
+@pytest.fixture(scope="module")
+def image() -> BenchImage:
+    return BenchImage("bench-test.jpg", photo_jpeg((640, 480), 60_000, seed=5))
+
+
+def test_photo_jpeg_is_the_same_bytes_for_the_same_seed_and_differs_for_another():
+    first = photo_jpeg((320, 240), 20_000, seed=1)
+    assert first == photo_jpeg((320, 240), 20_000, seed=1)
+    assert first != photo_jpeg((320, 240), 20_000, seed=2)
+
+
+def test_photo_jpeg_lands_near_its_target_and_never_over_its_limit(image):
+    assert abs(len(image.data) - 60_000) < 6_000
+    capped = photo_jpeg((640, 480), 60_000, seed=5, limit=len(image.data) - 1)
+    assert len(capped) < len(image.data)
+    fp = fingerprint(image.data)
+    assert (fp.format, fp.width, fp.height) == ("jpeg", 640, 480)
+    assert fp.distinctive  # a fixture rule can match it
+
+
+def test_written_fixtures_load_and_make_the_image_a_fixture_hit(tmp_path, image):
+    fixtures = _cases.write_fixtures(tmp_path / "fixtures", [image])
+    store = load_fixtures(fixtures)
+    assert any(r.name == f"bench {image.name}" for r in store.rules.image_rules)
+    request = _cases.rest_search_by_image(image)
+    with start(fixtures) as running:
+        reply = urllib.request.urlopen(urllib.request.Request(
+            running.http + request.path, data=request.body, headers=dict(request.headers)))
+        body = reply.read()
+    assert _cases.IMAGE_HIT_MARK in body
+    assert len(json.loads(body)["images"]) == len(_cases.RULE_RESULTS)
+
+
+def test_grpc_frame_is_the_length_prefixed_message():
+    request = _cases.Request("grpc", "POST", "/x", (), b"abc")
+    assert request.grpc_frame() == b"\x00\x00\x00\x00\x03abc"
+
+
+def test_lua_strings_escape_every_byte_with_three_digits():
+    # "\95" followed by "8" would read as "\958" without the padding
+    assert _load._lua_string("/tmp/a_8b") == '"\\047tmp\\047a\\0958b"'
+    assert _load._lua_string("é") == '"\\195\\169"'
+
+
+def test_wrk_summary_is_read_from_the_scripts_json_line():
+    out = ("Running 1s test @ http://127.0.0.1:1/x\n"
+           'BENCH-JSON {"requests": 110, "duration_us": 2000000, "connect": 0, "read": 1, '
+           '"write": 0, "status": 10, "timeout": 2, "p50_us": 1500.0, "p99_us": 9000.0}\n')
+    result = _load.parse_wrk(out)
+    assert (result.ok, result.errors, result.seconds) == (100, 13, 2.0)
+    assert (result.p50_ms, result.p99_ms, result.rps) == (1.5, 9.0, 50.0)
+    with pytest.raises(RuntimeError):
+        _load.parse_wrk("Running 1s test\n--- stderr ---\nwrk.lua:2: invalid escape sequence")
+
+
+H2LOAD_OUT = """finished in 3.00ms, 2000.00 req/s, 494.14KB/s
+requests: 6 total, 6 started, 6 done, 6 succeeded, 0 failed, 0 errored, 0 timeout
+status codes: 6 2xx, 0 3xx, 0 4xx, 0 5xx
+traffic: 1.48KB (1518) total, 708B (708) headers (space savings 0.00%), 600B (600) data
+"""
+H2LOAD_LOG = "".join(f"17961181786800{n}\t200\t{us}\n"
+                     for n, us in enumerate((646, 986, 386, 305, 491, 558)))
+
+
+def test_h2load_summary_and_log_give_counts_and_percentiles():
+    result = _load.parse_h2load(H2LOAD_OUT, H2LOAD_LOG, None)
+    assert (result.ok, result.errors, result.seconds) == (6, 0, 0.003)
+    assert (result.p50_ms, result.p99_ms) == (0.491, 0.986)
+
+
+def test_h2load_answers_without_the_whole_message_are_errors():
+    # 600 DATA bytes cannot hold six 150-byte gRPC answers: four at most
+    result = _load.parse_h2load(H2LOAD_OUT, H2LOAD_LOG, 150)
+    assert (result.ok, result.errors) == (4, 2)
+
+
+def test_percentile_is_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert _load.percentile(values, 50) == 50.0
+    assert _load.percentile(values, 99) == 99.0
+    assert _load.percentile([7.0], 99) == 7.0
+    assert _load.percentile([], 50) == 0.0
+
+
+def test_profile_summary_is_per_request_and_per_thread():
+    raw = ("thread (1): MainThread;main (a.py:1);handle (/x/_rest.py:5) 97\n"
+           "thread (1): MainThread;main (a.py:1) 97\n"
+           "thread (2): image-decode_0;fingerprint (/x/_fingerprint.py:9) 194\n")
+    profile = _profile.summarize("t", raw, requests=10)
+    assert dict(profile.threads) == pytest.approx({"MainThread": 200.0, "image-decode": 200.0})
+    top = {h.function: h for h in profile.hotspots}
+    assert top["_rest.py:handle"].self_ms == pytest.approx(100.0)
+    assert top["a.py:main"].inclusive_ms == pytest.approx(200.0)
+    assert top["a.py:main"].self_ms == pytest.approx(100.0)
+
+
+def _result(rps: float) -> _load.Result:
+    return _load.Result("wrk", int(rps), 0, 1.0, 1.0, 2.0)
+
+
+def test_report_judges_each_target_from_its_figures():
+    report = _report.Report("python bench/run.py", [("machine", "test")], ["wrk"])
+    report.rows = [_report.Row("rest-100k", "REST, 100 KB", 16, _result(800), _result(1000), True),
+                   _report.Row("rest-3m", "REST, 3 MiB", 16, _result(10), _result(1000), True)]
+    report.startup = _report.Startup([0.5, 0.6, 0.4], [0.2, 0.3, 0.2])
+    report.soak = _report.Soak(6000, "1 MiB", 16, [("REST hit", 50.0)], 80_000, 100_000,
+                               [104_000, 112_000], 150_000, 0, 10.0)
+    text = _report.render(report)
+    targets = text.split("## Targets")[1].split("##")[0]
+    assert "lowest 0.80 (REST, 100 KB, 16 conn.) | met" in targets  # the 3 MiB row is not judged
+    assert "+12.0%" in targets and "**missed**" in targets.split("RSS growth")[1].split("\n")[0]
+    assert "2.50x (500 ms vs 200 ms) | **missed**" in targets
+    report.soak.requests = 100
+    assert "not judged" in _report.render(report).split("RSS growth")[1].split("\n")[0]
+
+
+def test_bare_server_answers_the_canned_bytes_by_path_and_request_size(tmp_path):
+    (tmp_path / "a.bin").write_bytes(b'{"answer": 1}')
+    (tmp_path / "g.bin").write_bytes(b"\x0a\x03abc")
+    manifest = {"http": [{"path": "/v2/x", "request_bytes": 3, "status": 200,
+                          "content_type": "application/json",
+                          "headers": [["x-request-id", "r1"]], "body_file": "a.bin"}],
+                "grpc": [{"path": "/pkg.Service/Method", "request_bytes": 2,
+                          "headers": [["x-request-id", "g1"]], "body_file": "g.bin"}]}
+    canned = tmp_path / "canned.json"
+    canned.write_text(json.dumps(manifest))
+    probe = _cases.Request("http", "POST", "/v2/x", (), b"abc")
+    argv = lambda h, g: _procs.bare_argv(canned, h, g)  # noqa: E731
+    with _procs.launch("bare", argv, probe, tmp_path / "bare.log") as bare:
+        answer = _procs.http_exchange(bare.http_port, probe)
+        assert answer.body == b'{"answer": 1}'
+        assert ("x-request-id", "r1") in answer.headers
+        other_size = _procs.http_exchange(bare.http_port, _cases.Request(
+            "http", "POST", "/v2/x", (), b"abcd"))
+        assert other_size.status == 404
+        call = _procs.grpc_exchange(bare.grpc_port, _cases.Request(
+            "grpc", "POST", "/pkg.Service/Method", (), b"hi"))
+        assert (call.status, call.body) == (0, b"\x0a\x03abc")
+        assert ("x-request-id", "g1") in call.headers
+
+
+def test_the_harness_runs_end_to_end_and_writes_its_report(tmp_path):
+    """A minimal run on the asyncio client (no wrk or h2load needed)."""
+    out = tmp_path / "REPORT.md"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--python-client", "--only", "xml",
+         "grpc-100k", "--connections", "2", "--seconds", "1", "--startup-runs", "1",
+         "--soak", "60", "--output", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = out.read_text()
+    assert text in done.stdout
+    rows = [line for line in text.splitlines() if line.startswith("| Yandex")]
+    assert [r.split(" | ")[0] for r in rows] == ["| Yandex v2 gRPC SearchByImage, 100 KB image",
+                                                "| Yandex v1 XML /images-xml"]
+    for row in rows:
+        cells = row.split(" | ")
+        assert cells[9] == "0/0"  # no errors on either server
+        assert float(cells[2]) > 0 and float(cells[5]) > 0
+    assert "## Soak" in text and "## Start-up" in text
