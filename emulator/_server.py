@@ -124,7 +124,7 @@ class Emulator:
         await self._reloader.start()
         app[_http.READY]["ready"] = True
         # catalog pictures are fingerprinted in the background: ready now, warm soon after
-        warming = asyncio.get_running_loop().run_in_executor(None, engine.warm)
+        warming = asyncio.ensure_future(engine.control.run(engine.warm))
         warming.add_done_callback(_warmed)
 
     async def _serve_grpc(self, servicer, config: Config, pair: _tls.KeyPair | None) -> None:
@@ -176,7 +176,9 @@ class Emulator:
         if self._reloader is not None:
             await self._reloader.stop()
             self._reloader = None
-        self._engine = None
+        if self._engine is not None:
+            self._engine.control.close()
+            self._engine = None
         if self._pool is not None:
             self._pool.close()
             self._pool = None

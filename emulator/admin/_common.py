@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hmac
 import json
@@ -102,7 +101,7 @@ async def read_json(request: web.Request, schema: str) -> dict[str, Any]:
     """The body as JSON, checked against a schema of the admin API's OpenAPI document."""
     raw = await request.read()
     try:  # a stub's image can make a large body: parsed off the event loop
-        data = await asyncio.get_running_loop().run_in_executor(None, json.loads, raw) \
+        data = await state(request).engine.control.run(json.loads, raw) \
             if len(raw) >= OFFLOAD_BYTES else json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise AdminError(400, f"the body is not JSON: {exc}") from None
@@ -114,9 +113,10 @@ async def read_json(request: web.Request, schema: str) -> dict[str, Any]:
     return data
 
 
-async def json_reply(build: Callable[[], Any], status: int = 200) -> web.Response:
-    """Up to 16 MiB of journal JSON: the body built and written in a worker thread, not
+async def json_reply(request: web.Request, build: Callable[[], Any],
+                     status: int = 200) -> web.Response:
+    """Up to 16 MiB of journal JSON: the body built and written in the control pool, not
     on the event loop."""
-    data = await asyncio.get_running_loop().run_in_executor(
-        None, lambda: json.dumps(build(), ensure_ascii=False).encode())
+    data = await state(request).engine.control.run(
+        lambda: json.dumps(build(), ensure_ascii=False).encode())
     return web.Response(body=data, status=status, content_type="application/json")

@@ -3,7 +3,6 @@ latest misses of the journal, explained from what the journal kept (never image 
 
 from __future__ import annotations
 
-import asyncio
 
 from typing import Any
 
@@ -57,8 +56,8 @@ async def explain_query(request: web.Request) -> web.Response:
     key, fp = await resolve(admin, raw)
     caller = Caller(raw.get("vendor", "yandex"), tenant_of(request))
     # ranking a catalog (and drawing its pictures, before warm-up ends) is CPU work
-    explanation = await asyncio.get_running_loop().run_in_executor(
-        None, _explained, admin, caller, raw, key, fp, raw.get("limit", DEFAULT_CANDIDATES))
+    explanation = await admin.engine.control.run(
+        _explained, admin, caller, raw, key, fp, raw.get("limit", DEFAULT_CANDIDATES))
     return web.json_response(explanation)
 
 
@@ -78,6 +77,5 @@ async def explain_misses(request: web.Request) -> web.Response:
                if e.lookup and (e.match or {}).get("tier") in missed]
     limit = integer_param(request, "limit")
     entries = entries[-(limit or DEFAULT_MISSES):]
-    misses = await asyncio.get_running_loop().run_in_executor(
-        None, lambda: [_explain_entry(admin, e) for e in entries])
+    misses = await admin.engine.control.run(lambda: [_explain_entry(admin, e) for e in entries])
     return web.json_response({"misses": misses})

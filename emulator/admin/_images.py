@@ -3,7 +3,6 @@ through the engine's decoding pool; the bytes are dropped once hashed."""
 
 from __future__ import annotations
 
-import asyncio
 import binascii
 from typing import Any
 
@@ -27,7 +26,7 @@ async def resolve(state: AdminState, raw: dict[str, Any]) -> tuple[bytes | None,
         if path is None:
             raise AdminError(400, f"no image file {IMAGES_DIR}/{raw['image']} in the fixtures",
                              "$.image")
-        data = await asyncio.get_running_loop().run_in_executor(None, path.read_bytes)
+        data = await state.engine.control.run(path.read_bytes)
         fp = await _decode(state, data, "$.image")
         return fp.key, fp
     if "image_base64" in raw:

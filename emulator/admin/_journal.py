@@ -19,7 +19,7 @@ async def list_requests(request: web.Request) -> web.Response:
     """Entries oldest first; ``limit`` keeps the most recent."""
     where = _filter(request)
     entries = state(request).engine.journal.entries(integer_param(request, "limit") or None, where)
-    return await json_reply(lambda: {"requests": [e.to_json() for e in entries]})
+    return await json_reply(request, lambda: {"requests": [e.to_json() for e in entries]})
 
 
 async def count_requests(request: web.Request) -> web.Response:

@@ -1,5 +1,7 @@
-"""The one thread pool for work that must not run on the event loop: decoding and
-fingerprinting images, parsing and decoding large bodies, digesting them, catalog work.
+"""The thread pools for work that must not run on the event loop: the work pool (decoding
+and fingerprinting images, parsing and decoding large bodies, digesting them, catalog work)
+and the control pool (reloads, warm-up, explain, journal listings, admin bodies), so the
+control plane's long jobs never queue vendor calls behind them.
 
 Owned by the running emulator: started with it, shut down with it (never made at import
 time), so a stopped emulator leaves no threads behind.
@@ -16,19 +18,22 @@ from typing import Any, TypeVar
 #: Emulator decision: two threads, one a core of the machines it is built for; so at most
 #: two large buffers (a decoded photo, a parsed 8 MiB body) are being worked on at once.
 POOL_THREADS = 2
+#: Emulator decision: two threads for the control plane: a reload or the warm-up may hold
+#: one for seconds, and an explain or a journal listing still gets the other.
+CONTROL_THREADS = 2
 
 T = TypeVar("T")
 
 
 class WorkPool:
-    def __init__(self, threads: int = POOL_THREADS) -> None:
-        self.threads = threads
+    def __init__(self, threads: int = POOL_THREADS, name: str = "emulator-work") -> None:
+        self.threads, self.name = threads, name
         self._executor: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=self.threads,
-                                                thread_name_prefix="emulator-work")
+                                                thread_name_prefix=self.name)
 
     def close(self) -> None:
         """Stop taking work; queued work is dropped, running work finishes on its own."""

@@ -67,7 +67,7 @@ class FixtureReloader:
         self._task: asyncio.Task | None = None
 
     async def _snapshot(self) -> Snapshot:
-        return await asyncio.get_running_loop().run_in_executor(None, snapshot, self.directory)
+        return await self.engine.control.run(snapshot, self.directory)
 
     async def start(self) -> None:
         """Remember the files as loaded at start-up; poll them if an interval is set."""
@@ -96,9 +96,8 @@ class FixtureReloader:
         """Load, validate and swap in the fixtures; False (and the error kept) if broken."""
         async with self._lock:
             self._seen = await self._snapshot()
-            loop = asyncio.get_running_loop()
             try:
-                store = await loop.run_in_executor(None, _load_warm, self.directory)
+                store = await self.engine.control.run(_load_warm, self.directory)
             except FixtureError as exc:
                 self.error, self.failed_at = exc, _now()
                 log.error("fixtures not reloaded, still serving generation %d: %s",

@@ -14,7 +14,7 @@ from ._journal import Journal
 from ._limits import OFFLOAD_BYTES
 from ._memo import RenderMemo
 from ._placeholder import IMAGES_PATH
-from ._pool import WorkPool
+from ._pool import CONTROL_THREADS, WorkPool
 from ._served import own_image
 from ._stubs import StubBook, StubHit, StubQuery
 
@@ -43,6 +43,8 @@ class Services:
         self.public_base_url = "http://127.0.0.1:8080"
         #: the work pool, which its owner (the running emulator) starts and shuts down
         self.pool = pool or WorkPool()
+        #: the control plane's pool (reloads, warm-up, explain, listings), owned the same way
+        self.control = WorkPool(CONTROL_THREADS, name="emulator-control")
         self.fingerprints = FingerprintCache()
 
     def warm(self) -> None:

@@ -11,7 +11,7 @@ from .._pipeline import Pipeline
 from ..core import Services
 from ._body import MAX_BODY_BYTES
 from ._call import VENDOR
-from ._routes import PREFIX, DoofinderApi, add_routes, item_for_dfid, unmatched
+from ._rest import PREFIX, DoofinderApi, add_routes, item_for_dfid, unmatched
 
 __all__ = ["API", "MAX_BODY_BYTES", "VENDOR", "DoofinderApi", "item_for_dfid", "mount"]
 

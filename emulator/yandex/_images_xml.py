@@ -25,7 +25,7 @@ from ._call import CallInfo
 from ._errors import ConnectionReset
 from ._servicer import ImageSearchServicer
 from ._validation import MAX_DOCS_ON_PAGE, MAX_FOLDER_ID, MAX_QUERY_TEXT, MAX_SITE
-from ._xml import FIXED_GROUPING, FORBIDDEN
+from ._render import FIXED_GROUPING, FORBIDDEN
 
 PATH = "/images-xml"
 API = "yandex.v1.xml"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..core import Answer, ErrorKind, Fault, ImageFilter, RuleSearch
-from . import _v2_enums as v2, _xml
+from . import _render, _v2_enums as v2
 
 #: Contract: a query of more than 40 words is error 10002.
 MAX_WORDS = 40
@@ -46,8 +46,8 @@ class TextQuery:
         )
 
     @property
-    def echo(self) -> _xml.RequestEcho:
-        return _xml.RequestEcho(query=self.text, page=self.page, groups_on_page=self.groups_on_page)
+    def echo(self) -> _render.RequestEcho:
+        return _render.RequestEcho(query=self.text, page=self.page, groups_on_page=self.groups_on_page)
 
     def precheck(self) -> int | None:
         """Errors the query itself causes, before any search: 10002, or 18 past result 1000."""
@@ -79,7 +79,7 @@ def xml_code(fault: Fault) -> int:
 
 def render_error(query: TextQuery | None, code: int, *, message: str | None = None,
                  language: str = "ru") -> bytes:
-    return _xml.render_error(code, message=message, echo=query.echo if query else None,
+    return _render.render_error(code, message=message, echo=query.echo if query else None,
                              language=query.language if query else language)
 
 
@@ -102,8 +102,8 @@ def render(engine: RuleSearch, query: TextQuery, answer: Answer,
     if results is None or not docs:
         return render_error(query, 15), 15
     now = engine.now()
-    body = _xml.render_results(query.echo, docs, found=results.total, now=now,
-                               reqid=_xml.make_reqid(request_id.encode(), now),
+    body = _render.render_results(query.echo, docs, found=results.total, now=now,
+                               reqid=_render.make_reqid(request_id.encode(), now),
                                language=query.language)
     if memoizable:
         engine.rendered.put(engine.store, key, body)

@@ -8,7 +8,7 @@ Rules come from the vendor's proto options (``yandex/cloud/searchapi/v2/*.proto`
 from __future__ import annotations
 
 from ._errors import InvalidArgument
-from ._xml import FORBIDDEN
+from ._render import FORBIDDEN
 
 MAX_IMAGE_BYTES = 3 * 1024 * 1024  # data: <=3145728
 MAX_SITE = 1024

@@ -37,7 +37,7 @@ def post(url: str, body: dict, headers: dict[str, str]) -> int:
         return reply.status
 
 
-def test_one_work_pool_starts_and_stops_with_the_emulator():
+def test_the_work_and_control_pools_start_and_stop_with_the_emulator():
     image = base64.b64encode(noise_png()).decode()
     assert len(image) > OFFLOAD_BYTES  # parsed, decoded and fingerprinted in the pool
     before = set(threading.enumerate())
@@ -46,11 +46,13 @@ def test_one_work_pool_starts_and_stops_with_the_emulator():
                     {"Authorization": "Api-Key k"}) == 200
         assert post(f"{running.http}/6/{DOCS_HASHID}/_image_search", {"image": image},
                     {"Authorization": f"Token {DOCS_KEY}"}) == 200
+        with urllib.request.urlopen(running.http + "/_emulator/requests", timeout=30) as reply:
+            assert reply.status == 200  # a listing: built in the control pool
         started = [t for t in threading.enumerate() if t not in before]
         names = {t.name.rsplit("_", 1)[0] for t in started if t.name.startswith(
-            ("emulator-work", *OTHER_POOLS))}
-        assert names == {"emulator-work"}
+            ("emulator-work", "emulator-control", *OTHER_POOLS))}
+        assert names == {"emulator-work", "emulator-control"}
     deadline = time.monotonic() + 10
-    while any(t.is_alive() for t in started if t.name.startswith("emulator-work")):
-        assert time.monotonic() < deadline, "the work pool outlived its emulator"
+    while any(t.is_alive() for t in started if t.name.startswith(("emulator-work", "emulator-control"))):
+        assert time.monotonic() < deadline, "a pool outlived its emulator"
         time.sleep(0.05)

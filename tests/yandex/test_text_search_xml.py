@@ -23,7 +23,7 @@ from lxml import etree
 from PIL import Image
 
 from emulator.yandex import _protos
-from emulator.yandex._xml import XSD_PATH
+from emulator.yandex._render import XSD_PATH
 
 from support.server import FIXTURES, catalog_url, start
 

@@ -12,7 +12,7 @@ from lxml import etree
 
 from support.server import VENDOR
 from emulator.core import Color, ImageDocument, ImageFormat
-from emulator.yandex._xml import (
+from emulator.yandex._render import (
     ERROR_MESSAGES,
     XSD_PATH,
     RequestEcho,
