@@ -11,17 +11,20 @@ from __future__ import annotations
 import enum
 import math
 import re
-from array import array
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._fingerprint import Fingerprint, visual_distance
+from ._fingerprint import Fingerprint
 from ._lru import BoundedLRU
 from ._match import Match, Tier
+
+if TYPE_CHECKING:
+    from ._rank import PictureTable
 
 #: Field values as JSON holds them.
 Scalar = str | int | float | bool
@@ -310,8 +313,16 @@ def _detected_kind(pool: Sequence[Item], name: str) -> FacetKind:
 
 # -- the catalog ------------------------------------------------------------------------
 #: Emulator decision: each catalog keeps the order of its items for the 64 query images
-#: seen last (12 bytes an item each), so a repeated query is not ranked again.
+#: seen last, within 32 MiB (12 bytes an item each: 26 rankings of a 100,000-item catalog),
+#: so a repeated query is not ranked again.
 RANKINGS = 64
+RANKINGS_BYTES = 32 * 1024 * 1024
+#: Ranking tables are built once per catalog, by whichever thread asks first.
+_TABLE_LOCK = threading.Lock()
+
+
+def _ranking_bytes(found: tuple[Any, Any]) -> int:
+    return int(found[0].nbytes + found[1].nbytes)
 
 
 @dataclass(frozen=True)
@@ -329,9 +340,23 @@ class Catalog:
         return len(self.items)
 
     def warm(self) -> None:
-        """Fingerprint every item's picture now (CPU work: call it off the event loop)."""
-        for item in self.items:
-            item.image  # noqa: B018 - computed and kept by the item
+        """Measure every item's picture now (CPU work: call it off the event loop)."""
+        self.pictures  # noqa: B018 - built once and kept by the catalog
+
+    @property
+    def pictures(self) -> PictureTable:
+        """Every item's picture as arrays, built on first use (drawing the placeholders, or
+        reading them from the disk cache) and kept."""
+        table = self.__dict__.get("_pictures")
+        if table is None:
+            from ._rank import table_of  # numpy: imported when a catalog is first ranked
+
+            with _TABLE_LOCK:
+                table = self.__dict__.get("_pictures")
+                if table is None:
+                    table = table_of([item.picture for item in self.items])
+                    object.__setattr__(self, "_pictures", table)
+        return table
 
     def in_indices(self, indices: frozenset[str] | None) -> list[Item]:
         return list(self.items) if indices is None else [i for i in self.items
@@ -343,22 +368,21 @@ class Catalog:
         The order is kept for the query's digest (:data:`RANKINGS` of them, as compact
         arrays), so a repeated query image is not compared with every item again."""
         order, distances = self._ranking(fp)
-        return [(self.items[i], d) for i, d in zip(order, distances, strict=True)
-                if self.items[i] is not skip]
+        items = self.items
+        return [(items[i], d) for i, d in zip(order.tolist(), distances.tolist(), strict=True)
+                if items[i] is not skip]
 
-    def _ranking(self, fp: Fingerprint) -> tuple[array, array]:
+    def _ranking(self, fp: Fingerprint) -> tuple[Any, Any]:
         # by the whole fingerprint: a journal's rebuilt one is partial, never the same key
         found = self._rankings.get(fp)
         if found is None:
-            scored = sorted(((visual_distance(fp, item.image), i)
-                             for i, item in enumerate(self.items)), key=lambda pair: pair[0])
-            found = array("I", (i for _, i in scored)), array("d", (d for d, _ in scored))
+            found = self.pictures.ranking(fp)
             self._rankings.put(fp, found)
         return found
 
     @cached_property
-    def _rankings(self) -> BoundedLRU[tuple[array, array]]:
-        return BoundedLRU(RANKINGS)
+    def _rankings(self) -> BoundedLRU[tuple[Any, Any]]:
+        return BoundedLRU(RANKINGS, RANKINGS_BYTES, _ranking_bytes)
 
     @cached_property
     def _by_id(self) -> dict[str, tuple[Item, ...]]:

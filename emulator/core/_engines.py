@@ -25,7 +25,7 @@ from . import _diskcache, _products
 from ._catalog import Catalog, Item, is_number
 from ._document import Color
 from ._fingerprint import Fingerprint
-from ._placeholder import RGB, files_path, placeholder_fingerprint, placeholder_path
+from ._placeholder import RGB, PlaceholderPicture, files_path, placeholder_path
 from ._products import ProductGenerator, RecipeError
 
 FILE = "engines.json"
@@ -233,10 +233,10 @@ def _generator_source() -> bytes:
     return Path(_products.__file__).read_bytes()
 
 
-def _drawn(fields: dict[str, Any]):
+def _drawn(fields: dict[str, Any]) -> PlaceholderPicture:
     """How to fingerprint the placeholder an item is shown with, when first needed."""
     (width, height), rgb, label = picture_of(fields)
-    return lambda: placeholder_fingerprint(width, height, rgb, label)
+    return PlaceholderPicture(width, height, rgb, label)
 
 
 def load_engines(raw: dict[str, Any] | None, image: ImageLoader,
