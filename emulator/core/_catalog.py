@@ -67,8 +67,10 @@ class Item:
     """One document of a catalog's index, with the picture it is shown with.
 
     ``fields`` is the document as the fixtures give it (plus derived fields such as a best
-    price); ``image_path`` is the emulator's own path of the picture when the document
-    names no image URL of its own.
+    price); :attr:`image_path` is the emulator's own path of the picture when the document
+    names no image URL of its own. What only some requests read (the words text search
+    compares, a placeholder's path) is worked out when first asked for, so a catalog of
+    100,000 items loads in a fraction of a second.
     """
 
     index: str
@@ -76,19 +78,31 @@ class Item:
     fields: Mapping[str, Any]
     #: the picture's fingerprint, or how to draw it (see :attr:`image`)
     picture: Fingerprint | Callable[[], Fingerprint]
-    image_path: str | None = None
-    #: words of the title, and of every text field but ids and URLs (for text search)
-    title_words: frozenset[str] = frozenset()
-    text_words: frozenset[str] = frozenset()
+    #: the served path, or how to make it (a placeholder's), or None
+    path: str | Callable[[], str] | None = None
 
     @classmethod
     def create(cls, index: str, fields: dict[str, Any],
                picture: Fingerprint | Callable[[], Fingerprint],
-               image_path: str | None) -> Item:
-        title = fields.get("title")
-        title_words = frozenset(words(title)) if isinstance(title, str) else frozenset()
-        return cls(index, fields["id"], MappingProxyType(dict(fields)), picture, image_path,
-                   title_words, frozenset(_text_words(fields)) | title_words)
+               image_path: str | Callable[[], str] | None) -> Item:
+        """The item owns ``fields`` from now on (it is not copied)."""
+        return cls(index, fields["id"], MappingProxyType(fields), picture, image_path)
+
+    @cached_property
+    def image_path(self) -> str | None:
+        path = self.path
+        return path() if callable(path) else path
+
+    @cached_property
+    def title_words(self) -> frozenset[str]:
+        """Words of the title (text search scores them highest)."""
+        title = self.fields.get("title")
+        return frozenset(words(title)) if isinstance(title, str) else frozenset()
+
+    @cached_property
+    def text_words(self) -> frozenset[str]:
+        """Words of every text field but ids and URLs, the title's among them."""
+        return frozenset(_text_words(self.fields)) | self.title_words
 
     @property
     def image(self) -> Fingerprint:
@@ -98,8 +112,10 @@ class Item:
         picture = self.picture
         if isinstance(picture, Fingerprint):
             return picture
-        fp = picture()
-        object.__setattr__(self, "picture", fp)  # computed once; the same on every thread
+        fp = self.__dict__.get("_image")
+        if fp is None:
+            fp = picture()
+            self.__dict__["_image"] = fp  # computed once; the same on every thread
         return fp
 
     def values(self, name: str) -> list[Any]:

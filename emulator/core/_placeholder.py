@@ -120,10 +120,14 @@ class PlaceholderPicture:
     def __call__(self) -> Fingerprint:
         return placeholder_fingerprint(self.width, self.height, self.rgb, self.label)
 
+    def path(self) -> str:
+        """Where the emulator serves the picture."""
+        return placeholder_path(self.width, self.height, self.rgb, self.label)
+
     @property
     def spec(self) -> bytes:
         """The picture as bytes (what a cache of drawn pictures is keyed by)."""
-        return placeholder_path(self.width, self.height, self.rgb, self.label).encode()
+        return self.path().encode()
 
 
 def files_path(name: str, size: tuple[int, int] | None = None) -> str:
