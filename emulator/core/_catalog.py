@@ -13,18 +13,18 @@ import math
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from ._fingerprint import Fingerprint
 from ._lru import BoundedLRU
 from ._match import Match, Tier
 
 if TYPE_CHECKING:
-    from ._rank import PictureTable
+    from ._rank import PictureTable, Ranking
 
 #: Field values as JSON holds them.
 Scalar = str | int | float | bool
@@ -282,7 +282,7 @@ class CatalogQuery:
 
 @dataclass(frozen=True)
 class CatalogResult:
-    items: tuple[Item, ...]  # every match, in order: adapters page them
+    items: Sequence[Item]  # every match, in order: adapters page them
     facets: tuple[Facet, ...] = ()
 
     @property
@@ -292,6 +292,54 @@ class CatalogResult:
 
 def _kept(item: Item, exclude: Sequence[Clause]) -> bool:
     return not any(c.matches(item) for c in exclude)
+
+
+class RankedItems(Sequence[Item]):
+    """A catalog's items in a ranking's order, but one, made into items only as far as
+    they are read: slicing a page works out the order up to the page's end, no further."""
+
+    def __init__(self, items: Sequence[Item], ranking: Ranking, skip: int | None) -> None:
+        self._items, self._ranking, self._skip = items, ranking, skip
+
+    def __len__(self) -> int:
+        return len(self._ranking) - (self._skip is not None)
+
+    def _rows(self, count: int) -> list[int]:
+        rows = self._ranking.first(count + (self._skip is not None)).tolist()
+        return [r for r in rows if r != self._skip][:count]
+
+    @overload
+    def __getitem__(self, index: int) -> Item: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Item]: ...
+
+    def __getitem__(self, index: int | slice) -> Item | list[Item]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return list(self)[index]
+            return [self._items[r] for r in self._rows(stop)[start:]]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._items[self._rows(index + 1)[index]]
+
+    def __iter__(self) -> Iterator[Item]:
+        items, skip = self._items, self._skip
+        return (items[r] for r in self._ranking.order().tolist() if r != skip)
+
+
+def image_query(ranked: RankedItems, query: CatalogQuery) -> tuple[CatalogResult, Item | None]:
+    """An image query's result, and the nearest item the filters kept (what the match
+    names). A query with no filters, exclusions, facets or sort is the ranking itself,
+    read a page at a time; any other runs over every item (:func:`run_query`)."""
+    if not (query.filters.clauses or query.exclude or query.facets or query.sort):
+        return CatalogResult(ranked), (ranked[0] if len(ranked) else None)
+    items = list(ranked)
+    result = run_query(items, query)
+    kept = set(result.items)
+    return result, next((i for i in items if i in kept), None)
 
 
 def run_query(ranked: Sequence[Item], query: CatalogQuery) -> CatalogResult:
@@ -337,10 +385,6 @@ RANKINGS_BYTES = 32 * 1024 * 1024
 _TABLE_LOCK = threading.Lock()
 
 
-def _ranking_bytes(found: tuple[Any, Any]) -> int:
-    return int(found[0].nbytes + found[1].nbytes)
-
-
 @dataclass(frozen=True)
 class Catalog:
     """Items of one or more indices, in fixture order (the order ties fall back to)."""
@@ -379,16 +423,25 @@ class Catalog:
                                                         if i.index in indices]
 
     def by_image(self, fp: Fingerprint, skip: Item | None = None) -> list[tuple[Item, float]]:
-        """Every item, nearest picture first; equal distances keep catalog order.
-
-        The order is kept for the query's digest (:data:`RANKINGS` of them, as compact
-        arrays), so a repeated query image is not compared with every item again."""
-        order, distances = self._ranking(fp)
+        """Every item with its distance, nearest picture first; equal distances keep
+        catalog order (what explanations list)."""
+        ranking = self.ranking(fp)
         items = self.items
-        return [(items[i], d) for i, d in zip(order.tolist(), distances.tolist(), strict=True)
+        order = ranking.order()
+        return [(items[i], d)
+                for i, d in zip(order.tolist(), ranking.distances[order].tolist(), strict=True)
                 if items[i] is not skip]
 
-    def _ranking(self, fp: Fingerprint) -> tuple[Any, Any]:
+    def ranked(self, fp: Fingerprint, skip: Item | None = None) -> RankedItems:
+        """Every item but ``skip``, nearest picture first, made into items only as far as
+        they are read (a page of a 100,000-item catalog reads its own)."""
+        return RankedItems(self.items, self.ranking(fp),
+                           None if skip is None else self._row_of.get(skip))
+
+    def ranking(self, fp: Fingerprint) -> Ranking:
+        """The query's distances to every item, kept for the query (:data:`RANKINGS` of
+        them, within :data:`RANKINGS_BYTES`), so a repeated query image is not compared
+        with every item again."""
         # by the whole fingerprint: a journal's rebuilt one is partial, never the same key
         found = self._rankings.get(fp)
         if found is None:
@@ -397,8 +450,12 @@ class Catalog:
         return found
 
     @cached_property
-    def _rankings(self) -> BoundedLRU[tuple[Any, Any]]:
-        return BoundedLRU(RANKINGS, RANKINGS_BYTES, _ranking_bytes)
+    def _rankings(self) -> BoundedLRU[Ranking]:
+        return BoundedLRU(RANKINGS, RANKINGS_BYTES, lambda ranking: ranking.nbytes)
+
+    @cached_property
+    def _row_of(self) -> dict[Item, int]:
+        return {item: row for row, item in enumerate(self.items)}
 
     @cached_property
     def _by_id(self) -> dict[str, tuple[Item, ...]]:

@@ -30,11 +30,12 @@ _CROPS = 16
 
 @dataclass(frozen=True, eq=False)
 class PictureTable:
-    """Every item's fingerprint, one row an item, in catalog order (read-only arrays)."""
+    """Every item's fingerprint, one column an item, in catalog order (read-only arrays;
+    a measure's values for all items lie side by side, which the arithmetic runs along)."""
 
     dhash: np.ndarray        # uint64 (n,)
-    crops: np.ndarray        # uint64 (n, c): each light crop's hash, padded with dhash
-    colors: np.ndarray       # int32 (n, k): colour shares; zeros where has_colors is false
+    crops: np.ndarray        # uint64 (c, n): each light crop's hash, padded with dhash
+    colors: np.ndarray       # int32 (k, n): colour shares; zeros where has_colors is false
     has_colors: np.ndarray   # bool (n,)
     distinctive: np.ndarray  # bool (n,)
     digests: np.ndarray      # |S32| (n,): the SHA-256 of each picture's bytes
@@ -45,15 +46,15 @@ class PictureTable:
         width = max((len(fp.colors) for fp in pictures), default=0)
         crops_width = max(_CROPS, max((len(fp.crops) for fp in pictures), default=0))
         dhash = np.fromiter((fp.dhash for fp in pictures), dtype=np.uint64, count=n)
-        crops = np.repeat(dhash[:, None], crops_width, axis=1)
-        colors = np.zeros((n, width), dtype=np.int32)
+        crops = np.repeat(dhash[None, :], crops_width, axis=0)
+        colors = np.zeros((width, n), dtype=np.int32)
         has_colors = np.zeros(n, dtype=bool)
         digests = np.array([_digest(fp) for fp in pictures], dtype="S32")
         for row, fp in enumerate(pictures):
             if fp.crops:
-                crops[row, :len(fp.crops)] = fp.crops
+                crops[:len(fp.crops), row] = fp.crops
             if fp.colors and len(fp.colors) == width:
-                colors[row] = fp.colors
+                colors[:, row] = fp.colors
                 has_colors[row] = True
         bits = np.bitwise_count(dhash)
         distinctive = (bits >= MIN_EDGES) & (bits <= HASH_BITS - MIN_EDGES)
@@ -70,17 +71,17 @@ class PictureTable:
                 self.digests)
 
     def take(self, rows: np.ndarray) -> PictureTable:
-        """These rows, in this order (a catalog's items from a table of distinct pictures)."""
-        return PictureTable(*(a[rows] for a in self.arrays)).frozen()
+        """These items, in this order (a catalog's from a table of distinct pictures)."""
+        return PictureTable(*(np.ascontiguousarray(a[..., rows]) for a in self.arrays)).frozen()
 
     @classmethod
     def joined(cls, first: PictureTable, second: PictureTable) -> PictureTable:
-        """The rows of both (the hash and colour widths must agree, or one be empty)."""
+        """The items of both (the hash and colour widths must agree, or one be empty)."""
         if not len(first):
             return second
         if not len(second):
             return first
-        return PictureTable(*(np.concatenate([a, b])
+        return PictureTable(*(np.concatenate([a, b], axis=-1)
                               for a, b in zip(first.arrays, second.arrays, strict=True))).frozen()
 
     def to_bytes(self) -> bytes:
@@ -94,8 +95,9 @@ class PictureTable:
         with np.load(io.BytesIO(data), allow_pickle=False) as kept:
             arrays = [kept[f"arr_{i}"] for i in range(6)]
         dtypes = (np.uint64, np.uint64, np.int32, np.bool_, np.bool_, np.dtype("S32"))
-        if any(a.dtype != d for a, d in zip(arrays, dtypes, strict=True)) \
-                or len({len(a) for a in arrays}) != 1:
+        dims = (1, 2, 2, 1, 1, 1)
+        if any(a.dtype != d or a.ndim != k for a, d, k in zip(arrays, dtypes, dims, strict=True)) \
+                or len({a.shape[-1] for a in arrays}) != 1:
             raise ValueError("not a picture table")
         return cls(*arrays).frozen()
 
@@ -107,22 +109,24 @@ class PictureTable:
         return sum(a.nbytes for a in self.arrays)
 
     def distances(self, fp: Fingerprint) -> np.ndarray:
-        """``visual_distance(fp, item)`` for every row, as float64, exactly."""
+        """``visual_distance(fp, item)`` for every item, as float64, exactly."""
         n = len(self)
         query = np.uint64(fp.dhash)
         # Fingerprint.distance: the hashes, the item's crops against the query's hash, and
-        # the query's crops against the item's hash; the least counts
-        bits = np.bitwise_count(self.crops ^ query).min(axis=1)  # crops[:, 0] is the hash
-        bits = np.minimum(bits, np.bitwise_count(self.dhash ^ query))
-        for crop in fp.crops:
-            bits = np.minimum(bits, np.bitwise_count(self.dhash ^ np.uint64(crop)))
+        # the query's crops against the item's hash; the least counts (crops[0] is the hash)
+        bits = np.bitwise_count(self.dhash ^ query)
+        for crop in self.crops:
+            np.minimum(bits, np.bitwise_count(crop ^ query), out=bits)
+        for qcrop in fp.crops:
+            np.minimum(bits, np.bitwise_count(self.dhash ^ np.uint64(qcrop)), out=bits)
         if fp.distinctive:
             shape = np.where(self.distinctive, bits.astype(np.int64) / HASH_BITS, _UNKNOWN_SHAPE)
         else:
             shape = np.full(n, _UNKNOWN_SHAPE)
-        if fp.colors and len(fp.colors) == self.colors.shape[1]:
-            spread = np.abs(self.colors - np.asarray(fp.colors, dtype=np.int32)).sum(
-                axis=1, dtype=np.int64)
+        if fp.colors and len(fp.colors) == len(self.colors):
+            spread = np.zeros(n, dtype=np.int64)
+            for shares, wanted in zip(self.colors, fp.colors, strict=True):
+                spread += np.abs(shares - np.int32(wanted))
             colour = np.where(self.has_colors, spread / (2 * COLOR_SCALE), 1.0)
         else:
             colour = np.ones(n)
@@ -131,15 +135,53 @@ class PictureTable:
         digest = _digest(fp)
         if digest:
             out[self.digests == digest] = 0.0
+        out.flags.writeable = False
         return out
 
-    def ranking(self, fp: Fingerprint) -> tuple[np.ndarray, np.ndarray]:
-        """(rows nearest first, their distances): a stable sort, so ties keep catalog order."""
-        distances = self.distances(fp)
-        order = np.argsort(distances, kind="stable").astype(np.uint32)
-        ranked = distances[order]
-        order.flags.writeable = ranked.flags.writeable = False
-        return order, ranked
+    def ranking(self, fp: Fingerprint) -> Ranking:
+        return Ranking(self.distances(fp))
+
+
+class Ranking:
+    """One query's distance to every item, and the order they give: nearest first, equal
+    distances in catalog order (a stable sort). Only as much of the order as is asked for
+    is worked out: a first page of a 100,000-item catalog needs no full sort."""
+
+    def __init__(self, distances: np.ndarray) -> None:
+        self.distances = distances
+        self._order: np.ndarray | None = None
+        self._prefix: np.ndarray = np.empty(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.distances)
+
+    @property
+    def nbytes(self) -> int:
+        """What it may come to hold: the distances and the whole order."""
+        return 12 * len(self.distances)
+
+    def order(self) -> np.ndarray:
+        """Every item's row, nearest first."""
+        order = self._order
+        if order is None:
+            order = np.argsort(self.distances, kind="stable").astype(np.uint32)
+            order.flags.writeable = False
+            self._order = order
+        return order
+
+    def first(self, count: int) -> np.ndarray:
+        """The rows of the ``count`` nearest items, in order: the start of :meth:`order`."""
+        if self._order is not None or count * 4 >= len(self.distances):
+            return self.order()[:count]
+        prefix = self._prefix
+        if len(prefix) < count:
+            d = self.distances
+            bound = np.partition(d, count - 1)[count - 1]
+            near = np.flatnonzero(d <= bound)  # catalog order; ties at the bound included
+            prefix = near[np.argsort(d[near], kind="stable")][:count]
+            prefix.flags.writeable = False
+            self._prefix = prefix
+        return prefix[:count]
 
 
 def _digest(fp: Fingerprint) -> bytes:

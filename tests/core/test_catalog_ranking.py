@@ -15,7 +15,7 @@ import random
 import pytest
 
 from emulator.core import _diskcache
-from emulator.core._catalog import Catalog, Item
+from emulator.core._catalog import Catalog, CatalogQuery, Filters, Item, TermClause, image_query
 from emulator.core._fingerprint import COLOR_SCALE, CROP_BOXES, Fingerprint, fingerprint, visual_distance
 from emulator.core._palette import COLORS
 from emulator.core._placeholder import PlaceholderPicture, placeholder_fingerprint
@@ -79,9 +79,40 @@ def _queries(catalog: Catalog) -> list[Fingerprint]:
 
 def test_the_arrays_rank_exactly_as_the_item_by_item_definition(catalog: Catalog) -> None:
     for fp in _queries(catalog):
-        order, distances = catalog.pictures.ranking(fp)
-        got = list(zip(order.tolist(), distances.tolist(), strict=True))
-        assert got == _reference(catalog.items, fp), fp  # same order, same float distances
+        ranking = catalog.pictures.ranking(fp)
+        order = ranking.order()
+        got = list(zip(order.tolist(), ranking.distances[order].tolist(), strict=True))
+        expected = _reference(catalog.items, fp)
+        assert got == expected, fp  # same order, same float distances
+        # the start of the order, worked out alone, is the same
+        for count in (1, 7, 20, 100, 999):
+            fresh = catalog.pictures.ranking(fp)
+            assert fresh.first(count).tolist() == [i for i, _ in expected[:count]]
+
+
+def test_a_page_of_the_ranked_items_is_the_page_of_the_whole_order(catalog: Catalog) -> None:
+    fp = placeholder_fingerprint(200, 200, (220, 40, 40), "Northwind Classic Scarf")
+    everything = [item for item, _ in catalog.by_image(fp)]
+    skip = everything[5]
+    without = [item for item in everything if item is not skip]
+    for start, stop in ((0, 20), (20, 40), (3, 9), (4000, 4100)):
+        ranked = catalog.ranked(fp, skip)  # a fresh view: nothing worked out yet
+        assert ranked[start:stop] == without[start:stop]
+        assert ranked[start] is without[start] and ranked[-1] is without[-1]
+    assert len(catalog.ranked(fp, skip)) == len(without) == len(catalog) - 1
+    assert list(catalog.ranked(fp, skip)) == without and list(catalog.ranked(fp)) == everything
+
+
+def test_an_image_query_with_filters_keeps_the_nearest_kept_item_as_its_match(catalog: Catalog) -> None:
+    fp = placeholder_fingerprint(200, 200, (220, 40, 40), "Northwind Classic Scarf")
+    wanted = TermClause("title", ("item 77", "item 4001", "item 12"))
+    result, top = image_query(catalog.ranked(fp), CatalogQuery(filters=Filters((wanted,))))
+    everything = [item for item, _ in catalog.by_image(fp)]
+    assert list(result.items) == [i for i in everything if i.fields["title"] in wanted.terms]
+    assert top is result.items[0]
+    plain, nearest = image_query(catalog.ranked(fp), CatalogQuery())
+    assert plain.count == len(catalog) and nearest is everything[0]
+    assert list(plain.items[:20]) == everything[:20]
 
 
 def test_ties_keep_catalog_order_and_exact_bytes_rank_first(catalog: Catalog) -> None:
@@ -103,7 +134,7 @@ def test_a_repeated_query_is_not_ranked_again_and_skip_leaves_one_item_out(catal
     fp = fingerprint(encode(scene(11), "PNG"))
     first = catalog.by_image(fp)
     calls = []
-    monkeypatch.setattr(PictureTable, "ranking", lambda self, q: calls.append(q))
+    monkeypatch.setattr(PictureTable, "ranking", lambda self, q: calls.append(q))  # never asked
     assert catalog.by_image(fp) == first and calls == []
     skipped = catalog.by_image(fp, skip=first[0][0])
     assert skipped == first[1:]
