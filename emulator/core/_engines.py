@@ -23,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import _diskcache, _products
+from . import _diskcache, _feeds, _products
 from ._catalog import Catalog, Item, is_number
 from ._document import Color
 from ._fingerprint import Fingerprint
@@ -122,8 +122,8 @@ def _item(p: _Pending) -> Item:
 
 
 class _EngineReader:
-    def __init__(self, image: ImageLoader, fault: FixtureFault) -> None:
-        self.image, self.fault = image, fault
+    def __init__(self, image: ImageLoader, fault: FixtureFault, feeds: Path | None) -> None:
+        self.image, self.fault, self.feeds = image, fault, feeds
 
     def engines(self, raw: dict[str, Any]) -> dict[str, CatalogEngine]:
         engines: dict[str, tuple[CatalogEngine, list[_Pending]]] = {}
@@ -168,18 +168,40 @@ class _EngineReader:
             seen: set[str] = set()
             for j, raw in enumerate(index.get("items", ())):
                 out.append(self.listed(index["name"], raw, f"{where}.items[{j}]", seen))
+            if "feed" in index:
+                out.extend(self.feed(index["name"], index["feed"], f"{where}.feed", seen))
             if "generated" in index:
                 out.extend(self.generated(index["name"], index["generated"],
                                           f"{where}.generated", seen))
         return out
 
+    def feed(self, index: str, name: str, place: str, seen: set[str]) -> Iterable[_Pending]:
+        """The items of a product feed file (see :mod:`._feeds`), after any listed ones."""
+        path = None if self.feeds is None else _feeds.feed_file(self.feeds, name)
+        if path is None:
+            raise self.fault(FILE, place, f"no feed file {_feeds.FEEDS_DIR}/{name}")
+        file = f"{_feeds.FEEDS_DIR}/{name}"
+        try:
+            for line, fields in _feeds.read_feed(path):
+                if fields["id"] in seen:
+                    raise self.fault(file, f"line {line}", f"duplicate item id {fields['id']!r} "
+                                                           f"in the index")
+                seen.add(fields["id"])
+                yield self.pending(index, fields, file, f"line {line}")
+        except _feeds.FeedError as exc:
+            raise self.fault(file, exc.place, str(exc)) from None
+
     def listed(self, index: str, raw: dict[str, Any], place: str, seen: set[str]) -> _Pending:
         self.unique(raw["id"], f"{place}.id", seen)
+        return self.pending(index, raw, FILE, f"{place}.{IMAGE_FILE}")
+
+    def pending(self, index: str, raw: dict[str, Any], file: str, place: str) -> _Pending:
+        """A listed or fed item, its image file (if it names one) fingerprinted."""
         fields = {k: v for k, v in raw.items() if k != IMAGE_FILE}
         image = None
         path = None
         if IMAGE_FILE in raw:
-            image = self.image(FILE, f"{place}.{IMAGE_FILE}", raw[IMAGE_FILE])
+            image = self.image(file, place, raw[IMAGE_FILE])
             path = files_path(raw[IMAGE_FILE])
         return _with_derived(index, fields, image, path)
 
@@ -278,9 +300,10 @@ def _no_collections() -> Iterator[None]:
 
 
 def load_engines(raw: dict[str, Any] | None, image: ImageLoader,
-                 fault: FixtureFault) -> dict[str, CatalogEngine]:
-    """Engines by id, from the parsed and schema-checked ``engines.json`` (None: none)."""
+                 fault: FixtureFault, directory: Path | None = None) -> dict[str, CatalogEngine]:
+    """Engines by id, from the parsed and schema-checked ``engines.json`` (None: none);
+    ``directory`` is the fixture directory, whose ``feeds/`` holds product feed files."""
     if raw is None:
         return {}
     with _no_collections():
-        return _EngineReader(image, fault).engines(raw)
+        return _EngineReader(image, fault, directory).engines(raw)

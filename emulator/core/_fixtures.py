@@ -263,7 +263,7 @@ def load_fixtures(directory: str | Path) -> FixtureStore:
     keys = {k["key"]: (frozenset(k["folders"]) if "folders" in k else None)
             for k in access.get("keys", [])}
     settings = raw["settings.json"] or {}
-    engines = load_engines(raw["engines.json"], loader.image, FixtureError)
+    engines = load_engines(raw["engines.json"], loader.image, FixtureError, directory)
     return FixtureStore(
         documents=docs,
         rules=rules,
