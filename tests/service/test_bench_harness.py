@@ -230,3 +230,17 @@ def test_report_judges_the_emulator_against_wiremock_at_16_connections():
     report.rows[0] = _report.Row("doofinder-100k", "D", 16, _result(900), _result(1000), True,
                                  _result(500))
     assert "lowest 1.80x (D) | met" in _report.render(report)
+
+
+def test_the_catalog_bench_launches_cold_then_warm_and_prints_its_figures():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "catalog.py"), "--count", "300", "--images", "3",
+         "--repeats", "3"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Catalog of 424 items (300 generated)" in done.stdout  # and the docs engine's 124
+    figures = dict((cell.strip() for cell in line.strip("|").split(" | "))
+                   for line in done.stdout.splitlines()
+                   if line.startswith("| ") and " | " in line and "figure" not in line)
+    assert float(figures["warm start-up: launch to first answer"].split()[0]) > 0
+    assert figures["new image (3, one at a time): p50 / p99"].endswith(" ms")
+    assert "repeated image (3): p50 / p99" in figures
