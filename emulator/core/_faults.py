@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._numbers import whole
 from ._ratelimit import Quota, RateLimiter
 from ._rules import ErrorKind, Fault
 from ._stubs import fault_from_json
@@ -145,10 +146,11 @@ def fault_spec_from_json(raw: dict[str, Any], tenant: str | None) -> FaultSpec:
         rate=raw.get("rate", 1.0), latency=_latency(raw.get("latency")),
         error=fault_from_json(raw["error"]) if "error" in raw else None,
         reset=raw.get("reset", False),
-        drip=Drip(raw["drip"]["chunk_bytes"], raw["drip"]["interval_ms"]) if "drip" in raw else None,
-        quota=RateLimiter((Quota(quota["limit"], quota.get("window_s", math.inf)),))
+        drip=Drip(int(raw["drip"]["chunk_bytes"]), int(raw["drip"]["interval_ms"]))
+        if "drip" in raw else None,
+        quota=RateLimiter((Quota(int(quota["limit"]), quota.get("window_s", math.inf)),))
         if quota else None,
-        times=raw.get("times"), seed=raw.get("seed", DEFAULT_SEED))
+        times=whole(raw.get("times")), seed=int(raw.get("seed", DEFAULT_SEED)))
 
 
 class FaultError(ValueError):
