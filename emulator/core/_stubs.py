@@ -147,6 +147,8 @@ class StubBook:
     catalogs: dict[str, CatalogCheck] = field(default_factory=dict)
     _stubs: dict[str, Stub] = field(default_factory=dict)
     _seq: Any = field(default_factory=lambda: itertools.count(1))
+    #: changes with every write (add, remove, clear): what answers were kept for
+    version: int = 0
 
     def add(self, stub: Stub) -> Stub:
         """Raises StubError for a duplicate id, too many stubs or an unknown result id."""
@@ -160,6 +162,7 @@ class StubBook:
         self._check_results(stub)
         stub.name = stub.name or stub.id
         self._stubs[stub.id] = stub
+        self.version += 1
         return stub
 
     def _check_results(self, stub: Stub) -> None:
@@ -184,6 +187,7 @@ class StubBook:
         if self.get(stub_id, tenant) is None:
             return False
         del self._stubs[stub_id]
+        self.version += 1
         return True
 
     def listed(self, tenant: str | None = None) -> list[Stub]:
@@ -193,6 +197,7 @@ class StubBook:
     def clear(self, tenant: str | None = None) -> None:
         for stub in self.listed(tenant):
             del self._stubs[stub.id]
+        self.version += 1
 
     def visible(self, query: StubQuery) -> list[Stub]:
         """The stubs this caller could be answered by (its tenant's and global ones)."""
