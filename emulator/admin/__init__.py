@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .._http import ADMIN
 from ..core import FixtureReloader, RuleSearch
-from . import _explain, _faults, _fixtures, _journal, _stubs
+from . import _caches, _explain, _faults, _fixtures, _journal, _stubs
 from ._common import STATE, AdminState, endpoint, state, tenant_of
 from ._spec import document
 
@@ -52,6 +52,7 @@ ROUTES = (
     ("POST", "/explain", _explain.explain_query),
     ("GET", "/explain/misses", _explain.explain_misses),
     ("GET", "/fixtures", _fixtures.fixture_status),
+    ("GET", "/caches", _caches.cache_status),
     ("POST", "/fixtures/reload", _fixtures.reload_fixtures),
     ("POST", "/reset", reset),
 )
