@@ -449,6 +449,14 @@ class Catalog:
             self._rankings.put(fp, found)
         return found
 
+    def cache_stats(self) -> dict[str, int]:
+        """What the catalog keeps: its picture table (once built) and its rankings."""
+        table = self.__dict__.get("_pictures")
+        rankings = self._rankings
+        return {"items": len(self.items), "picture_bytes": table.nbytes if table else 0,
+                "rankings": len(rankings), "ranking_bytes": rankings.nbytes,
+                "max_rankings": rankings.max_entries, "max_ranking_bytes": RANKINGS_BYTES}
+
     @cached_property
     def _rankings(self) -> BoundedLRU[Ranking]:
         return BoundedLRU(RANKINGS, RANKINGS_BYTES, lambda ranking: ranking.nbytes)

@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 
+from support.adminhttp import http
 from support.doofinder_client import Doofinder, b64
 from support.server import FIXTURES, start
 from emulator.core import FixtureError, load_fixtures, render_placeholder
@@ -155,3 +156,9 @@ def test_a_fed_catalog_is_searched_by_image_and_filtered_over_http(tmp_path):
         filtered = client.image_search(b64(picture), "filter[color]=green&rpp=5", hashid=HASHID)
         assert filtered.body["total"] == 100 and len(filtered.ids) == 5
         assert all(int(i[1:]) % 3 == 2 for i in filtered.ids)
+        # the catalog's table and kept rankings are reported, and bounded
+        status, _, raw = http(server.http, "GET", "/_emulator/caches")
+        kept = json.loads(raw)["catalogs"][HASHID]
+        assert status == 200 and kept["items"] == 301 and kept["picture_bytes"] > 301 * 100
+        assert kept["rankings"] == 2  # the filtered query reused its picture's ranking
+        assert kept["ranking_bytes"] == 2 * 12 * 301 <= kept["max_ranking_bytes"]
