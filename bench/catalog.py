@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                 if launch == "cold":
                     continue
                 client = Client(server.http_port)
-                new = [client.image_search(p)[0] for p in photos[1:]]
-                repeat = [client.image_search(photos[1])[0] for _ in range(args.repeats)]
+                new = sorted(client.image_search(p)[0] for p in photos[1:])
+                repeat = sorted(client.image_search(photos[1])[0] for _ in range(args.repeats))
                 rows.append((f"new image ({len(new)}, one at a time): p50 / p99",
                              f"{statistics.median(new):.1f} / {percentile(new, 99):.1f} ms"))
                 rows.append((f"repeated image ({len(repeat)}): p50 / p99",
