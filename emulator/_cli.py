@@ -1,5 +1,5 @@
-"""Command line: ``image-search-emulator [serve flags]``, ``... ready [flags]`` and
-``... fixtures check DIR``.
+"""Command line: ``image-search-emulator [serve flags]``, ``... ready [flags]``,
+``... record [flags]`` and ``... fixtures check [--secrets] DIR``.
 
 Every serve flag comes from :data:`emulator._config.OPTIONS`, with an ``EMULATOR_*``
 variable and a config-file key of the same name; see docs/configuration.md.
@@ -62,8 +62,24 @@ def _check(argv: list[str]) -> int:
                                      description="Check a fixture directory without serving.")
     parser.add_argument("directory", type=Path, nargs="?", default=None,
                         help="fixture directory (default: the built-in set)")
+    parser.add_argument("--secrets", action="store_true",
+                        help="also fail when a value a recording saw as a secret (listed as "
+                             "salted digests in its recording.json) appears in the directory")
     args = parser.parse_args(argv)
     directory = args.directory or default_fixtures()
+    if args.secrets:
+        from .record import CheckError, find_secrets
+
+        try:
+            found = find_secrets(directory)
+        except CheckError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        for name, placeholder in found:
+            print(f"error: {directory / name}: holds the secret written elsewhere as "
+                  f"{placeholder}", file=sys.stderr)
+        if found:
+            return 1
     try:
         store = load_fixtures(directory)
     except FixtureError as exc:
@@ -126,8 +142,50 @@ def _serve(argv: list[str]) -> int:
     return 0
 
 
+def _record(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="image-search-emulator record",
+        description="Forward the Yandex (v2 REST, v1 XML) and Doofinder v6 calls clients send "
+                    "here to the real APIs, answer with what they answer, and write the "
+                    "answers as fixtures (credentials redacted). See docs/recording.md.")
+    _add_options(parser)
+    parser.add_argument("--out", dest="out", type=Path, default=None, metavar="DIR",
+                        help="the same as --record-out")
+    args = parser.parse_args(argv)
+    if args.out is not None:
+        args.record_out = args.out
+    try:
+        config = _config(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if config.record_out is None:
+        print("error: record needs --out DIR (or --record-out, $EMULATOR_RECORD_OUT)",
+              file=sys.stderr)
+        return 2
+    if config.yandex_upstream is None and config.doofinder_upstream is None:
+        print("error: record needs --yandex-upstream URL, --doofinder-upstream URL or both",
+              file=sys.stderr)
+        return 2
+    from . import record
+
+    stop_logs = _logs.configure(config.log_format, config.log_level)
+    try:
+        asyncio.run(record.serve(config))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        print(f"error: cannot start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        stop_logs()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["record"]:
+        return _record(argv[1:])
     if argv[:1] == ["fixtures"]:
         if argv[1:2] != ["check"]:
             print("usage: image-search-emulator fixtures check [DIR]", file=sys.stderr)

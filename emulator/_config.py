@@ -81,6 +81,11 @@ class Config:
     header_timeout: float = HEADER_TIMEOUT
     #: connections served at once, per protocol (HTTP, gRPC)
     max_connections: int = MAX_CONNECTIONS
+    #: ``record`` only: where Yandex and Doofinder calls are forwarded, and what is written
+    yandex_upstream: str | None = None
+    doofinder_upstream: str | None = None
+    upstream_ca: Path | None = None
+    record_out: Path | None = None
 
     @property
     def tls_enabled(self) -> bool:
@@ -263,6 +268,16 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_connections", "int", "connections served at once on the HTTP ports and as many "
                                      "on the gRPC ports; at the cap the oldest idle HTTP "
                                      "connection is closed to make room", low=1, high=1_000_000),
+    Option("yandex_upstream", "str", "`record` only: base URL the Yandex calls (v2 REST, v1 "
+                                     "XML) are forwarded to, e.g. `https://searchapi.api.cloud."
+                                     "yandex.net`", derived="none: not forwarded"),
+    Option("doofinder_upstream", "str", "`record` only: base URL the Doofinder v6 calls are "
+                                        "forwarded to, e.g. `https://eu1-search.doofinder.com`",
+           derived="none: not forwarded"),
+    Option("upstream_ca", "path", "`record` only: PEM file of the CA certificates the upstreams "
+                                  "are verified with", derived="the system's trust store"),
+    Option("record_out", "path", "`record` only: the fixture directory the recording is "
+                                 "written to"),
 )
 BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -319,10 +334,14 @@ def resolve(flags: Mapping[str, Any], environ: Mapping[str, str],
     return validate(Config(**values))
 
 
-def _check_url(url: str) -> None:
+def _is_base_url(url: str) -> bool:
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
-            or parts.fragment:
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query \
+        and not parts.fragment
+
+
+def _check_url(url: str) -> None:
+    if not _is_base_url(url):
         raise ConfigError(f"public_base_url {url!r}: expected http(s)://host[:port][/path], "
                           "with no query or fragment")
 
@@ -331,6 +350,11 @@ def validate(config: Config) -> Config:
     """Checks that span options; returns the config unchanged."""
     if config.public_base_url is not None:
         _check_url(config.public_base_url)
+    for name in ("yandex_upstream", "doofinder_upstream"):
+        upstream = getattr(config, name)
+        if upstream is not None and not _is_base_url(upstream):
+            raise ConfigError(f"{name} {upstream!r}: expected http(s)://host[:port][/path], "
+                              "with no query or fragment")
     if (config.tls_cert is None) != (config.tls_key is None):
         raise ConfigError("tls_cert and tls_key go together: give both or neither")
     ports = [("http_port", config.http_port), ("grpc_port", config.grpc_port)]

@@ -1,0 +1,63 @@
+"""``image-search-emulator record``: a recording proxy in front of the real vendors' HTTP
+APIs, writing what they answer as ordinary fixtures (see docs/recording.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from .._config import Config
+from ._check import CheckError, find_secrets
+from ._proxy import Recorder
+from ._redact import Redactor
+from ._writer import Exchange, Session, clean_png
+
+log = logging.getLogger("emulator.record")
+
+
+class RecordingProxy:
+    """The proxy on ``config.host:config.http_port`` (0: a free port), writing to
+    ``config.record_out``."""
+
+    def __init__(self, config: Config) -> None:
+        if config.record_out is None:
+            raise ValueError("record_out (--record-out DIR) is required")
+        upstreams = {k: v for k, v in (("yandex", config.yandex_upstream),
+                                       ("doofinder", config.doofinder_upstream)) if v}
+        self.config = config
+        self.recorder = Recorder(config, Session(config.record_out, upstreams, Redactor()))
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        await self.recorder.start()
+        self.runner = web.AppRunner(self.recorder.app(), access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, self.config.host, self.config.http_port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.config.http_port
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+        await self.recorder.stop()
+
+
+async def serve(config: Config) -> None:
+    proxy = RecordingProxy(config)
+    await proxy.start()
+    print(f"image-search-emulator recording: http://{config.url_host()}:{proxy.port} -> "
+          f"yandex {config.yandex_upstream or '-'}, doofinder {config.doofinder_upstream or '-'}"
+          f"; writing {config.record_out}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await proxy.stop()
+
+
+__all__ = ["CheckError", "Exchange", "RecordingProxy", "Session", "clean_png", "find_secrets",
+           "serve"]
