@@ -21,7 +21,9 @@ from .core import FixtureError, load_fixtures
 DESCRIPTION = ("Local emulator of the Yandex Search API's image search (v2 gRPC and REST, "
                "v1 XML). Every flag can also be set as an EMULATOR_* variable or in a config "
                "file; flags win over the environment, which wins over the file. Also: "
-               "'image-search-emulator ready' and 'image-search-emulator fixtures check DIR'.")
+               "'image-search-emulator ready', 'image-search-emulator record' (a recording proxy "
+               "in front of the real APIs) and 'image-search-emulator fixtures check "
+               "[--secrets] DIR'.")
 
 
 def _flag_type(option: Option):

@@ -53,6 +53,19 @@ def unavailable(vendor: str, path: str, reason: str) -> web.Response:
     return web.json_response({"error": "Service Unavailable"}, status=503)
 
 
+def refused(vendor: str, request: web.Request, status: int) -> web.Response:
+    """What the proxy cannot read or forward, in the vendor's format (each vendor's own
+    answer to what its HTTP server refuses)."""
+    from ..doofinder import _rest as doofinder_rest
+    from ..yandex import _images_xml, _rest as yandex_rest
+
+    if vendor == "doofinder":
+        return doofinder_rest.unmatched(request, status)
+    if request.path == "/images-xml":
+        return _images_xml.unmatched(request, status)
+    return yandex_rest.unmatched(request, status)
+
+
 def client_context(ca: Path | None) -> ssl.SSLContext:
     """Verified TLS to the upstreams: the system's roots, or only those of ``ca``."""
     return ssl.create_default_context(cafile=str(ca) if ca else None)
@@ -94,7 +107,10 @@ class Recorder:
             log.error("record: no %s upstream set (--%s-upstream); %s %s not forwarded",
                       vendor, vendor, request.method, request.path)
             return unavailable(vendor, request.path, "no upstream configured")
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPException as exc:  # over the body limit, a broken chunked body
+            return refused(vendor, request, exc.status)
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
         target = base.rstrip("/") + request.raw_path
         assert self.client is not None

@@ -293,7 +293,48 @@ def test_an_upstream_that_is_down_is_the_vendors_unavailable_error(tmp_path, cap
     assert any(f"doofinder upstream {down} unreachable" in line for line in lines)
 
 
+def test_a_body_over_the_limit_is_the_vendors_error(tmp_path):
+    big = b"{" + b" " * (8 * 1024 * 1024 + 10) + b"}"
+    down = f"http://127.0.0.1:{free_port()}"
+    with record(tmp_path / "out", yandex_upstream=down, doofinder_upstream=down) as proxy:
+        for path, check in [("/v2/image/search_by_image", lambda b: b["code"] == 3),
+                            (f"/6/{DOCS_HASHID}/_image_search", lambda b: "error" in b)]:
+            request = urllib.request.Request(proxy + path, data=big)
+            with pytest.raises(urllib.error.HTTPError) as error:
+                urllib.request.urlopen(request, timeout=30)
+            assert error.value.code in (400, 413) and check(json.loads(error.value.read()))
+
+
 def test_an_upstream_whose_certificate_is_not_trusted_is_not_used(upstream, tmp_path):
     with record(tmp_path / "out", yandex_upstream=https(upstream)) as proxy:
         status, _, body = by_image(proxy, RED_SQUARE)
     assert status == 503 and "CERTIFICATE_VERIFY_FAILED" in json.loads(body)["message"]
+
+
+def test_the_record_command(upstream, tmp_path):
+    """The real command line: its ready line, then a call through it, then Ctrl-C."""
+    import signal
+    import subprocess
+    import sys
+
+    assert main(["record", "--yandex-upstream", "http://x"]) == 2  # no --out
+    assert main(["record", "--out", str(tmp_path)]) == 2  # no upstream
+    assert main(["record", "--out", str(tmp_path), "--yandex-upstream", "ftp://x"]) == 2
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "record", "--http-port", "0", "--out", str(out),
+         "--yandex-upstream", https(upstream), "--upstream-ca", str(upstream.emulator.certificate)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("image-search-emulator recording: http://127.0.0.1:"), line
+        base = line.split()[2]
+        assert by_text(base, "emulator samples")[0] == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "record: POST /v2/image/search -> 200, rules.json query_rules" in err
+    assert [r["text"] for r in json.loads((out / "rules.json").read_text())["query_rules"]] == \
+        ["emulator samples"]
