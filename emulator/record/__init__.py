@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from urllib.parse import urlsplit, urlunsplit
+
 from aiohttp import web
 
 from .._config import Config
@@ -17,6 +19,12 @@ from ._writer import Exchange, Session, clean_png
 log = logging.getLogger("emulator.record")
 
 
+def _without_userinfo(url: str) -> str:
+    """The upstream as the provenance names it: never a ``user:password@`` in it."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 class RecordingProxy:
     """The proxy on ``config.host:config.http_port`` (0: a free port), writing to
     ``config.record_out``."""
@@ -24,8 +32,8 @@ class RecordingProxy:
     def __init__(self, config: Config) -> None:
         if config.record_out is None:
             raise ValueError("record_out (--record-out DIR) is required")
-        upstreams = {k: v for k, v in (("yandex", config.yandex_upstream),
-                                       ("doofinder", config.doofinder_upstream)) if v}
+        upstreams = {k: _without_userinfo(v) for k, v in (
+            ("yandex", config.yandex_upstream), ("doofinder", config.doofinder_upstream)) if v}
         self.config = config
         self.recorder = Recorder(config, Session(config.record_out, upstreams, Redactor()))
         self.runner: web.AppRunner | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import zlib
 from pathlib import Path
 
 import aiohttp
@@ -28,6 +29,19 @@ HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-authenticate", "proxy
                         "content-length"))
 #: Emulator decision: seconds the upstream has to answer a forwarded call.
 UPSTREAM_TIMEOUT = 60.0
+
+
+def decoded(body: bytes, encoding: str) -> bytes:
+    """The answer as the writer reads it: ``gzip`` and ``deflate`` undone (at most
+    :data:`MAX_BODY_BYTES` of it; what the client gets is the body as it came)."""
+    encoding = encoding.strip().lower()
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        return body
+    wbits = 16 + zlib.MAX_WBITS if "gzip" in encoding else zlib.MAX_WBITS
+    try:
+        return zlib.decompressobj(wbits).decompress(body, MAX_BODY_BYTES)
+    except zlib.error:
+        return body
 
 
 def vendor_of(path: str) -> str | None:
@@ -119,6 +133,7 @@ class Recorder:
                                            headers=headers, allow_redirects=False) as answer:
                 answer_body = await answer.read()
                 status = answer.status
+                encoding = answer.headers.get("Content-Encoding", "")
                 # raw: the names as the upstream spelled them
                 answer_headers = [(k.decode("latin-1"), v.decode("latin-1"))
                                   for k, v in answer.raw_headers
@@ -131,7 +146,8 @@ class Recorder:
         self.forwarded += 1
         exchange = Exchange(vendor, request.method, request.path,
                             tuple(request.query.items()), tuple(request.headers.items()),
-                            body, status, answer_body)
+                            body, status,
+                            decoded(answer_body, encoding))
         try:
             kept = await self.pool.run(self.session.add, exchange)
             log.info("record: %s %s -> %d, %s", request.method, request.path, status, kept)

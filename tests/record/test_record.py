@@ -338,3 +338,23 @@ def test_the_record_command(upstream, tmp_path):
     assert "record: POST /v2/image/search -> 200, rules.json query_rules" in err
     assert [r["text"] for r in json.loads((out / "rules.json").read_text())["query_rules"]] == \
         ["emulator samples"]
+
+
+def test_a_compressed_answer_is_read_uncompressed_and_bounded():
+    import gzip
+    import zlib
+
+    from emulator.core._limits import MAX_BODY_BYTES
+    from emulator.record._proxy import decoded
+
+    body = json.dumps({"images": []}).encode()
+    assert decoded(gzip.compress(body), "gzip") == body
+    assert decoded(zlib.compress(body), "deflate") == body
+    assert decoded(body, "") == body and decoded(b"not gzip", "gzip") == b"not gzip"
+    bomb = gzip.compress(b"\0" * (MAX_BODY_BYTES * 4))
+    assert len(decoded(bomb, "gzip")) == MAX_BODY_BYTES
+
+
+def test_the_provenance_names_no_password_of_an_upstream(tmp_path):
+    proxy = RecordingProxy(Config(record_out=tmp_path, yandex_upstream="https://u:pw@h.test:8443/a"))
+    assert proxy.recorder.session.upstreams == {"yandex": "https://h.test:8443/a"}
