@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .core import (MAX_BODY_BYTES, NO_FAULTS, OFFLOAD_BYTES, CallNotes, Fault, FaultBook,
-                   FaultPlan, FaultTarget, Journal, StubBook, StubHit, StubQuery, WorkPool,
-                   update_framed)
+                   FaultPlan, FaultTarget, Journal, StubBook, StubHit, StubQuery, Thumbnails,
+                   WorkPool, update_framed)
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +133,9 @@ class Pipeline:
     """The control plane's books and the pool every call shares, and the one sequence."""
 
     def __init__(self, faults: FaultBook, stubs: StubBook, journal: Journal,
-                 pool: WorkPool) -> None:
+                 pool: WorkPool, thumbnails: Thumbnails | None = None) -> None:
         self.faults, self.stubs, self.journal, self.pool = faults, stubs, journal, pool
+        self.thumbnails = thumbnails
 
     async def offload(self, size: int, work: Any, *args: Any) -> Any:
         """``work(*args)``: in the pool when the input is ``size`` >= OFFLOAD_BYTES."""
@@ -213,5 +214,9 @@ class Pipeline:
                                                     size, parts))
 
     async def _record(self, adapter: Adapter[C, A, R], call: C, outcome: str) -> None:
+        if self.thumbnails is not None and call.image and call.image_data is not None:
+            # begun first, so a reader the entry reaches can already wait for its thumbnail
+            self.thumbnails.make(call.image["sha256"], call.image_data)
+        call.image_data = None
         self.journal.record(call.api, call.operation, call.request_id,
                             adapter.journal_request(call), outcome, **call.journal_details())

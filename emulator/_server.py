@@ -103,7 +103,7 @@ class Emulator:
         pool = self._pool = WorkPool()
         pool.start()
         engine = self._engine = RuleSearch(store, journal, pool)
-        pipeline = Pipeline(engine.faults, engine.stubs, journal, pool)
+        pipeline = Pipeline(engine.faults, engine.stubs, journal, pool, engine.thumbnails)
         rate_limits = store.settings.rate_limits if config.rate_limits is None \
             else config.rate_limits
         guard = ConnectionGuard(config.max_connections, config.header_timeout)

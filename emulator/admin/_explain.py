@@ -57,7 +57,8 @@ async def explain_query(request: web.Request) -> web.Response:
     caller = Caller(raw.get("vendor", "yandex"), tenant_of(request))
     # ranking a catalog (and drawing its pictures, before warm-up ends) is CPU work
     explanation = await admin.engine.control.run(
-        _explained, admin, caller, raw, key, fp, raw.get("limit", DEFAULT_CANDIDATES))
+        _explained, admin, caller, raw, key, fp,
+        int(raw.get("limit", DEFAULT_CANDIDATES)))  # JSON Schema counts 2.0 as an integer
     return web.json_response(explanation)
 
 
