@@ -118,6 +118,7 @@ class Emulator:
         # gateway answers an unknown path (the emulator's first and main API)
         _http.add_fallback(app, "/", yandex.rest_unmatched)
         await self._serve_grpc(servicer, config, pair)
+        admin.set_grpc_target(app, f"{config.url_host()}:{self.grpc_port}")
         await self._serve_http(app, config, pair)
         engine.public_base_url = config.public_base_url or \
             f"http://{config.url_host()}:{self.http_port}"

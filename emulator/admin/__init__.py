@@ -13,14 +13,14 @@ from aiohttp import web
 
 from .._http import ADMIN
 from ..core import FixtureReloader, RuleSearch
-from . import _contents, _explain, _faults, _fixtures, _journal, _stubs, _ui
+from . import _contents, _explain, _faults, _fixtures, _grpc_call, _journal, _stubs, _ui
 from ._common import STATE, AdminState, endpoint, state, tenant_of
 from ._stream import JournalStreams, stream_requests
 from ._spec import document
 
 PREFIX = ADMIN
 
-__all__ = ["PREFIX", "mount"]
+__all__ = ["PREFIX", "mount", "set_grpc_target"]
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -54,6 +54,7 @@ ROUTES = (
     ("DELETE", "/faults", _faults.clear_faults),
     ("DELETE", "/faults/{id}", _faults.delete_fault),
     ("POST", "/explain", _explain.explain_query),
+    ("POST", "/grpc/{operation}", _grpc_call.grpc_call),
     ("GET", "/explain/misses", _explain.explain_misses),
     ("GET", "/fixtures", _fixtures.fixture_status),
     ("GET", "/fixtures/contents", _contents.fixture_contents),
@@ -76,3 +77,8 @@ def mount(app: web.Application, engine: RuleSearch, reloader: FixtureReloader,
     for method, path, handler in ROUTES:
         app.router.add_route(method, PREFIX + path, endpoint(handler, method, PREFIX + path))
     _ui.add_routes(app)
+
+
+def set_grpc_target(app: web.Application, target: str) -> None:
+    """Where the emulator's gRPC server listens, for ``/_emulator/grpc/...``."""
+    app[STATE].grpc_target = target

@@ -26,6 +26,8 @@ class AdminState:
     reloader: FixtureReloader
     streams: JournalStreams
     token: str | None = None
+    #: where the emulator's own gRPC server listens (host:port), once it does
+    grpc_target: str | None = None
 
 
 STATE = web.AppKey("admin", AdminState)
