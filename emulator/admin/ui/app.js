@@ -312,7 +312,7 @@ function journalRow(entry) {
     el("td", {}, entry.image ? el("img", { class: "thumb", alt: `query picture of #${entry.seq}`,
       src: `${ADMIN}/requests/${entry.seq}/thumbnail` }) : ""),
     el("td", { text: entry.at.slice(11, 23) }), el("td", { text: entry.api }), el("td", { text: entry.method }),
-    el("td", { text: entry.tenant || "" }),
+    el("td", { class: "tenant", text: entry.tenant || "", title: entry.tenant || "" }),
     el("td", { class: failed ? "status-failed" : null, text: entry.outcome }),
     el("td", { text: entry.latency_ms === null ? "" : `${entry.latency_ms.toFixed(1)} ms` }),
     el("td", {}, tierBadge(match.tier), match.rule ? ` ${match.rule}` : ""),
@@ -435,7 +435,7 @@ async function loadJournal() {
 // -- Fixtures ---------------------------------------------------------------------------------
 
 function outcomeText(rule) {
-  if (rule.error) return `error: ${rule.error.status || ""} ${rule.error.message || ""}`.trim();
+  if (rule.error) return `error: ${Object.values(rule.error).filter((v) => v !== "").join(" ")}`;
   const parts = [];
   if (rule.results) parts.push(`${rule.results.length} results`);
   if (rule.delay_ms) parts.push(`${rule.delay_ms} ms delay`);
