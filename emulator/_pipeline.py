@@ -4,6 +4,11 @@
     admit -> fault plan -> operation (with the runtime-stub step) -> request id -> render
           -> journal -> (the transport delivers, with the plan's drip or reset)
 
+A request that arrives again byte for byte, in the same state, is answered with what its
+first arrival produced (:mod:`emulator.core._replay`): its quotas counted again and a
+journal entry of its own, unless a runtime fault could target it, which takes the whole
+sequence again.
+
 A vendor supplies an :class:`Adapter`: how it admits a call (declared size, access, quota,
 in the order its contract gives), its operation (which reads the request into a plain
 query and answers it), how it renders an answer and each of its errors, and what its
@@ -18,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .core import (MAX_BODY_BYTES, NO_FAULTS, OFFLOAD_BYTES, CallNotes, Fault, FaultBook,
-                   FaultPlan, FaultTarget, Journal, StubBook, StubHit, StubQuery, Thumbnails,
-                   WorkPool, update_framed)
+                   FaultPlan, FaultTarget, Journal, RateLimiter, StubBook, StubHit, StubQuery,
+                   Thumbnails, WorkPool, update_framed)
+from .core._replay import ENTRY_OVERHEAD, Replay, ReplayCache, StateVersion
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +57,21 @@ class Call(CallNotes):
     api: str = ""  # the journal's API, e.g. "<vendor>.<version>.<transport>"
     operation: str = ""  # the journal's method and a fault's operation
     request_id: str = ""  # derived once (see Pipeline.request_id)
+    digest: bytes = b""  # what the request id was derived from
+    #: the quotas the call took one from (each repeat takes one again)
+    counted: list[tuple[RateLimiter, str]] = field(default_factory=list)
+    #: False when the answer depends on more than the request and the state (a rule's
+    #: delay, a live clock, a quota's refusal, a runtime stub): it is never replayed
+    replayable: bool = True
+
+    def take(self, limiter: RateLimiter, key: str) -> bool:
+        """One of the quota ``key`` of ``limiter``; False (and never replayed) when it has
+        none left."""
+        if limiter.allow(key):
+            self.counted.append((limiter, key))
+            return True
+        self.replayable = False
+        return False
 
 
 C = TypeVar("C", bound=Call)
@@ -102,6 +123,20 @@ class Adapter(Generic[C, A, R]):
         """The vendor's error for a failure of the emulator's own."""
         raise NotImplementedError
 
+    async def replay_key(self, call: C) -> Hashable | None:
+        """The call's raw request, as a key to its kept answer (reading what it must, such
+        as the body); None: never replayed. The key must hold every byte the answer and
+        the journal could depend on."""
+        return None
+
+    def keep(self, response: R) -> tuple[Any, int]:
+        """The response in a form that can be sent again, and its size in bytes."""
+        raise NotImplementedError
+
+    def revive(self, kept: Any) -> R:
+        """A response to send, from what :meth:`keep` kept."""
+        raise NotImplementedError
+
     def reset_error(self) -> Exception:
         """The vendor's error standing for a reset connection (gRPC answers it)."""
         raise NotImplementedError
@@ -133,9 +168,16 @@ class Pipeline:
     """The control plane's books and the pool every call shares, and the one sequence."""
 
     def __init__(self, faults: FaultBook, stubs: StubBook, journal: Journal,
-                 pool: WorkPool, thumbnails: Thumbnails | None = None) -> None:
+                 pool: WorkPool, replays: ReplayCache | None = None,
+                 store: Callable[[], object] = lambda: None,
+                 thumbnails: Thumbnails | None = None) -> None:
         self.faults, self.stubs, self.journal, self.pool = faults, stubs, journal, pool
+        self.replays = replays if replays is not None else ReplayCache(0, 0)
+        self._store = store  # the fixture set in force
         self.thumbnails = thumbnails
+
+    def version(self) -> StateVersion:
+        return StateVersion(self._store(), self.stubs.version, self.faults.version)
 
     async def offload(self, size: int, work: Any, *args: Any) -> Any:
         """``work(*args)``: in the pool when the input is ``size`` >= OFFLOAD_BYTES."""
@@ -143,7 +185,53 @@ class Pipeline:
             return await self.pool.run(work, *args)
         return work(*args)
 
-    async def run(self, adapter: Adapter[C, A, R], call: C) -> Delivery[R]:
+    async def run(self, adapter: Adapter[C, A, R], call: C,
+                  ids: Callable[[C], Awaitable[None]] | None = None) -> Delivery[R]:
+        """``ids``: called once the call's request id is known, before its answer is
+        (a transport that sends the ids ahead of a slow answer)."""
+        key = await adapter.replay_key(call) if self.replays.enabled else None
+        version = self.version()
+        if key is not None:
+            kept = self.replays.get(key, version)
+            if kept is not None:
+                call.tenant = kept.tenant  # as its admission read it (the key holds all)
+            if kept is not None and self._may_replay(adapter, call, kept):
+                return await self._replayed(adapter, call, kept, ids)
+        if ids is not None:
+            await self.request_id(adapter, call)
+            await ids(call)
+        delivery, outcome, request = await self._run(adapter, call)
+        if key is not None and call.replayable and delivery.plan == NO_FAULTS \
+                and call.digest and self.version().same(version):
+            kept, size = adapter.keep(delivery.response)
+            self.replays.put(key, version, Replay(
+                kept, size + _key_bytes(key), call.digest, call.tenant, request, outcome,
+                call.lookup,
+                call.image, call.match, tuple(call.counted)))
+        return delivery
+
+    def _may_replay(self, adapter: Adapter[C, A, R], call: C, kept: Replay) -> bool:
+        """No fault may target the call, and every quota it takes has one left (a refusal
+        takes the whole sequence, which answers it)."""
+        if self.faults.may_target(FaultTarget(adapter.vendor, call.api, call.operation,
+                                              call.tenant)):
+            return False
+        return all(call.take(limiter, quota_key) for limiter, quota_key in kept.counted)
+
+    async def _replayed(self, adapter: Adapter[C, A, R], call: C, kept: Replay,
+                        ids: Callable[[C], Awaitable[None]] | None) -> Delivery[R]:
+        adapter.set_request_id(call, kept.digest)
+        call.digest = kept.digest
+        call.lookup, call.image, call.match = kept.lookup, kept.image, kept.match
+        if ids is not None:
+            await ids(call)
+        self.journal.record(call.api, call.operation, call.request_id, kept.request,
+                            kept.outcome, **call.journal_details())
+        return Delivery(adapter.revive(kept.response), NO_FAULTS)
+
+    async def _run(self, adapter: Adapter[C, A, R], call: C,
+                   ) -> tuple[Delivery[R], str, dict[str, Any]]:
+        """The sequence: what is delivered, the journal's outcome and request record."""
         try:
             await adapter.admit(call)
             await self._faults(adapter, call)
@@ -153,14 +241,13 @@ class Pipeline:
         except ClientGone:
             await self.request_id(adapter, call)
             response, outcome = adapter.gone(call)
-            await self._record(adapter, call, outcome)
-            return Delivery(response, NO_FAULTS)
+            call.replayable = False
+            return Delivery(response, NO_FAULTS), outcome, self._record(adapter, call, outcome)
         except Exception as exc:
             response, outcome = await self._failed(adapter, call, exc)
         if call.plan.reset:
             outcome = RESET_OUTCOME
-        await self._record(adapter, call, outcome)
-        return Delivery(response, call.plan)
+        return Delivery(response, call.plan), outcome, self._record(adapter, call, outcome)
 
     async def _failed(self, adapter: Adapter[C, A, R], call: C,
                       exc: Exception) -> tuple[R, str]:
@@ -168,6 +255,7 @@ class Pipeline:
             exc = adapter.reset_error()
         elif not isinstance(exc, adapter.errors):
             log.exception("%s %s failed", call.api, call.operation)
+            call.replayable = False
             exc = adapter.internal_error()
         await self.request_id(adapter, call)
         return adapter.render_error(call, exc)
@@ -192,6 +280,7 @@ class Pipeline:
             hit = self.stubs.match(query)
             if hit is not None:
                 call.match = hit.match
+                call.replayable = False  # a sequence steps, a stub's times run out
             return hit
 
         return find
@@ -210,13 +299,22 @@ class Pipeline:
         if call.request_id:
             return
         size, parts = adapter.id_parts(call)
-        adapter.set_request_id(call, await self.offload(sum(map(len, parts)), request_digest,
-                                                    size, parts))
+        call.digest = await self.offload(sum(map(len, parts)), request_digest, size, parts)
+        adapter.set_request_id(call, call.digest)
 
-    async def _record(self, adapter: Adapter[C, A, R], call: C, outcome: str) -> None:
+    def _record(self, adapter: Adapter[C, A, R], call: C, outcome: str) -> dict[str, Any]:
         if self.thumbnails is not None and call.image and call.image_data is not None:
             # begun first, so a reader the entry reaches can already wait for its thumbnail
             self.thumbnails.make(call.image["sha256"], call.image_data)
         call.image_data = None
-        self.journal.record(call.api, call.operation, call.request_id,
-                            adapter.journal_request(call), outcome, **call.journal_details())
+        request = adapter.journal_request(call)
+        self.journal.record(call.api, call.operation, call.request_id, request, outcome,
+                            **call.journal_details())
+        return request
+
+
+def _key_bytes(key: Hashable) -> int:
+    """What a replay key holds in bytes (its bytes parts, as the body), plus an entry's
+    own objects."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return ENTRY_OVERHEAD + sum(len(p) for p in parts if isinstance(p, (bytes, str)))

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from .._http import ADMIN
 from ..core import FixtureReloader, RuleSearch
-from . import _contents, _explain, _faults, _fixtures, _grpc_call, _journal, _stubs, _ui
+from . import _caches, _contents, _explain, _faults, _fixtures, _grpc_call, _journal, _stubs, _ui
 from ._common import STATE, AdminState, endpoint, state, tenant_of
 from ._stream import JournalStreams, stream_requests
 from ._spec import document
@@ -58,6 +58,7 @@ ROUTES = (
     ("GET", "/explain/misses", _explain.explain_misses),
     ("GET", "/fixtures", _fixtures.fixture_status),
     ("GET", "/fixtures/contents", _contents.fixture_contents),
+    ("GET", "/caches", _caches.cache_status),
     ("POST", "/fixtures/reload", _fixtures.reload_fixtures),
     ("POST", "/reset", reset),
 )

@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._numbers import whole
 from ._ratelimit import Quota, RateLimiter
 from ._rules import ErrorKind, Fault
 from ._stubs import fault_from_json
@@ -145,10 +146,11 @@ def fault_spec_from_json(raw: dict[str, Any], tenant: str | None) -> FaultSpec:
         rate=raw.get("rate", 1.0), latency=_latency(raw.get("latency")),
         error=fault_from_json(raw["error"]) if "error" in raw else None,
         reset=raw.get("reset", False),
-        drip=Drip(raw["drip"]["chunk_bytes"], raw["drip"]["interval_ms"]) if "drip" in raw else None,
-        quota=RateLimiter((Quota(quota["limit"], quota.get("window_s", math.inf)),))
+        drip=Drip(int(raw["drip"]["chunk_bytes"]), int(raw["drip"]["interval_ms"]))
+        if "drip" in raw else None,
+        quota=RateLimiter((Quota(int(quota["limit"]), quota.get("window_s", math.inf)),))
         if quota else None,
-        times=raw.get("times"), seed=raw.get("seed", DEFAULT_SEED))
+        times=whole(raw.get("times")), seed=int(raw.get("seed", DEFAULT_SEED)))
 
 
 class FaultError(ValueError):
@@ -161,6 +163,8 @@ class FaultBook:
     def __init__(self) -> None:
         self._faults: dict[str, FaultSpec] = {}
         self._seq = itertools.count(1)
+        #: changes with every write (add, remove, clear): what answers were kept for
+        self.version = 0
 
     def add(self, spec: FaultSpec) -> FaultSpec:
         if len(self._faults) >= MAX_FAULTS:
@@ -171,6 +175,7 @@ class FaultBook:
             raise FaultError(f"a fault with id {spec.id!r} exists")
         spec.name = spec.name or spec.id
         self._faults[spec.id] = spec
+        self.version += 1
         return spec
 
     def listed(self, tenant: str | None = None) -> list[FaultSpec]:
@@ -181,11 +186,18 @@ class FaultBook:
         if spec is None or (tenant is not None and spec.tenant != tenant):
             return False
         del self._faults[fault_id]
+        self.version += 1
         return True
 
     def clear(self, tenant: str | None = None) -> None:
         for spec in self.listed(tenant):
             del self._faults[spec.id]
+        self.version += 1
+
+    def may_target(self, target: FaultTarget) -> bool:
+        """Whether any fault still in force targets the call (nothing is drawn or
+        counted): a call that no fault may target has no plan to make."""
+        return any(not spec.spent and spec.targets(target) for spec in self._faults.values())
 
     def plan(self, target: FaultTarget) -> FaultPlan:
         """Every fault that targets the call applies, oldest first: latencies add up, the

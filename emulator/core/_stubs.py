@@ -16,6 +16,7 @@ from typing import Any
 
 from ._fingerprint import Fingerprint
 from ._match import Match, Tier
+from ._numbers import whole
 from ._rules import Fault, normalize_text
 
 #: Emulator decision: as in WireMock, priority 1 is the highest and 5 the default; among
@@ -146,6 +147,8 @@ class StubBook:
     catalogs: dict[str, CatalogCheck] = field(default_factory=dict)
     _stubs: dict[str, Stub] = field(default_factory=dict)
     _seq: Any = field(default_factory=lambda: itertools.count(1))
+    #: changes with every write (add, remove, clear): what answers were kept for
+    version: int = 0
 
     def add(self, stub: Stub) -> Stub:
         """Raises StubError for a duplicate id, too many stubs or an unknown result id."""
@@ -159,6 +162,7 @@ class StubBook:
         self._check_results(stub)
         stub.name = stub.name or stub.id
         self._stubs[stub.id] = stub
+        self.version += 1
         return stub
 
     def _check_results(self, stub: Stub) -> None:
@@ -183,6 +187,7 @@ class StubBook:
         if self.get(stub_id, tenant) is None:
             return False
         del self._stubs[stub_id]
+        self.version += 1
         return True
 
     def listed(self, tenant: str | None = None) -> list[Stub]:
@@ -192,6 +197,7 @@ class StubBook:
     def clear(self, tenant: str | None = None) -> None:
         for stub in self.listed(tenant):
             del self._stubs[stub.id]
+        self.version += 1
 
     def visible(self, query: StubQuery) -> list[Stub]:
         """The stubs this caller could be answered by (its tenant's and global ones)."""
@@ -223,7 +229,8 @@ class StubBook:
 def fault_from_json(raw: dict[str, Any]) -> Fault:
     """An ``error`` object of a stub or fault: its vendor fields (checked by the admin
     API's schema) and its ``message``."""
-    return Fault.named({k: v for k, v in raw.items() if k != "message" and v is not None},
+    return Fault.named({k: whole(v) if isinstance(v, float) else v
+                        for k, v in raw.items() if k != "message" and v is not None},
                        raw.get("message", ""))
 
 
@@ -231,7 +238,7 @@ def _step(raw: dict[str, Any]) -> StubStep:
     results = raw.get("results")
     return StubStep(tuple(results) if results is not None else None,
                     fault_from_json(raw["error"]) if "error" in raw else None,
-                    raw.get("delay_ms", 0))
+                    int(raw.get("delay_ms", 0)))
 
 
 def stub_from_json(raw: dict[str, Any], tenant: str | None, *, key: bytes | None = None,
@@ -249,7 +256,7 @@ def stub_from_json(raw: dict[str, Any], tenant: str | None, *, key: bytes | None
     return Stub(
         id=raw.get("id", ""), name=raw.get("name", ""), steps=steps, raw=raw, tenant=tenant,
         vendor=raw.get("vendor"), scope=scope,
-        priority=raw.get("priority", DEFAULT_PRIORITY), repeat=raw.get("repeat", False),
-        times=raw.get("times"), key=key, fingerprint=fp, url=raw.get("url"),
+        priority=int(raw.get("priority", DEFAULT_PRIORITY)), repeat=raw.get("repeat", False),
+        times=whole(raw.get("times")), key=key, fingerprint=fp, url=raw.get("url"),
         alias=alias,
         text=normalize_text(raw["text"]) if "text" in raw else None)
