@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import urllib.request
 
 import pytest
 
@@ -87,6 +88,9 @@ def test_the_page_is_served_with_a_policy_that_allows_nothing_from_elsewhere(run
         status, headers, body = http(running.http, "GET", f"/_emulator/ui/{name}")
         assert status == 200 and headers["Content-Type"] == f"{kind}; charset=utf-8"
         assert b"://" not in body.replace(b"location.origin", b"")  # no URL of another host
+    request = urllib.request.Request(running.http + "/_emulator/ui")  # without the slash
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.url == running.http + "/_emulator/ui/" and b"<title>" in answer.read()
     status, _, body = http(running.http, "GET", "/_emulator/ui/secret.txt")
     assert status == 404 and json.loads(body) == {"error": "no file 'secret.txt' in the page"}
 
