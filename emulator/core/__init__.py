@@ -34,7 +34,7 @@ from ._explain import explain, explain_catalog
 from ._reload import FixtureReloader
 from ._catalog import (Catalog, CatalogQuery, CatalogResult, Clause, Facet, FacetKind,
                        FacetRequest, Filters, Item, RangeClause, RangeFacet, SortKey, TermClause,
-                       TermCount, TermFacet, catalog_match, run_query, term_name)
+                       TermCount, TermFacet, catalog_match, image_query, run_query, term_name)
 from ._engines import CatalogEngine
 from ._text_match import TextMode, search_text, suggestions
 
@@ -54,7 +54,7 @@ __all__ = [
     "TermCount", "TermFacet", "TextMode", "Thumbnails", "Tier", "WorkPool", "ascii_integer",
     "b64decode_strict",
     "catalog_match", "explain", "explain_catalog", "fault_spec_from_json", "fingerprint",
-    "image_record", "load_fixtures", "placeholder_fingerprint", "placeholder_path",
+    "image_query", "image_record", "load_fixtures", "placeholder_fingerprint", "placeholder_path",
     "recorded_fingerprint", "render_placeholder", "run_query", "search_text", "stub_from_json",
     "suggestions", "tenant_from", "term_name", "update_framed", "visual_distance",
 ]
