@@ -23,14 +23,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .core import (MAX_BODY_BYTES, NO_FAULTS, OFFLOAD_BYTES, CallNotes, Fault, FaultBook,
                    FaultPlan, FaultTarget, Journal, RateLimiter, StubBook, StubHit, StubQuery,
-                   WorkPool, update_framed)
-from .core._replay import ENTRY_OVERHEAD, Replay, ReplayCache, StateVersion
+                   Thumbnails, WorkPool, update_framed)
+from .core._replay import ENTRY_OVERHEAD, Replay, ReplayCache, RequestKey, StateVersion
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class Adapter(Generic[C, A, R]):
         """The vendor's error for a failure of the emulator's own."""
         raise NotImplementedError
 
-    async def replay_key(self, call: C) -> Hashable | None:
+    async def replay_key(self, call: C) -> RequestKey | None:
         """The call's raw request, as a key to its kept answer (reading what it must, such
         as the body); None: never replayed. The key must hold every byte the answer and
         the journal could depend on."""
@@ -169,10 +169,12 @@ class Pipeline:
 
     def __init__(self, faults: FaultBook, stubs: StubBook, journal: Journal,
                  pool: WorkPool, replays: ReplayCache | None = None,
-                 store: Callable[[], object] = lambda: None) -> None:
+                 store: Callable[[], object] = lambda: None,
+                 thumbnails: Thumbnails | None = None) -> None:
         self.faults, self.stubs, self.journal, self.pool = faults, stubs, journal, pool
         self.replays = replays if replays is not None else ReplayCache(0, 0)
         self._store = store  # the fixture set in force
+        self.thumbnails = thumbnails
 
     def version(self) -> StateVersion:
         return StateVersion(self._store(), self.stubs.version, self.faults.version)
@@ -203,7 +205,7 @@ class Pipeline:
                 and call.digest and self.version().same(version):
             kept, size = adapter.keep(delivery.response)
             self.replays.put(key, version, Replay(
-                kept, size + _key_bytes(key), call.digest, call.tenant, request, outcome,
+                kept, size + key.nbytes + ENTRY_OVERHEAD, call.digest, call.tenant, request, outcome,
                 call.lookup,
                 call.image, call.match, tuple(call.counted)))
         return delivery
@@ -301,14 +303,12 @@ class Pipeline:
         adapter.set_request_id(call, call.digest)
 
     def _record(self, adapter: Adapter[C, A, R], call: C, outcome: str) -> dict[str, Any]:
+        if self.thumbnails is not None and call.image and call.image_data is not None:
+            # begun first, so a reader the entry reaches can already wait for its thumbnail
+            self.thumbnails.make(call.image["sha256"], call.image_data)
+        call.image_data = None
         request = adapter.journal_request(call)
         self.journal.record(call.api, call.operation, call.request_id, request, outcome,
                             **call.journal_details())
         return request
 
-
-def _key_bytes(key: Hashable) -> int:
-    """What a replay key holds in bytes (its bytes parts, as the body), plus an entry's
-    own objects."""
-    parts = key if isinstance(key, tuple) else (key,)
-    return ENTRY_OVERHEAD + sum(len(p) for p in parts if isinstance(p, (bytes, str)))

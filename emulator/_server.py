@@ -106,7 +106,7 @@ class Emulator:
         engine = self._engine = RuleSearch(store, journal, pool)
         engine.replays = ReplayCache(max_bytes=config.replay_bytes)
         pipeline = Pipeline(engine.faults, engine.stubs, journal, pool, engine.replays,
-                            lambda: engine.store)
+                            lambda: engine.store, engine.thumbnails)
         rate_limits = store.settings.rate_limits if config.rate_limits is None \
             else config.rate_limits
         guard = ConnectionGuard(config.max_connections, config.header_timeout)
@@ -121,6 +121,7 @@ class Emulator:
         # gateway answers an unknown path (the emulator's first and main API)
         _http.add_fallback(app, "/", yandex.rest_unmatched)
         await self._serve_grpc(servicer, config, pair)
+        admin.set_grpc_target(app, f"{config.url_host()}:{self.grpc_port}")
         await self._serve_http(app, config, pair)
         engine.public_base_url = config.public_base_url or \
             f"http://{config.url_host()}:{self.http_port}"

@@ -7,7 +7,7 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -16,12 +16,18 @@ from ..core._fixtures import _json_path as json_path
 from ._params import ParameterError, parameters
 from ._spec import message, validator
 
+if TYPE_CHECKING:
+    from ._stream import JournalStreams
+
 
 @dataclass
 class AdminState:
     engine: RuleSearch
     reloader: FixtureReloader
+    streams: JournalStreams
     token: str | None = None
+    #: where the emulator's own gRPC server listens (host:port), once it does
+    grpc_target: str | None = None
 
 
 STATE = web.AppKey("admin", AdminState)

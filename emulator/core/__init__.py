@@ -27,6 +27,7 @@ from ._results import ResultSet
 from ._rules import ErrorKind, Fault
 from ._search import Answer, RuleSearch
 from ._services import Services
+from ._thumbnails import THUMBNAIL_TYPE, Thumbnails
 from ._stubs import (Caller, Stub, StubBook, StubConflict, StubError, StubHit, StubQuery,
                      StubStep, stub_from_json)
 from ._explain import explain, explain_catalog
@@ -42,7 +43,7 @@ __all__ = [
     "CHROMATIC", "GRAYSCALE", "IMAGES_PATH", "MATCH_HEADER", "MAX_BODY_BYTES", "NO_FAULTS",
     "OFFLOAD_BYTES", "POOL_THREADS",
     "RATE_LIMITED", "RGB",
-    "TENANT_HEADER", "Access", "AccessList", "Answer", "CallNotes", "Caller", "Catalog",
+    "TENANT_HEADER", "THUMBNAIL_TYPE", "Access", "AccessList", "Answer", "CallNotes", "Caller", "Catalog",
     "CatalogEngine", "CatalogQuery", "CatalogResult", "Clause", "Color", "Drip", "ErrorKind", "Facet",
     "FacetKind", "FacetRequest", "Fault", "FaultBook", "FaultError", "FaultPlan", "FaultSpec",
     "FaultTarget", "Filters", "Fingerprint", "FixtureError", "FixtureReloader", "FixtureStore",
@@ -50,7 +51,8 @@ __all__ = [
     "JournalFilter", "Match", "NotAnImage", "Orientation", "Quota", "RangeClause", "RangeFacet",
     "RateLimiter", "ResultSet", "RuleSearch", "Services", "Settings", "SizeClass", "SortKey", "Stub",
     "StubBook", "StubConflict", "StubError", "StubHit", "StubQuery", "StubStep", "TermClause",
-    "TermCount", "TermFacet", "TextMode", "Tier", "WorkPool", "ascii_integer", "b64decode_strict",
+    "TermCount", "TermFacet", "TextMode", "Thumbnails", "Tier", "WorkPool", "ascii_integer",
+    "b64decode_strict",
     "catalog_match", "explain", "explain_catalog", "fault_spec_from_json", "fingerprint",
     "image_query", "image_record", "load_fixtures", "placeholder_fingerprint", "placeholder_path",
     "recorded_fingerprint", "render_placeholder", "run_query", "search_text", "stub_from_json",

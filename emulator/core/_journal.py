@@ -70,6 +70,8 @@ class CallNotes:
     tenant: str | None = None
     lookup: dict[str, Any] | None = None
     image: dict[str, Any] | None = None  # see image_record
+    #: the query image's bytes while the call lasts (for its thumbnail), never journaled
+    image_data: bytes | None = field(default=None, repr=False)
     match: Match | None = None
     plan: FaultPlan = NO_FAULTS
     started: float = field(default_factory=time.perf_counter)
@@ -146,6 +148,9 @@ class Journal:
         """Call ``listener`` with every entry as it is recorded (the request log does)."""
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Callable[[JournalEntry], None]) -> None:
+        self._listeners.remove(listener)
+
     def record(self, api: str, method: str, request_id: str, request: dict[str, Any],
                outcome: str, **details: Any) -> JournalEntry:
         """``details`` are the optional fields of :class:`JournalEntry` (tenant, match, ...)."""
@@ -168,6 +173,12 @@ class Journal:
         """The selected entries, oldest first; ``limit`` keeps the most recent ones."""
         items = [e for e in self._entries if where is None or where.accepts(e)]
         return items[-limit:] if limit else items
+
+    def get(self, seq: int, tenant: str | None = None) -> JournalEntry | None:
+        """The kept entry with this ``seq`` (of this tenant, if one is named)."""
+        found = next((e for e in self._entries if e.seq == seq), None)
+        return None if found is None or (tenant is not None and found.tenant != tenant) \
+            else found
 
     def count(self, where: JournalFilter | None = None) -> int:
         return sum(1 for e in self._entries if where is None or where.accepts(e))
