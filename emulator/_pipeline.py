@@ -19,12 +19,12 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .core import (MAX_BODY_BYTES, NO_FAULTS, OFFLOAD_BYTES, CallNotes, Fault, FaultBook,
-                   FaultPlan, FaultTarget, Journal, StubBook, StubHit, StubQuery, WorkPool,
-                   update_framed)
+                   FaultPlan, FaultTarget, Journal, StoreUnavailable, StubBook, StubClaim,
+                   StubHit, StubQuery, WorkPool, update_framed)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ class Call(CallNotes):
     api: str = ""  # the journal's API, e.g. "<vendor>.<version>.<transport>"
     operation: str = ""  # the journal's method and a fault's operation
     request_id: str = ""  # derived once (see Pipeline.request_id)
+    #: the stub steps this call has taken (see StubBook.match)
+    taken: dict[str, int | None] = field(default_factory=dict)
 
 
 C = TypeVar("C", bound=Call)
@@ -102,6 +104,10 @@ class Adapter(Generic[C, A, R]):
         """The vendor's error for a failure of the emulator's own."""
         raise NotImplementedError
 
+    def unavailable_error(self) -> Exception:
+        """The vendor's "unavailable" error: the state store cannot be reached."""
+        raise NotImplementedError
+
     def reset_error(self) -> Exception:
         """The vendor's error standing for a reset connection (gRPC answers it)."""
         raise NotImplementedError
@@ -144,9 +150,37 @@ class Pipeline:
 
     async def run(self, adapter: Adapter[C, A, R], call: C) -> Delivery[R]:
         try:
+            return await self._run(adapter, call)
+        except StoreUnavailable as exc:
+            return await self._unavailable(adapter, call, exc)
+
+    async def _unavailable(self, adapter: Adapter[C, A, R], call: C,
+                           exc: StoreUnavailable) -> Delivery[R]:
+        """The state store is down: the vendor's "unavailable" error, the request logged
+        (its journal is in the store, which cannot take it)."""
+        log.warning("%s %s: the state store is unavailable (%s): answered as unavailable",
+                    call.api, call.operation, exc)
+        await self.request_id(adapter, call)
+        response, outcome = adapter.render_error(call, adapter.unavailable_error())
+        self.journal.announce(call.api, call.operation, call.request_id,
+                              adapter.journal_request(call), outcome, **call.journal_details())
+        return Delivery(response, NO_FAULTS)
+
+    async def _operate(self, adapter: Adapter[C, A, R], call: C) -> A:
+        """The operation; a stub step that needs the store's answer is taken, and the
+        operation (which asks for its stub before anything else it does) runs again."""
+        while True:
+            try:
+                return await adapter.operate(call, self)
+            except StubClaim as claim:
+                call.taken[claim.stub.id] = await self.stubs.take(claim.stub)
+
+    async def _run(self, adapter: Adapter[C, A, R], call: C) -> Delivery[R]:
+        self.journal.store.check()
+        try:
             await adapter.admit(call)
             await self._faults(adapter, call)
-            answer = await adapter.operate(call, self)
+            answer = await self._operate(adapter, call)
             await self.request_id(adapter, call)
             response, outcome = adapter.render(call, answer)
         except ClientGone:
@@ -154,6 +188,8 @@ class Pipeline:
             response, outcome = adapter.gone(call)
             await self._record(adapter, call, outcome)
             return Delivery(response, NO_FAULTS)
+        except StoreUnavailable:
+            raise
         except Exception as exc:
             response, outcome = await self._failed(adapter, call, exc)
         if call.plan.reset:
@@ -174,7 +210,7 @@ class Pipeline:
     async def _faults(self, adapter: Adapter[C, A, R], call: C) -> None:
         """The one fault path: the plan's latency waited out, then its reset, then its
         error in the vendor's words."""
-        call.plan = plan = self.faults.plan(FaultTarget(
+        call.plan = plan = await self.faults.plan(FaultTarget(
             adapter.vendor, call.api, call.operation, call.tenant))
         if plan.delay_ms:
             await asyncio.sleep(plan.delay_ms / 1000)
@@ -188,7 +224,7 @@ class Pipeline:
         sequence moves on), and notes it as the call's match. Its step's delay, results and
         error are the operation's to answer, as a fixture rule's are."""
         def find(query: StubQuery) -> StubHit | None:
-            hit = self.stubs.match(query)
+            hit = self.stubs.match(query, taken=call.taken)
             if hit is not None:
                 call.match = hit.match
             return hit
@@ -198,7 +234,12 @@ class Pipeline:
     async def stub(self, call: Call, query: StubQuery) -> StubHit | None:
         """The stub step for an operation that answers a stub by itself: the stub found
         (see :meth:`stub_finder`), its delay waited out."""
-        hit = self.stub_finder(call)(query)
+        while True:
+            try:
+                hit = self.stub_finder(call)(query)
+                break
+            except StubClaim as claim:
+                call.taken[claim.stub.id] = await self.stubs.take(claim.stub)
         if hit is not None and hit.step.delay_ms:
             await asyncio.sleep(hit.step.delay_ms / 1000)
         return hit
@@ -213,5 +254,5 @@ class Pipeline:
                                                     size, parts))
 
     async def _record(self, adapter: Adapter[C, A, R], call: C, outcome: str) -> None:
-        self.journal.record(call.api, call.operation, call.request_id,
+        await self.journal.record(call.api, call.operation, call.request_id,
                             adapter.journal_request(call), outcome, **call.journal_details())

@@ -30,9 +30,9 @@ async def openapi(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     """A tenant's stubs, faults and journal entries (everything with no tenant)."""
     engine, tenant = state(request).engine, tenant_of(request)
-    engine.stubs.clear(tenant)
-    engine.faults.clear(tenant)
-    engine.journal.clear(tenant)
+    await engine.stubs.clear(tenant)
+    await engine.faults.clear(tenant)
+    await engine.journal.clear(tenant)
     return web.Response(status=204)
 
 

@@ -18,15 +18,16 @@ def _filter(request: web.Request) -> JournalFilter:
 async def list_requests(request: web.Request) -> web.Response:
     """Entries oldest first; ``limit`` keeps the most recent."""
     where = _filter(request)
-    entries = state(request).engine.journal.entries(integer_param(request, "limit") or None, where)
+    entries = await state(request).engine.journal.entries(integer_param(request, "limit") or None,
+                                                          where)
     return await json_reply(request, lambda: {"requests": [e.to_json() for e in entries]})
 
 
 async def count_requests(request: web.Request) -> web.Response:
     where = _filter(request)
-    return web.json_response({"count": state(request).engine.journal.count(where)})
+    return web.json_response({"count": await state(request).engine.journal.count(where)})
 
 
 async def clear_requests(request: web.Request) -> web.Response:
-    state(request).engine.journal.clear(tenant_of(request))
+    await state(request).engine.journal.clear(tenant_of(request))
     return web.Response(status=204)

@@ -30,7 +30,7 @@ from ._call import VENDOR, Call, Operation
 from ._errors import (DoofinderError, DfidImageNotFound, EmbeddingFailed, EntityTooLarge,
                       FieldsMissing, BadRequest, ConnectionReset, ImageSearchDisabled, Internal,
                       MappingNotFound, MethodNotAllowed, PathNotFound, SuggestionsUnavailable,
-                      SuggestQueryInvalid, TooManyRequests, from_fault)
+                      SuggestQueryInvalid, TooManyRequests, Unavailable, from_fault)
 from ._params import merge
 from ._render import search_response
 
@@ -57,7 +57,8 @@ class DoofinderApi(Adapter[Call, Any, web.Response]):
     def __init__(self, engine: Services, pipeline: Pipeline, *, rate_limits: bool) -> None:
         self.engine = engine
         self.pipeline = pipeline
-        self.limiter = RateLimiter((QUOTA,)) if rate_limits else None
+        self.limiter = RateLimiter((QUOTA,), store=engine.state, scope="doofinder") \
+            if rate_limits else None
 
     async def offload(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Catalog work: in the work pool, off the event loop."""
@@ -69,7 +70,7 @@ class DoofinderApi(Adapter[Call, Any, web.Response]):
             check_declared_size(call.request)
         engine = _access.admit(self.engine.store.engines, call.hashid, call.request,
                                call.unknown_engine)
-        if self.limiter is not None and not self.limiter.allow(engine.id):
+        if self.limiter is not None and not await self.limiter.allow(engine.id):
             raise TooManyRequests()
         call.admitted = engine
         call.lookup = {"hashid": engine.id}
@@ -105,6 +106,9 @@ class DoofinderApi(Adapter[Call, Any, web.Response]):
 
     def internal_error(self) -> Exception:
         return Internal()
+
+    def unavailable_error(self) -> Exception:
+        return Unavailable()
 
     def reset_error(self) -> Exception:
         return ConnectionReset()
