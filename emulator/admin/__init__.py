@@ -13,7 +13,7 @@ from aiohttp import web
 from .._http import ADMIN
 from ..core import FixtureReloader, RuleSearch
 from . import _explain, _faults, _fixtures, _journal, _stubs
-from ._common import STATE, AdminState, endpoint, state, tenant_of
+from ._common import STATE, AdminState, endpoint, settled, state, tenant_of
 from ._spec import document
 
 PREFIX = ADMIN
@@ -33,7 +33,16 @@ async def reset(request: web.Request) -> web.Response:
     await engine.stubs.clear(tenant)
     await engine.faults.clear(tenant)
     await engine.journal.clear(tenant)
+    await settled(request)
     return web.Response(status=204)
+
+
+async def state_status(request: web.Request) -> web.Response:
+    """Where the state lives, its health, and the versions this replica serves."""
+    engine = state(request).engine
+    info = await engine.state.info()
+    info["versions"] = {"stubs": engine.stubs.version, "faults": engine.faults.version}
+    return web.json_response(info)
 
 
 ROUTES = (
@@ -54,13 +63,20 @@ ROUTES = (
     ("GET", "/fixtures", _fixtures.fixture_status),
     ("POST", "/fixtures/reload", _fixtures.reload_fixtures),
     ("POST", "/reset", reset),
+    ("GET", "/state", state_status),
 )
+#: What acts on, or lists, state a worker keeps of its own with ``--state memory``.
+SHARED = {("GET", "/requests"), ("DELETE", "/requests"), ("GET", "/requests/count"),
+          ("POST", "/stubs"), ("DELETE", "/stubs"), ("DELETE", "/stubs/{id}"),
+          ("POST", "/faults"), ("DELETE", "/faults"), ("DELETE", "/faults/{id}"),
+          ("GET", "/explain/misses"), ("POST", "/reset")}
 
 
 def mount(app: web.Application, engine: RuleSearch, reloader: FixtureReloader,
-          token: str | None = None) -> None:
-    app[STATE] = AdminState(engine, reloader, token)
+          token: str | None = None, *, split_workers: int | None = None) -> None:
+    app[STATE] = AdminState(engine, reloader, token, split_workers)
     # the document needs no token, and takes any query (viewers and caches add their own)
     app.router.add_get(f"{PREFIX}/openapi.json", openapi)
     for method, path, handler in ROUTES:
-        app.router.add_route(method, PREFIX + path, endpoint(handler, method, PREFIX + path))
+        app.router.add_route(method, PREFIX + path, endpoint(
+            handler, method, PREFIX + path, shared=(method, path) in SHARED))

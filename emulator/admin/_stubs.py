@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..core import StubConflict, StubError, stub_from_json
-from ._common import AdminError, read_json, state, tenant_of
+from ..core import STUBS
+from ._common import AdminError, read_json, settled, state, tenant_of
 from ._images import resolve
 
 
@@ -26,6 +27,7 @@ async def add_stub(request: web.Request) -> web.Response:
         raise AdminError(409, exc.reason, exc.place) from None
     except StubError as exc:
         raise AdminError(400, exc.reason, exc.place) from None
+    await settled(request, STUBS)
     return web.json_response(stub.to_json(), status=201)
 
 
@@ -49,9 +51,11 @@ async def get_stub(request: web.Request) -> web.Response:
 
 async def delete_stub(request: web.Request) -> web.Response:
     await state(request).engine.stubs.remove(_stub(request).id)
+    await settled(request, STUBS)
     return web.Response(status=204)
 
 
 async def clear_stubs(request: web.Request) -> web.Response:
     await state(request).engine.stubs.clear(tenant_of(request))
+    await settled(request, STUBS)
     return web.Response(status=204)

@@ -227,22 +227,24 @@ class FaultBook:
         if before == self._version:
             change()
             self._version = after
+            self.store.applied(FAULTS, after)
         else:
             await self.reload()
 
-    async def reload(self) -> None:
+    async def reload(self, force: bool = False) -> None:
         """Every fault again from the store (another process changed them)."""
         async with self._lock:
             snapshot = await self.store.snapshot(FAULTS)
-            if snapshot.version <= self._version:
+            if snapshot.version <= self._version and not force:
                 return
             old, faults = self._faults, {}
             for record in sorted(snapshot.records, key=lambda r: r["seq"]):
                 spec = FaultSpec.from_record(record)
-                if spec.id in old:
+                if spec.id in old and not force:
                     spec.seen, spec.hits = old[spec.id].seen, old[spec.id].hits
                 faults[spec.id] = spec
             self._faults, self._version = faults, snapshot.version
+            self.store.applied(FAULTS, self._version)
 
     def listed(self, tenant: str | None = None) -> list[FaultSpec]:
         return [f for f in self._faults.values() if tenant is None or f.tenant == tenant]

@@ -58,8 +58,9 @@ class Snapshot:
     records: tuple[dict[str, Any], ...]
 
 
-#: What a book is told when another process changed it (it reloads from the store).
-ChangeListener = Callable[[], Awaitable[None]]
+#: What a book is told when another process changed it (it reloads from the store); with
+#: True, the store (re)connected and the book must read everything again.
+ChangeListener = Callable[[bool], Awaitable[None]]
 
 
 class StateStore:
@@ -88,6 +89,10 @@ class StateStore:
         if self.problem is not None:
             raise StoreUnavailable(self.problem)
 
+    async def wait_connected(self, timeout: float) -> bool:
+        """Whether the store answers, waiting up to ``timeout`` seconds for it."""
+        return True
+
     def listen(self, book: str, listener: ChangeListener) -> None:
         """``listener`` runs when another process changes ``book`` (or the store came back)."""
 
@@ -95,8 +100,12 @@ class StateStore:
         """What the admin API shows of the store: kind, health, replicas."""
         return {"backend": self.name, "shared": self.shared, "problem": self.problem}
 
-    async def wait_applied(self, version: int) -> None:
-        """Returns once every live replica has applied ``version`` (at most a bounded wait)."""
+    def applied(self, book: str, version: int) -> None:
+        """The book serves ``version`` now (the store tells other replicas)."""
+
+    async def wait_applied(self, book: str, version: int) -> None:
+        """Returns once every live replica serves ``version`` of ``book`` (or a bounded
+        time has passed)."""
 
     # -- records of a book -----------------------------------------------------------
     def version(self, book: str) -> int:

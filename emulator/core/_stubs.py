@@ -220,23 +220,25 @@ class StubBook:
         if before == self._version:
             change()
             self._version = after
+            self.store.applied(STUBS, after)
         else:
             await self.reload()
 
-    async def reload(self) -> None:
+    async def reload(self, force: bool = False) -> None:
         """Every stub again from the store (another process changed them)."""
         async with self._lock:
             snapshot = await self.store.snapshot(STUBS)
-            if snapshot.version <= self._version:
+            if snapshot.version <= self._version and not force:
                 return  # nothing new (or older than our own write, made since)
             old = self._stubs
             stubs = {}
             for record in sorted(snapshot.records, key=lambda r: r["seq"]):
                 stub = Stub.from_record(record)
-                if stub.id in old:
+                if stub.id in old and not force:
                     stub.hits = old[stub.id].hits
                 stubs[stub.id] = stub
             self._stubs, self._version = stubs, snapshot.version
+            self.store.applied(STUBS, self._version)
 
     def _check_results(self, stub: Stub) -> None:
         """A stub for one vendor names ids of its catalog; a stub for every vendor, ids
