@@ -295,10 +295,12 @@ class StubBook:
         tenant = query.caller.tenant
         return [s for s in self._stubs.values() if s.tenant is None or s.tenant == tenant]
 
-    def _ranked(self, query: StubQuery) -> list[tuple[Stub, tuple[int, int | None]]]:
+    def _ranked(self, query: StubQuery,
+                taken: Taken | None = None) -> list[tuple[Stub, tuple[int, int | None]]]:
         found = []
         for stub in self._stubs.values():
-            if stub.used_up or not stub.applies_to(query):
+            if (stub.used_up and (taken is None or stub.id not in taken)) \
+                    or not stub.applies_to(query):
                 continue
             close = stub.closeness(query)
             if close is not None:
@@ -313,7 +315,7 @@ class StubBook:
         of a sequence is taken once, over every process sharing the store). ``taken``: the
         steps this call has taken already; a step the store must be asked for raises
         :class:`StubClaim`."""
-        for stub, close in self._ranked(query):
+        for stub, close in self._ranked(query, taken):  # a step taken counts, used up or not
             if not consume:
                 return StubHit(stub, stub.step(), Match(Tier.STUB, stub.name, close[1]))
             if taken is not None and stub.id in taken:
