@@ -79,4 +79,5 @@ def mount(app: web.Application, engine: RuleSearch, reloader: FixtureReloader,
     app.router.add_get(f"{PREFIX}/openapi.json", openapi)
     for method, path, handler in ROUTES:
         app.router.add_route(method, PREFIX + path, endpoint(
-            handler, method, PREFIX + path, shared=(method, path) in SHARED))
+            handler, method, PREFIX + path, shared=(method, path) in SHARED,
+            stateful=not path.startswith(("/fixtures", "/state"))))

@@ -63,7 +63,8 @@ def split_refusal(workers: int) -> str:
             "docs/control-plane.md#shared-state), or with --workers 1")
 
 
-def endpoint(handler: Handler, method: str, path: str, *, shared: bool = False) -> Handler:
+def endpoint(handler: Handler, method: str, path: str, *, shared: bool = False,
+             stateful: bool = True) -> Handler:
     """The token check, the query and header parameters as the document declares them for
     the operation, and AdminError as its JSON error.
 
@@ -80,6 +81,8 @@ def endpoint(handler: Handler, method: str, path: str, *, shared: bool = False) 
             parameters(method, path).check(request)
             if shared and admin.split_workers:
                 raise AdminError(409, split_refusal(admin.split_workers))
+            if stateful:  # never answered from a copy the store may have moved past
+                admin.engine.state.check()
             return await handler(request)
         except ParameterError as exc:
             return error_response(400, str(exc))

@@ -99,7 +99,7 @@ def test_a_write_is_served_by_every_process_when_it_returns(pair):
 def test_a_fault_set_through_one_fires_on_both(pair):
     a, b = pair
     before = versions(a)["faults"]
-    status, fault = Admin(b.http, "fault")("POST", "/faults", {"times": 2, **UNAVAILABLE})
+    status, _fault = Admin(b.http, "fault")("POST", "/faults", {"times": 2, **UNAVAILABLE})
     assert status == 201
     assert versions(a)["faults"] > before and versions(a) == versions(b)
     code, _, _ = grpc_by_image(a.grpc, "fault", RED)

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -107,36 +107,36 @@ class Process:
 def emulator_processes(count: int, *args: str) -> Iterator[list[Process]]:
     """``count`` × ``python -m emulator`` on free ports with ``args``, started together;
     stopped (SIGTERM) at the end."""
-    logs = [tempfile.TemporaryFile() for _ in range(count)]  # a pipe could fill and block
-    procs = [subprocess.Popen([sys.executable, "-m", "emulator", "--http-port", "0",
-                               "--grpc-port", "0", "--reload-interval", "0", *args], cwd=ROOT,
-                              text=True, stdout=subprocess.PIPE, stderr=log)
-             for log in logs]
-    try:
-        running = []
-        for proc, log in zip(procs, logs, strict=True):
-            line = proc.stdout.readline() if proc.stdout else ""
-            if "ready" not in line:
-                proc.kill()
-                log.seek(0)
-                raise AssertionError(line + log.read().decode())
-            http_base = re.search(r"HTTP (\S+)", line)
-            grpc_target = re.search(r"gRPC (\S+)", line)
-            assert http_base and grpc_target, line
-            running.append(Process(proc, http_base.group(1), grpc_target.group(1), log))
-        yield running
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs:
-            try:
-                proc.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate(timeout=30)
-        for log in logs:
-            log.close()
+    with ExitStack() as files:
+        # each log to a file: a pipe nobody reads could fill, and block the emulator
+        logs = [files.enter_context(tempfile.TemporaryFile()) for _ in range(count)]
+        procs = [subprocess.Popen([sys.executable, "-m", "emulator", "--http-port", "0",
+                                   "--grpc-port", "0", "--reload-interval", "0", *args],
+                                  cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=log)
+                 for log in logs]
+        try:
+            yield [_ready(proc, log) for proc, log in zip(procs, logs, strict=True)]
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in procs:
+                try:
+                    proc.communicate(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.communicate(timeout=30)
+
+
+def _ready(proc: subprocess.Popen, log: IO[bytes]) -> Process:
+    line = proc.stdout.readline() if proc.stdout else ""
+    http_base, grpc_target = re.search(r"HTTP (\S+)", line), re.search(r"gRPC (\S+)", line)
+    if "ready" not in line or not http_base or not grpc_target:
+        proc.kill()
+        proc.wait(10)
+        log.seek(0)
+        raise AssertionError(line + log.read().decode())
+    return Process(proc, http_base.group(1), grpc_target.group(1), log)
 
 
 def ready(base: str) -> tuple[int, bytes]:
