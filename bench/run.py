@@ -95,6 +95,10 @@ def _parser() -> argparse.ArgumentParser:
                              "are installed")
     parser.add_argument("--install", action="store_true",
                         help=f"install missing load generators ({_load.INSTALL_HINT}; root only)")
+    parser.add_argument("--state", metavar="URL",
+                        help="also run every load against an emulator with --state URL (a "
+                             "Redis, e.g. redis://127.0.0.1:6379/0) beside the default "
+                             "memory store, and report what it costs")
     parser.add_argument("--output", type=Path, default=REPORT_FILE,
                         help="where the report goes (default bench/REPORT.md)")
     return parser
@@ -263,13 +267,15 @@ def _measure(plan: Plan, tools: _load.Tools, ours: _procs.Server, bare: _procs.S
                 drive(server, _load.Load(16, seconds=plan.warmup_s))
         for connections in plan.connections:
             load = _load.Load(connections, seconds=plan.seconds)
-            order = (bare, ours) if turn % 2 == 0 else (ours, bare)
+            first, second = (bare, ours) if turn % 2 == 0 else (ours, bare)
             turn += 1
-            results = {server.name: drive(server, load) for server in order}
-            rows.append(_report.Row(case.key, case.label, connections, results["ours"],
-                                    results["bare"], case.hit_mark is not None))
-            print(f"  {case.key:>16} {connections:>3} conn: {results['ours'].rps:8.0f} req/s, "
-                  f"bare {results['bare'].rps:8.0f} req/s, ratio {rows[-1].ratio:.2f}",
+            measured = {first.name: drive(first, load)}
+            measured[second.name] = drive(second, load)
+            rows.append(_report.Row(case.key, case.label, connections, measured[ours.name],
+                                    measured[bare.name], case.hit_mark is not None))
+            print(f"  {case.key:>16} {connections:>3} conn: {ours.name} "
+                  f"{measured[ours.name].rps:8.0f} req/s, {bare.name} "
+                  f"{measured[bare.name].rps:8.0f} req/s, ratio {rows[-1].ratio:.2f}",
                   file=sys.stderr)
     return rows
 
@@ -373,6 +379,14 @@ def main(argv: list[str] | None = None) -> int:
                 _same_answers(bare, served, sizes)
                 print("load", file=sys.stderr)
                 report.rows = _measure(plan, tools, ours, bare, served, sizes, work)
+            if args.state:
+                print(f"load with --state {args.state}", file=sys.stderr)
+                shared_argv = lambda h, g: _procs.emulator_argv(  # noqa: E731
+                    h, g, fixtures, state=args.state)
+                with _procs.launch("redis", shared_argv, _cases.xml_search(),
+                                   logs / "redis.log") as shared:
+                    report.state_url = args.state
+                    report.state_rows = _measure(plan, tools, shared, ours, served, sizes, work)
             if plan.profile_s:
                 print("profiles", file=sys.stderr)
                 report.profiles = _profiles(plan, tools, ours, served, sizes, work)

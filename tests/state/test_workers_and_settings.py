@@ -15,7 +15,6 @@ from emulator._config import ConfigError, resolve
 from support.adminhttp import Admin, http
 from support.redisserver import RedisServer, emulator_processes, redis_server
 from support.server import ROOT, start
-from support.yandexcalls import rest_search
 
 
 @pytest.fixture
