@@ -128,15 +128,16 @@ class Emulator:
         # Emulator decision: a path under no API's prefix is answered as the Yandex REST
         # gateway answers an unknown path (the emulator's first and main API)
         _http.add_fallback(app, "/", yandex.rest_unmatched)
+        await shared.start()  # before listening: a store that answers is joined first
+        if shared.shared and not await shared.wait_connected(STATE_CONNECT_WAIT):
+            log.error("%s; serving: vendor calls are answered unavailable until it answers",
+                      shared.problem)
         await self._serve_grpc(servicer, config, pair)
         await self._serve_http(app, config, pair)
         engine.public_base_url = config.public_base_url or \
             f"http://{config.url_host()}:{self.http_port}"
         await self._reloader.start()
-        await shared.start()
-        if shared.shared and not await shared.wait_connected(STATE_CONNECT_WAIT):
-            log.error("%s; serving: vendor calls are answered unavailable until it answers",
-                      shared.problem)
+        await shared.announce()  # with the fixture set's digest, now it is known
         app[_http.READY]["state"] = shared
         app[_http.READY]["ready"] = True
         # catalog pictures are fingerprinted in the background: ready now, warm soon after

@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ._faults import NO_FAULTS, FaultPlan
@@ -104,9 +104,14 @@ class JournalEntry:
     latency_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
+        """The entry as the admin API shows it: its fields, as they are (not copied: they
+        are only ever written out)."""
+        out = {name: getattr(self, name) for name in _ENTRY_FIELDS}
         out["faults"] = list(self.faults)
         return out
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(JournalEntry))
 
 
 @dataclass(frozen=True, slots=True)

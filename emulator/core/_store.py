@@ -93,6 +93,9 @@ class StateStore:
         """Whether the store answers, waiting up to ``timeout`` seconds for it."""
         return True
 
+    async def announce(self) -> None:
+        """Tell the other replicas about this one now (its fixture digest, say)."""
+
     def listen(self, book: str, listener: ChangeListener) -> None:
         """``listener`` runs when another process changes ``book`` (or the store came back)."""
 

@@ -63,6 +63,8 @@ FORGET_AFTER = 60.0
 #: after this long (seconds, logged): the longest a test can see an older state.
 APPLY_WAIT = 2.0
 APPLY_POLL = 0.002
+#: Journal entries sent to Redis in one pipeline, at most.
+JOURNAL_BATCH = 256
 
 
 def redacted(url: str) -> str:
@@ -110,6 +112,8 @@ class RedisStore(StateStore):
         self._connected = asyncio.Event()
         self._closing = False
         self._journal_cache: dict[bytes, JournalEntry] = {}
+        self._pending: list[tuple[str, str, asyncio.Future]] = []
+        self._flushing: asyncio.Future | None = None
         #: runs CPU work (parsing a whole journal) off the event loop; the server sets it
         self.offload: Callable[..., Awaitable[Any]] | None = None
 
@@ -189,6 +193,8 @@ class RedisStore(StateStore):
     async def _catch_up(self) -> None:
         """After (re)subscribing: what changed meanwhile, and what a store that lost its
         data no longer has, is read again."""
+        for script in self._scripts.values():  # a restarted Redis has none of them
+            await self._client.script_load(script.script)
         keys = [PREFIX + "v", *(PREFIX + "v:" + b for b in BOOKS)]
         await self._scripts["CATCH_UP"](keys=keys, args=[self._known.get(b, 0) for b in BOOKS])
         for book in BOOKS:
@@ -212,6 +218,10 @@ class RedisStore(StateStore):
     async def _report_applied(self, book: str) -> None:
         await self._client.hset(PREFIX + "applied:" + book, self.replica_id,
                                 self._known.get(book, 0))
+
+    async def announce(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._heartbeat()
 
     async def _heartbeat(self) -> None:
         await self._client.hset(PREFIX + "replicas", self.replica_id, json.dumps(
@@ -335,12 +345,37 @@ class RedisStore(StateStore):
 
     # -- the journal -----------------------------------------------------------------
     async def journal_add(self, entry: JournalEntry, size: int) -> JournalEntry:
+        """Entries of calls answered at the same time go to Redis together (one script
+        call, one round trip); each call waits for its own, so it is listed by every
+        replica once the call is answered."""
         data = entry.to_json()
         del data["seq"]
-        seq = await self._call(self._scripts["JOURNAL_ADD"](
-            keys=[PREFIX + "journal", PREFIX + "journal:seq"],
-            args=[size, entry.tenant or "", json.dumps(data, ensure_ascii=False, default=str)]))
-        return replace(entry, seq=int(seq))
+        waiter = asyncio.get_running_loop().create_future()
+        self._pending.append((entry.tenant or "",
+                              json.dumps(data, ensure_ascii=False, default=str), waiter))
+        if self._flushing is None or self._flushing.done():
+            self._flushing = asyncio.ensure_future(self._flush(size))
+        return replace(entry, seq=int(await waiter))
+
+    async def _flush(self, size: int) -> None:
+        keys = [PREFIX + "journal", PREFIX + "journal:seq"]
+        sha = self._scripts["JOURNAL_ADD"].sha  # loaded when the store (re)connected
+        while self._pending:
+            batch, self._pending = self._pending[:JOURNAL_BATCH], self._pending[JOURNAL_BATCH:]
+            args: list[Any] = [size]
+            for tenant, data, _ in batch:
+                args += (tenant, data)
+            try:
+                first = int(await self._call(self._client.evalsha(sha, len(keys), *keys,
+                                                                  *args)))
+            except StoreUnavailable as exc:
+                for *_, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_exception(StoreUnavailable(str(exc)))
+                continue
+            for number, (*_, waiter) in enumerate(batch, first):
+                if not waiter.done():
+                    waiter.set_result(number)
 
     async def journal_entries(self) -> list[JournalEntry]:
         items: Any = await self._call(self._client.xrange(PREFIX + "journal"))

@@ -63,11 +63,16 @@ end
 return 1
 """
 
-#: KEYS: journal stream, its sequence. ARGV: most entries kept, tenant, entry JSON.
+#: KEYS: journal stream, its sequence. ARGV: most entries kept, then (tenant, entry JSON)
+#: for each entry. Numbers the entries one after another; returns the first one's number.
 JOURNAL_ADD = """
-local seq = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 's', seq, 't', ARGV[2], 'e', ARGV[3])
-return seq
+local count = (#ARGV - 1) / 2
+local first = redis.call('INCRBY', KEYS[2], count) - count + 1
+for i = 0, count - 1 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 's', first + i,
+             't', ARGV[2 + 2 * i], 'e', ARGV[3 + 2 * i])
+end
+return first
 """
 
 #: KEYS: journal stream. ARGV: tenant. Removes that tenant's entries.

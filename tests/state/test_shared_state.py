@@ -171,14 +171,19 @@ def test_the_journal_is_capped_over_both(redis):
 def test_the_vendor_quota_holds_for_the_pair(redis):
     """Yandex's 10 requests a second per folder, over both processes together."""
     with emulator_processes(2, "--state", redis.url, "--rate-limits") as (a, b):
-        started = time.monotonic()
-        statuses = [search((a, b)[i % 2], "quota") for i in range(30)]
-        took = time.monotonic() - started
-        assert took < 1.0, "the burst must fit in one window to count"
-        assert statuses.count(200) == 10 and statuses[:10] == [200] * 10
-        assert set(statuses[10:]) == {429}
+        for attempt in range(3):  # the burst must fit in one second: a busy machine retries
+            tenant = f"quota-{attempt}"  # a key of its own: a fresh quota
+            started = time.monotonic()
+            with ThreadPoolExecutor(10) as threads:
+                statuses = list(threads.map(lambda i, t=tenant: search((a, b)[i % 2], t),
+                                            range(30)))
+            if time.monotonic() - started < 1.0:
+                break
+        else:
+            pytest.fail("30 requests never fitted in one second")
+        assert statuses.count(200) == 10 and statuses.count(429) == 20  # not 10 each
         time.sleep(1.05)  # the next window
-        assert search(b, "quota") == 200
+        assert search(b, tenant) == 200
 
 
 def test_a_fault_quota_holds_for_the_pair(pair):
