@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .core._journal import JOURNAL_SIZE
+from .core._replay import REPLAY_BYTES
 from .core._reload import DEFAULT_INTERVAL_S
 
 if sys.version_info >= (3, 11):
@@ -74,6 +75,8 @@ class Config:
     workers: int = 1
     shutdown_grace: float = SHUTDOWN_GRACE
     journal_size: int = JOURNAL_SIZE
+    #: bytes of answers kept for requests that arrive again; 0 keeps none
+    replay_bytes: int = REPLAY_BYTES
     #: when set, the admin API needs ``Authorization: Bearer <admin_token>``
     admin_token: str | None = field(default=None, repr=False)
     #: seconds between checks of the fixture files for changes; 0 turns watching off
@@ -253,6 +256,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("shutdown_grace", "float", "seconds requests in flight get to finish after SIGTERM"),
     Option("journal_size", "int", "requests the journal keeps (per worker with `state` memory; "
                                   "in all, with Redis)", low=1, high=1_000_000),
+    Option("replay_bytes", "int", "bytes of answers kept to answer requests that arrive again "
+                                  "byte for byte (per worker; 0 keeps none)", low=0,
+           high=2**40),
     Option("admin_token", "str", "token the admin API requires (`Authorization: Bearer ...`)",
            derived="none required"),
     Option("reload_interval", "float", "seconds between checks of the fixture files for "

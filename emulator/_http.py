@@ -11,9 +11,11 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable
-from typing import cast
+from dataclasses import dataclass
+from typing import Any, cast
 
 from aiohttp import web
+from multidict import CIMultiDict
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
 from yarl import URL
@@ -78,11 +80,27 @@ class BodyUnreadable(Exception):
 
 
 _CHUNK = 256 * 1024
+#: Where a request keeps its body once read (or why it could not be read).
+_BODY: Any = web.RequestKey("body", object) if hasattr(web, "RequestKey") else "emulator.body"
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The whole body (decoded from its Content-Encoding), at most ``limit`` bytes: read
-    here, for every vendor, so each answers a bad body in its own format."""
+    here, for every vendor, so each answers a bad body in its own format. Read once: a
+    second call gives the same bytes, or raises the same error."""
+    kept = request.get(_BODY)
+    if kept is None:
+        try:
+            kept = await _read_body(request, limit)
+        except (BodyTooLarge, BodyUnreadable, ClientGone) as exc:
+            kept = exc
+        request[_BODY] = kept
+    if isinstance(kept, Exception):
+        raise kept
+    return kept
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge()
     parts: list[bytes] = []
@@ -101,6 +119,62 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     except (ConnectionError, asyncio.IncompleteReadError):
         raise ClientGone() from None
     return b"".join(parts)
+
+
+async def request_key(request: web.Request, limit: int) -> tuple[Any, ...] | None:
+    """Every byte of the request an answer could depend on (method, raw target, raw
+    headers, the client's address and the connection's security, the body once read), as
+    the key of a kept answer; None when the body cannot be read (that is answered in
+    full)."""
+    try:
+        body = await read_body(request, limit)
+    except (BodyTooLarge, BodyUnreadable, ClientGone):
+        return None
+    return (request.method, request.raw_path, request.version, tuple(request.raw_headers),
+            request.remote, request.secure, body)
+
+
+#: Headers a kept response does not keep: the server sets them anew for every answer.
+_FRESH_HEADERS = frozenset({"content-length", "date", "server"})
+
+
+@dataclass(frozen=True, slots=True)
+class KeptResponse:
+    """An answer as it can be sent again: status, headers and body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    @classmethod
+    def of(cls, response: web.Response) -> tuple[KeptResponse, int]:
+        """The response kept, and its size in bytes."""
+        body = response.body if isinstance(response.body, bytes) else b""
+        headers = tuple((k, v) for k, v in response.headers.items()
+                        if k.lower() not in _FRESH_HEADERS)
+        return cls(response.status, headers, body), len(body) + sum(
+            len(k) + len(v) for k, v in headers)
+
+    def revive(self) -> web.Response:
+        return web.Response(status=self.status, body=self.body,
+                            headers=CIMultiDict(self.headers))
+
+
+class HttpReplays:
+    """An aiohttp adapter's part of answering repeats (see ``Adapter.replay_key``): its
+    calls carry their ``request``; bodies are read up to ``max_body_bytes``."""
+
+    max_body_bytes = 0
+
+    async def replay_key(self, call: Any) -> tuple[Any, ...] | None:
+        raw = await request_key(call.request, self.max_body_bytes)
+        return None if raw is None else (self, *raw)
+
+    def keep(self, response: web.Response) -> tuple[KeptResponse, int]:
+        return KeptResponse.of(response)
+
+    def revive(self, kept: KeptResponse) -> web.Response:
+        return kept.revive()
 
 
 def allowed_methods(request: web.BaseRequest) -> str:

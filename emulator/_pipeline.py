@@ -4,6 +4,11 @@
     admit -> fault plan -> operation (with the runtime-stub step) -> request id -> render
           -> journal -> (the transport delivers, with the plan's drip or reset)
 
+A request that arrives again byte for byte, in the same state, is answered with what its
+first arrival produced (:mod:`emulator.core._replay`): its quotas counted again and a
+journal entry of its own, unless a runtime fault could target it, which takes the whole
+sequence again.
+
 A vendor supplies an :class:`Adapter`: how it admits a call (declared size, access, quota,
 in the order its contract gives), its operation (which reads the request into a plain
 query and answers it), how it renders an answer and each of its errors, and what its
@@ -18,13 +23,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .core import (MAX_BODY_BYTES, NO_FAULTS, OFFLOAD_BYTES, CallNotes, Fault, FaultBook,
-                   FaultPlan, FaultTarget, Journal, StoreUnavailable, StubBook, StubClaim,
-                   StubHit, StubQuery, WorkPool, update_framed)
+                   FaultPlan, FaultTarget, Journal, RateLimiter, StoreUnavailable, StubBook,
+                   StubClaim, StubHit, StubQuery, WorkPool, update_framed)
+from .core._replay import ENTRY_OVERHEAD, Replay, ReplayCache, StateVersion
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +57,23 @@ class Call(CallNotes):
     api: str = ""  # the journal's API, e.g. "<vendor>.<version>.<transport>"
     operation: str = ""  # the journal's method and a fault's operation
     request_id: str = ""  # derived once (see Pipeline.request_id)
+    digest: bytes = b""  # what the request id was derived from
+    #: the quotas the call took one from (each repeat takes one again)
+    counted: list[tuple[RateLimiter, str]] = field(default_factory=list)
+    #: False when the answer depends on more than the request and the state (a rule's
+    #: delay, a live clock, a quota's refusal, a runtime stub): it is never replayed
+    replayable: bool = True
     #: the stub steps this call has taken (see StubBook.match)
     taken: dict[str, int | None] = field(default_factory=dict)
+
+    async def take(self, limiter: RateLimiter, key: str) -> bool:
+        """One of the quota ``key`` of ``limiter``; False (and never replayed) when it has
+        none left."""
+        if await limiter.allow(key):
+            self.counted.append((limiter, key))
+            return True
+        self.replayable = False
+        return False
 
 
 C = TypeVar("C", bound=Call)
@@ -108,6 +129,20 @@ class Adapter(Generic[C, A, R]):
         """The vendor's "unavailable" error: the state store cannot be reached."""
         raise NotImplementedError
 
+    async def replay_key(self, call: C) -> Hashable | None:
+        """The call's raw request, as a key to its kept answer (reading what it must, such
+        as the body); None: never replayed. The key must hold every byte the answer and
+        the journal could depend on."""
+        return None
+
+    def keep(self, response: R) -> tuple[Any, int]:
+        """The response in a form that can be sent again, and its size in bytes."""
+        raise NotImplementedError
+
+    def revive(self, kept: Any) -> R:
+        """A response to send, from what :meth:`keep` kept."""
+        raise NotImplementedError
+
     def reset_error(self) -> Exception:
         """The vendor's error standing for a reset connection (gRPC answers it)."""
         raise NotImplementedError
@@ -139,8 +174,14 @@ class Pipeline:
     """The control plane's books and the pool every call shares, and the one sequence."""
 
     def __init__(self, faults: FaultBook, stubs: StubBook, journal: Journal,
-                 pool: WorkPool) -> None:
+                 pool: WorkPool, replays: ReplayCache | None = None,
+                 store: Callable[[], object] = lambda: None) -> None:
         self.faults, self.stubs, self.journal, self.pool = faults, stubs, journal, pool
+        self.replays = replays if replays is not None else ReplayCache(0, 0)
+        self._store = store  # the fixture set in force
+
+    def version(self) -> StateVersion:
+        return StateVersion(self._store(), self.stubs.version, self.faults.version)
 
     async def offload(self, size: int, work: Any, *args: Any) -> Any:
         """``work(*args)``: in the pool when the input is ``size`` >= OFFLOAD_BYTES."""
@@ -148,9 +189,12 @@ class Pipeline:
             return await self.pool.run(work, *args)
         return work(*args)
 
-    async def run(self, adapter: Adapter[C, A, R], call: C) -> Delivery[R]:
+    async def run(self, adapter: Adapter[C, A, R], call: C,
+                  ids: Callable[[C], Awaitable[None]] | None = None) -> Delivery[R]:
+        """``ids``: called once the call's request id is known, before its answer is
+        (a transport that sends the ids ahead of a slow answer)."""
         try:
-            return await self._run(adapter, call)
+            return await self._run_or_replay(adapter, call, ids)
         except StoreUnavailable as exc:
             return await self._unavailable(adapter, call, exc)
 
@@ -166,17 +210,55 @@ class Pipeline:
                               adapter.journal_request(call), outcome, **call.journal_details())
         return Delivery(response, NO_FAULTS)
 
-    async def _operate(self, adapter: Adapter[C, A, R], call: C) -> A:
-        """The operation; a stub step that needs the store's answer is taken, and the
-        operation (which asks for its stub before anything else it does) runs again."""
-        while True:
-            try:
-                return await adapter.operate(call, self)
-            except StubClaim as claim:
-                call.taken[claim.stub.id] = await self.stubs.take(claim.stub)
+    async def _run_or_replay(self, adapter: Adapter[C, A, R], call: C,
+                             ids: Callable[[C], Awaitable[None]] | None) -> Delivery[R]:
+        self.journal.store.check()  # no round trip: a store known to be down
+        key = await adapter.replay_key(call) if self.replays.enabled else None
+        version = self.version()
+        if key is not None:
+            kept = self.replays.get(key, version)
+            if kept is not None:
+                call.tenant = kept.tenant  # as its admission read it (the key holds all)
+            if kept is not None and await self._may_replay(adapter, call, kept):
+                return await self._replayed(adapter, call, kept, ids)
+        if ids is not None:
+            await self.request_id(adapter, call)
+            await ids(call)
+        delivery, outcome, request = await self._run(adapter, call)
+        if key is not None and call.replayable and delivery.plan == NO_FAULTS \
+                and call.digest and self.version().same(version):
+            kept, size = adapter.keep(delivery.response)
+            self.replays.put(key, version, Replay(
+                kept, size + _key_bytes(key), call.digest, call.tenant, request, outcome,
+                call.lookup,
+                call.image, call.match, tuple(call.counted)))
+        return delivery
 
-    async def _run(self, adapter: Adapter[C, A, R], call: C) -> Delivery[R]:
-        self.journal.store.check()
+    async def _may_replay(self, adapter: Adapter[C, A, R], call: C, kept: Replay) -> bool:
+        """No fault may target the call, and every quota it takes has one left (a refusal
+        takes the whole sequence, which answers it)."""
+        if self.faults.may_target(FaultTarget(adapter.vendor, call.api, call.operation,
+                                              call.tenant)):
+            return False
+        for limiter, quota_key in kept.counted:
+            if not await call.take(limiter, quota_key):
+                return False
+        return True
+
+    async def _replayed(self, adapter: Adapter[C, A, R], call: C, kept: Replay,
+                        ids: Callable[[C], Awaitable[None]] | None) -> Delivery[R]:
+        adapter.set_request_id(call, kept.digest)
+        call.digest = kept.digest
+        call.lookup, call.image, call.match = kept.lookup, kept.image, kept.match
+        if ids is not None:
+            await ids(call)
+        await self.journal.record(call.api, call.operation, call.request_id, kept.request,
+                                  kept.outcome, **call.journal_details())
+        return Delivery(adapter.revive(kept.response), NO_FAULTS)
+
+    async def _run(self, adapter: Adapter[C, A, R], call: C,
+                   ) -> tuple[Delivery[R], str, dict[str, Any]]:
+        """The sequence: what is delivered, the journal's outcome and request record."""
         try:
             await adapter.admit(call)
             await self._faults(adapter, call)
@@ -186,16 +268,25 @@ class Pipeline:
         except ClientGone:
             await self.request_id(adapter, call)
             response, outcome = adapter.gone(call)
-            await self._record(adapter, call, outcome)
-            return Delivery(response, NO_FAULTS)
+            call.replayable = False
+            return (Delivery(response, NO_FAULTS), outcome,
+                    await self._record(adapter, call, outcome))
         except StoreUnavailable:
             raise
         except Exception as exc:
             response, outcome = await self._failed(adapter, call, exc)
         if call.plan.reset:
             outcome = RESET_OUTCOME
-        await self._record(adapter, call, outcome)
-        return Delivery(response, call.plan)
+        return Delivery(response, call.plan), outcome, await self._record(adapter, call, outcome)
+
+    async def _operate(self, adapter: Adapter[C, A, R], call: C) -> A:
+        """The operation; a stub step that needs the store's answer is taken, and the
+        operation (which asks for its stub before anything else it does) runs again."""
+        while True:
+            try:
+                return await adapter.operate(call, self)
+            except StubClaim as claim:
+                call.taken[claim.stub.id] = await self.stubs.take(claim.stub)
 
     async def _failed(self, adapter: Adapter[C, A, R], call: C,
                       exc: Exception) -> tuple[R, str]:
@@ -203,6 +294,7 @@ class Pipeline:
             exc = adapter.reset_error()
         elif not isinstance(exc, adapter.errors):
             log.exception("%s %s failed", call.api, call.operation)
+            call.replayable = False
             exc = adapter.internal_error()
         await self.request_id(adapter, call)
         return adapter.render_error(call, exc)
@@ -227,6 +319,7 @@ class Pipeline:
             hit = self.stubs.match(query, taken=call.taken)
             if hit is not None:
                 call.match = hit.match
+                call.replayable = False  # a sequence steps, a stub's times run out
             return hit
 
         return find
@@ -250,9 +343,18 @@ class Pipeline:
         if call.request_id:
             return
         size, parts = adapter.id_parts(call)
-        adapter.set_request_id(call, await self.offload(sum(map(len, parts)), request_digest,
-                                                    size, parts))
+        call.digest = await self.offload(sum(map(len, parts)), request_digest, size, parts)
+        adapter.set_request_id(call, call.digest)
 
-    async def _record(self, adapter: Adapter[C, A, R], call: C, outcome: str) -> None:
-        await self.journal.record(call.api, call.operation, call.request_id,
-                            adapter.journal_request(call), outcome, **call.journal_details())
+    async def _record(self, adapter: Adapter[C, A, R], call: C, outcome: str) -> dict[str, Any]:
+        request = adapter.journal_request(call)
+        await self.journal.record(call.api, call.operation, call.request_id, request, outcome,
+                            **call.journal_details())
+        return request
+
+
+def _key_bytes(key: Hashable) -> int:
+    """What a replay key holds in bytes (its bytes parts, as the body), plus an entry's
+    own objects."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return ENTRY_OVERHEAD + sum(len(p) for p in parts if isinstance(p, (bytes, str)))

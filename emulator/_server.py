@@ -18,6 +18,7 @@ from ._pipeline import MAX_BODY_BYTES, Pipeline
 from ._config import Config, ConfigError
 from ._guard import ConnectionGuard
 from ._resources import bundled
+from .core._replay import ReplayCache
 from .core import (FixtureError, FixtureReloader, FixtureStore, Journal, RuleSearch,
                    StateStore, WorkPool, load_fixtures)
 
@@ -112,7 +113,9 @@ class Emulator:
         engine = self._engine = RuleSearch(store, journal, pool)
         if hasattr(shared, "offload"):
             shared.offload = engine.control.run
-        pipeline = Pipeline(engine.faults, engine.stubs, journal, pool)
+        engine.replays = ReplayCache(max_bytes=config.replay_bytes)
+        pipeline = Pipeline(engine.faults, engine.stubs, journal, pool, engine.replays,
+                            lambda: engine.store)
         rate_limits = store.settings.rate_limits if config.rate_limits is None \
             else config.rate_limits
         guard = ConnectionGuard(config.max_connections, config.header_timeout)

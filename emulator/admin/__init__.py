@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .._http import ADMIN
 from ..core import FixtureReloader, RuleSearch
-from . import _explain, _faults, _fixtures, _journal, _stubs
+from . import _caches, _explain, _faults, _fixtures, _journal, _stubs
 from ._common import STATE, AdminState, endpoint, settled, state, tenant_of
 from ._spec import document
 
@@ -61,6 +61,7 @@ ROUTES = (
     ("POST", "/explain", _explain.explain_query),
     ("GET", "/explain/misses", _explain.explain_misses),
     ("GET", "/fixtures", _fixtures.fixture_status),
+    ("GET", "/caches", _caches.cache_status),
     ("POST", "/fixtures/reload", _fixtures.reload_fixtures),
     ("POST", "/reset", reset),
     ("GET", "/state", state_status),
@@ -80,4 +81,4 @@ def mount(app: web.Application, engine: RuleSearch, reloader: FixtureReloader,
     for method, path, handler in ROUTES:
         app.router.add_route(method, PREFIX + path, endpoint(
             handler, method, PREFIX + path, shared=(method, path) in SHARED,
-            stateful=not path.startswith(("/fixtures", "/state"))))
+            stateful=not path.startswith(("/fixtures", "/state", "/caches"))))

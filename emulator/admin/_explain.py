@@ -55,9 +55,11 @@ async def explain_query(request: web.Request) -> web.Response:
     raw = await read_json(request, "ExplainQuery")
     key, fp = await resolve(admin, raw)
     caller = Caller(raw.get("vendor", "yandex"), tenant_of(request))
+    # JSON Schema's integer admits 2.0, a count all the same
+    limit = int(raw.get("limit", DEFAULT_CANDIDATES))
     # ranking a catalog (and drawing its pictures, before warm-up ends) is CPU work
     explanation = await admin.engine.control.run(
-        _explained, admin, caller, raw, key, fp, raw.get("limit", DEFAULT_CANDIDATES))
+        _explained, admin, caller, raw, key, fp, limit)
     return web.json_response(explanation)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._numbers import whole
 from ._ratelimit import Quota
 from ._rules import ErrorKind, Fault
 from ._store import FAULTS, BookFull, MemoryStore, NotNow, RecordTaken, StateStore
@@ -176,9 +177,10 @@ def fault_spec_from_json(raw: dict[str, Any], tenant: str | None) -> FaultSpec:
         rate=raw.get("rate", 1.0), latency=_latency(raw.get("latency")),
         error=fault_from_json(raw["error"]) if "error" in raw else None,
         reset=raw.get("reset", False),
-        drip=Drip(raw["drip"]["chunk_bytes"], raw["drip"]["interval_ms"]) if "drip" in raw else None,
-        quota=Quota(quota["limit"], quota.get("window_s", math.inf)) if quota else None,
-        times=raw.get("times"), seed=raw.get("seed", DEFAULT_SEED))
+        drip=Drip(int(raw["drip"]["chunk_bytes"]), int(raw["drip"]["interval_ms"]))
+        if "drip" in raw else None,
+        quota=Quota(int(quota["limit"]), quota.get("window_s", math.inf)) if quota else None,
+        times=whole(raw.get("times")), seed=int(raw.get("seed", DEFAULT_SEED)))
 
 
 class FaultError(ValueError):
@@ -283,6 +285,11 @@ class FaultBook:
 
     async def clear(self, tenant: str | None = None) -> None:
         await self._remove(self.listed(tenant))
+
+    def may_target(self, target: FaultTarget) -> bool:
+        """Whether any fault still in force targets the call (nothing is drawn or
+        counted): a call that no fault may target has no plan to make."""
+        return any(not spec.spent and spec.targets(target) for spec in self._faults.values())
 
     async def _take(self, spec: FaultSpec) -> int | None:
         try:

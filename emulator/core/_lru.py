@@ -27,6 +27,11 @@ class BoundedLRU(Generic[V]):
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the values kept, as ``size`` measures them."""
+        return self._bytes
+
     def get(self, key: Hashable) -> V | None:
         with self._lock:
             found = self._items.get(key)

@@ -68,11 +68,6 @@ class RuleSearch(Services):
         self.generator.fakers  # noqa: B018 - made and kept
         super().warm()
 
-    def memoizable(self, answer: Answer) -> bool:
-        """Whether the rendered answer may be served again to the same request: with the
-        fixtures' clock frozen, an answer no runtime stub gave depends on nothing else."""
-        return self.store.settings.clock is not None and answer.match.tier is not Tier.STUB
-
     def _answer(self, outcome: Outcome, flt: ImageFilter, match: Match,
                 rule: ImageRule | None = None) -> Answer:
         results = ListedResults.filtered(outcome.docs, flt, self.public_base_url.rstrip("/")) \

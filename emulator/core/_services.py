@@ -12,9 +12,9 @@ from ._fingerprint import Fingerprint, FingerprintCache, NotAnImage
 from ._fixtures import FixtureStore
 from ._journal import Journal
 from ._limits import OFFLOAD_BYTES
-from ._memo import RenderMemo
 from ._placeholder import IMAGES_PATH
 from ._pool import CONTROL_THREADS, WorkPool
+from ._replay import ReplayCache
 from ._served import own_image
 from ._store import MemoryStore, StateStore
 from ._stubs import StubBook, StubHit, StubQuery
@@ -27,7 +27,7 @@ T = TypeVar("T")
 
 class Services:
     """What every vendor shares: the fixtures, the journal, the runtime stubs and faults,
-    the work pool, image fingerprints, the rendered-answer memo and the public base URL.
+    the work pool, image fingerprints, the answers kept for repeats and the public base URL.
     It makes no decision of any vendor's."""
 
     def __init__(self, store: FixtureStore, journal: Journal | None = None,
@@ -38,8 +38,8 @@ class Services:
         self.journal = journal or Journal(store=self.state)
         #: runtime stubs and faults, set through the admin API
         self.stubs = StubBook(self.state)
-        #: rendered answers of repeated requests (see :meth:`RuleSearch.memoizable`)
-        self.rendered = RenderMemo()
+        #: answers kept for requests that arrive again (the call pipeline's)
+        self.replays = ReplayCache()
         self.faults = FaultBook(self.state)
         #: Emulator decision: served image URLs start here; the server sets it to its own
         #: bound address unless a public base URL is configured.
@@ -61,6 +61,12 @@ class Services:
 
     def now(self) -> dt.datetime:
         return self.store.settings.clock or dt.datetime.now(dt.timezone.utc)
+
+    @property
+    def clock_frozen(self) -> bool:
+        """Whether :meth:`now` is the fixtures' fixed time (an answer that tells the time
+        is then the same on every repeat)."""
+        return self.store.settings.clock is not None
 
     async def in_image_pool(self, work: Callable[..., T], *args) -> T:
         """Run image work (drawing, resizing) in the work pool, off the event loop."""

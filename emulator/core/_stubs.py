@@ -16,6 +16,7 @@ from typing import Any
 
 from ._fingerprint import Fingerprint
 from ._match import Match, Tier
+from ._numbers import whole
 from ._rules import Fault, normalize_text
 from ._store import STUBS, BookFull, MemoryStore, NotNow, RecordTaken, StateStore
 
@@ -347,7 +348,8 @@ class StubBook:
 def fault_from_json(raw: dict[str, Any]) -> Fault:
     """An ``error`` object of a stub or fault: its vendor fields (checked by the admin
     API's schema) and its ``message``."""
-    return Fault.named({k: v for k, v in raw.items() if k != "message" and v is not None},
+    return Fault.named({k: whole(v) if isinstance(v, float) else v
+                        for k, v in raw.items() if k != "message" and v is not None},
                        raw.get("message", ""))
 
 
@@ -355,7 +357,7 @@ def _step(raw: dict[str, Any]) -> StubStep:
     results = raw.get("results")
     return StubStep(tuple(results) if results is not None else None,
                     fault_from_json(raw["error"]) if "error" in raw else None,
-                    raw.get("delay_ms", 0))
+                    int(raw.get("delay_ms", 0)))
 
 
 def stub_from_json(raw: dict[str, Any], tenant: str | None, *, key: bytes | None = None,
@@ -373,7 +375,7 @@ def stub_from_json(raw: dict[str, Any], tenant: str | None, *, key: bytes | None
     return Stub(
         id=raw.get("id", ""), name=raw.get("name", ""), steps=steps, raw=raw, tenant=tenant,
         vendor=raw.get("vendor"), scope=scope,
-        priority=raw.get("priority", DEFAULT_PRIORITY), repeat=raw.get("repeat", False),
-        times=raw.get("times"), key=key, fingerprint=fp, url=raw.get("url"),
+        priority=int(raw.get("priority", DEFAULT_PRIORITY)), repeat=raw.get("repeat", False),
+        times=whole(raw.get("times")), key=key, fingerprint=fp, url=raw.get("url"),
         alias=alias,
         text=normalize_text(raw["text"]) if "text" in raw else None)

@@ -18,14 +18,14 @@ from typing import Any
 
 from aiohttp import web
 
-from .._http import allowed_methods
+from .._http import HttpReplays, allowed_methods
 from .._http_faults import deliver
 from .._pipeline import RESET_OUTCOME, Adapter, Pipeline
 from ..core import (MATCH_HEADER, CatalogEngine, Fault, Fingerprint, Item, Match, NotAnImage,
                     Quota, RateLimiter, Services, StubQuery, StubStep, TextMode, Tier,
                     catalog_match, image_record, run_query, search_text, suggestions)
 from . import _access, _query, _stats
-from ._body import check_declared_size, decode_base64, json_object, read_body
+from ._body import MAX_BODY_BYTES, check_declared_size, decode_base64, json_object, read_body
 from ._call import VENDOR, Call, Operation
 from ._errors import (DoofinderError, DfidImageNotFound, EmbeddingFailed, EntityTooLarge,
                       FieldsMissing, BadRequest, ConnectionReset, ImageSearchDisabled, Internal,
@@ -48,8 +48,10 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-class DoofinderApi(Adapter[Call, Any, web.Response]):
+class DoofinderApi(HttpReplays, Adapter[Call, Any, web.Response]):
     """Doofinder's part of the call pipeline, and its operations."""
+
+    max_body_bytes = MAX_BODY_BYTES
 
     vendor = VENDOR
     errors = (DoofinderError, ConnectionReset)
@@ -70,7 +72,7 @@ class DoofinderApi(Adapter[Call, Any, web.Response]):
             check_declared_size(call.request)
         engine = _access.admit(self.engine.store.engines, call.hashid, call.request,
                                call.unknown_engine)
-        if self.limiter is not None and not await self.limiter.allow(engine.id):
+        if self.limiter is not None and not await call.take(self.limiter, engine.id):
             raise TooManyRequests()
         call.admitted = engine
         call.lookup = {"hashid": engine.id}

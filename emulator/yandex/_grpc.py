@@ -67,8 +67,26 @@ class Reply:
     status: Any = None  # grpc_status's Status
 
 
+@dataclass
+class GrpcCall(CallInfo):
+    """A v2 call over gRPC: the metadata it came with."""
+
+    metadata: tuple[tuple[str, str | bytes], ...] = ()
+
+
 class GrpcAdapter(V2Adapter[Reply]):
     """The v2 operations over gRPC: bytes in, bytes out."""
+
+    async def replay_key(self, call: CallInfo) -> tuple[Any, ...] | None:
+        """The message and every metadata entry (the peer's address changes no answer)."""
+        assert isinstance(call, GrpcCall)
+        return (self, call.payload, call.metadata)
+
+    def keep(self, response: Reply) -> tuple[Reply, int]:
+        return response, len(response.message or b"")
+
+    def revive(self, kept: Reply) -> Reply:
+        return kept  # frozen: sent as it is
 
     async def read(self, call: CallInfo) -> Any:
         return from_wire(self.request_type, call.payload, image_oneof=self.by_image)
@@ -81,15 +99,19 @@ class GrpcAdapter(V2Adapter[Reply]):
 
     def handler(self) -> grpc.RpcMethodHandler:
         async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
-            call = CallInfo.start(API, self.operation, f"grpc:{self.operation}",
+            call = GrpcCall.start(API, self.operation, f"grpc:{self.operation}",
                                   _metadata(context, "authorization"),
                                   _metadata(context, "x-client-request-id"),
                                   _metadata(context, TENANT_HEADER.lower()), payload=raw)
+            assert isinstance(call, GrpcCall)
+            call.metadata = tuple(context.invocation_metadata() or ())
+
+            async def send_ids(call: CallInfo) -> None:
+                await context.send_initial_metadata(call.id_headers())
+
             # the ids go out at once (the message is all there is to read): a client sees
             # the call has started while a slow answer is still due
-            await self.servicer.pipeline.request_id(self, call)
-            await context.send_initial_metadata(call.id_headers())
-            sent = await self.servicer.pipeline.run(self, call)
+            sent = await self.servicer.pipeline.run(self, call, ids=send_ids)
             reply = sent.response
             if reply.message is None:
                 status = reply.status

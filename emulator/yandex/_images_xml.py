@@ -15,9 +15,9 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
-from .._http import allowed_methods
+from .._http import HttpReplays, allowed_methods
 from .._http_faults import deliver
-from .._pipeline import RESET_OUTCOME, Adapter, Pipeline
+from .._pipeline import MAX_BODY_BYTES, RESET_OUTCOME, Adapter, Pipeline
 from ..core import (CHROMATIC, GRAYSCALE, TENANT_HEADER, Access, Color, Fault, ImageFilter,
                     ImageFormat, Orientation, SizeClass, ascii_integer)
 from . import _text_search
@@ -180,8 +180,12 @@ class V1Call(CallInfo):
     sent: dict[str, Any] = field(default_factory=dict)
 
 
-class V1Adapter(Adapter[V1Call, tuple[bytes, "int | None"], web.Response]):
+class V1Adapter(HttpReplays, Adapter[V1Call, tuple[bytes, "int | None"], web.Response]):
     """``GET /images-xml`` as the call pipeline runs it: every error is an XML document."""
+
+    #: Emulator decision: a GET's body is read only to tell repeats apart (it changes no
+    #: answer); one larger than a v2 body is answered in full.
+    max_body_bytes = MAX_BODY_BYTES
 
     vendor = "yandex"
     errors = (XmlError, ConnectionReset)
@@ -201,7 +205,7 @@ class V1Adapter(Adapter[V1Call, tuple[bytes, "int | None"], web.Response]):
             raise XmlError(42, query=query, language=query.language)
         if access is Access.FOLDER_DENIED:
             raise XmlError(31, query=query, language=query.language)
-        if not await self.servicer.quota_ok("images-xml", v1.folder_id):
+        if not await self.servicer.quota_ok("images-xml", v1.folder_id, call):
             raise XmlError(55, query=query, language=query.language)
         call.lookup = {"folder": v1.folder_id, "text": query.text}
 
@@ -220,7 +224,8 @@ class V1Adapter(Adapter[V1Call, tuple[bytes, "int | None"], web.Response]):
                                               find=pipeline.stub_finder(call),
                                               caller=call.caller)
         call.match = answer.match
-        await self.servicer.wait(answer)
+        await self.servicer.wait(answer, call)
+        call.replayable = call.replayable and self.servicer.engine.clock_frozen  # tells the time
         await pipeline.request_id(self, call)  # the XML's reqid derives from it
         return _text_search.render(self.servicer.engine, query, answer, call.request_id)
 

@@ -17,7 +17,7 @@ from aiohttp import web
 from google.protobuf import json_format
 
 from .. import _pipeline
-from .._http import BodyTooLarge, BodyUnreadable, allowed_methods, read_body
+from .._http import BodyTooLarge, BodyUnreadable, HttpReplays, allowed_methods, read_body
 from .._http_faults import deliver
 from ..core import TENANT_HEADER
 from ..core._lru import BoundedLRU
@@ -89,8 +89,10 @@ def _render(response) -> dict:
     return json_format.MessageToDict(response, always_print_fields_with_no_presence=True)
 
 
-class RestAdapter(V2Adapter[web.Response]):
+class RestAdapter(HttpReplays, V2Adapter[web.Response]):
     """The v2 operations over the vendor's REST gateway: JSON in, JSON out."""
+
+    max_body_bytes = MAX_BODY_BYTES
 
     def __init__(self, servicer: ImageSearchServicer, operation: str,
                  rendered: BoundedLRU[bytes]) -> None:

@@ -72,13 +72,16 @@ class ImageSearchServicer:
         service-account key does, so a folder-restricted key is granted it."""
         return self.engine.store.access.check(credential, folder_id or None)
 
-    async def quota_ok(self, api: str, key: str) -> bool:
-        return self.limiters is None or await self.limiters[api].allow(key)
+    async def quota_ok(self, api: str, key: str, call: CallInfo) -> bool:
+        """One of the call's quota, counted on the call (a repeat counts it again)."""
+        return self.limiters is None or await call.take(self.limiters[api], key)
 
     @staticmethod
-    async def wait(answer: Answer) -> None:
-        """A rule's (or stub's) delay, before its answer."""
+    async def wait(answer: Answer, call: CallInfo) -> None:
+        """A rule's (or stub's) delay, before its answer (a call that waits is answered in
+        full on every repeat)."""
         if answer.delay_ms:
+            call.replayable = False
             await asyncio.sleep(answer.delay_ms / 1000)
 
     # -- the v2 checks ------------------------------------------------------------------
@@ -88,14 +91,14 @@ class ImageSearchServicer:
             raise Unauthenticated()
         if access is Access.FOLDER_DENIED:
             raise PermissionDenied(f"Permission denied to folder {folder_id}")
-        if not await self.quota_ok(api, folder_id or call.credential()):
+        if not await self.quota_ok(api, folder_id or call.credential(), call):
             raise ResourceExhausted()
 
     async def _settle(self, answer: Answer, call: CallInfo, *, xml: bool = False) -> None:
         """A rule's delay, then its fault as a status (``xml``: a fault with an XML code is
         answered inside the XML instead)."""
         call.match = answer.match
-        await self.wait(answer)
+        await self.wait(answer, call)
         fault = answer.fault
         if fault is not None and not (xml and _text_search.given_xml_code(fault) is not None):
             raise from_fault(fault)
@@ -183,6 +186,7 @@ class ImageSearchServicer:
         answer = self.engine.by_text(query.text, request.folder_id or None, query.filter,
                                      find=self.pipeline.stub_finder(call), caller=call.caller)
         await self._settle(answer, call, xml=True)
+        call.replayable = call.replayable and self.engine.clock_frozen  # the XML tells the time
         raw, call.xml_code = _text_search.render(self.engine, query, answer, call.request_id)
         return self.protos.ImageSearchResponse(raw_data=raw)
 

@@ -90,12 +90,6 @@ def render(engine: RuleSearch, query: TextQuery, answer: Answer,
     if answer.fault is not None:
         code = xml_code(answer.fault)
         return render_error(query, code, message=answer.fault.message or None), code
-    # the request id already digests the whole request: the same request, the same reqid
-    key = (query, request_id, answer.match, engine.public_base_url)
-    memoizable = engine.memoizable(answer)
-    body = engine.rendered.get(engine.store, key) if memoizable else None
-    if body is not None:
-        return body, None
     results = answer.results
     start = query.page * query.groups_on_page
     docs = results.window(start, start + query.groups_on_page) if results is not None else []
@@ -105,6 +99,4 @@ def render(engine: RuleSearch, query: TextQuery, answer: Answer,
     body = _render.render_results(query.echo, docs, found=results.total, now=now,
                                reqid=_render.make_reqid(request_id.encode(), now),
                                language=query.language)
-    if memoizable:
-        engine.rendered.put(engine.store, key, body)
     return body, None

@@ -66,6 +66,8 @@ def test_a_miss_lists_the_closest_images_with_their_distance(admin, tmp_path):
     assert closest["distance"] > 8 and 0 < closest["visual_distance"] <= 1
     assert closest["distance"] <= got["candidates"][1]["distance"]
     assert closest["why_not"] and closest["rule"] in got["reason"]
+    as_float = admin("POST", "/explain", {"image_base64": b64(stripes(tmp_path)), "limit": 2.0})
+    assert as_float[0] == 200 and as_float[1]["candidates"] == got["candidates"]
     everything = admin("POST", "/explain", {"image_base64": b64(stripes(tmp_path)),
                                             "limit": 20})[1]["candidates"]
     reasons = [(c["distance"], c["why_not"][0]) for c in everything if c["distance"] is not None]

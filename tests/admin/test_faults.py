@@ -184,3 +184,20 @@ def test_fault_ids_delete_and_conflicts(admin):
     assert admin.for_tenant("other")("DELETE", "/faults/f")[0] == 404
     assert admin("DELETE", "/faults/f")[0] == 204
     assert admin("DELETE", "/faults/f")[0] == 404
+
+
+def test_integers_written_as_floats_act_as_the_integers(running, admin):
+    """JSON Schema's integer admits 2.0: a fault and a stub written so act as with 2."""
+    _status, fault = admin("POST", "/faults", {"times": 2.0, "seed": 3.0, "error": {"status": 14.0},
+                                               "drip": {"chunk_bytes": 512.0, "interval_ms": 1.0}})
+    assert fault["times"] == 2.0  # echoed as sent
+    assert [rest_search(running.http, admin.tenant, "x")[0] for _ in range(3)] == [503, 503, 200]
+    admin("DELETE", "/faults")
+    admin("POST", "/faults", {"quota": {"limit": 1.0}})
+    assert [rest_by_image(running.http, admin.tenant, RED)[0] for _ in range(2)] == [200, 429]
+    admin("DELETE", "/faults")
+    admin("POST", "/stubs", {"text": "floaty", "times": 1.0, "priority": 1.0, "delay_ms": 1.0,
+                             "error": {"http_status": 404.0, "code": 15.0}})
+    assert xml_error_code(v1_search(running.http, admin.tenant, "floaty")) == "15"
+    assert rest_search(running.http, admin.tenant, "floaty")[0] == 200  # times: used up
+    admin("DELETE", "/stubs")
