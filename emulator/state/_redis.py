@@ -4,7 +4,8 @@ Keys (all under ``emulator:``): ``r:<book>`` (a hash of records), ``v:<book>`` (
 version) and ``v`` (the counter versions come from), ``c:<book>`` (counters), ``q:...``
 (quota windows, expiring with their window), ``journal`` (a stream capped at the journal's
 size) and its ``journal:seq``, ``replicas`` and ``applied:<book>`` (who serves, and which
-version each has applied). Every write that changes a book publishes ``<book> <version>``
+version each has applied), ``jsync`` and ``jsynced`` (journal barriers and who has
+answered each). Every write that changes a book publishes ``<book> <version>``
 on ``emulator:changes``; each process reloads that book when it hears of a version it has
 not got, so serving reads nothing from Redis for what has not changed.
 
@@ -23,7 +24,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -63,8 +64,13 @@ FORGET_AFTER = 60.0
 #: after this long (seconds, logged): the longest a test can see an older state.
 APPLY_WAIT = 2.0
 APPLY_POLL = 0.002
-#: Journal entries sent to Redis in one pipeline, at most.
+#: Journal entries sent to Redis in one script call, at most.
 JOURNAL_BATCH = 256
+#: Emulator decision: at most this many journal entries wait to be sent; beyond, calls are
+#: answered "unavailable" (Redis is not keeping up).
+MAX_PENDING = 10_000
+#: The pub/sub word for a journal barrier (see RedisStore._journal_barrier).
+JOURNAL = "journal"
 
 
 def redacted(url: str) -> str:
@@ -112,7 +118,8 @@ class RedisStore(StateStore):
         self._connected = asyncio.Event()
         self._closing = False
         self._journal_cache: dict[bytes, JournalEntry] = {}
-        self._pending: list[tuple[str, str, asyncio.Future]] = []
+        self._pending: list[tuple[str, str]] = []  # (tenant, entry JSON), for the journal
+        self._size = 0
         self._flushing: asyncio.Future | None = None
         #: runs CPU work (parsing a whole journal) off the event loop; the server sets it
         self.offload: Callable[..., Awaitable[Any]] | None = None
@@ -210,6 +217,10 @@ class RedisStore(StateStore):
 
     async def _changed(self, data: bytes) -> None:
         book, _, version = data.decode().partition(" ")
+        if book == JOURNAL:  # a journal query elsewhere: send ours, and say so
+            await self._drain()
+            await self._client.hset(PREFIX + "jsynced", self.replica_id, int(version))
+            return
         if book in self._listeners and int(version or 0) > self._known.get(book, 0):
             for listener in self._listeners[book]:
                 await listener(False)
@@ -232,7 +243,7 @@ class RedisStore(StateStore):
             await self._forget(gone)
 
     async def _forget(self, replica_ids: list[str]) -> None:
-        for key in ("replicas", *("applied:" + b for b in BOOKS)):
+        for key in ("replicas", "jsynced", *("applied:" + b for b in BOOKS)):
             await self._client.hdel(PREFIX + key, *replica_ids)
 
     async def replicas(self) -> list[Replica]:
@@ -345,39 +356,64 @@ class RedisStore(StateStore):
 
     # -- the journal -----------------------------------------------------------------
     async def journal_add(self, entry: JournalEntry, size: int) -> JournalEntry:
-        """Entries of calls answered at the same time go to Redis together (one script
-        call, one round trip); each call waits for its own, so it is listed by every
-        replica once the call is answered."""
+        """Queued, and sent to Redis with whatever else is queued (one script call, one
+        round trip) while the call's answer goes out: serving does not wait for Redis.
+        Journal queries first have every replica send what it has queued (see
+        :meth:`_journal_barrier`), so a call answered before a query is in its result."""
+        if len(self._pending) >= MAX_PENDING:
+            raise StoreUnavailable(f"state store {self.name}: journal writes are not keeping "
+                                   f"up ({MAX_PENDING} waiting)")
         data = entry.to_json()
         del data["seq"]
-        waiter = asyncio.get_running_loop().create_future()
         self._pending.append((entry.tenant or "",
-                              json.dumps(data, ensure_ascii=False, default=str), waiter))
+                              json.dumps(data, ensure_ascii=False, default=str)))
+        self._size = size
         if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.ensure_future(self._flush(size))
-        return replace(entry, seq=int(await waiter))
+            self._flushing = asyncio.ensure_future(self._flush())
+        return entry
 
-    async def _flush(self, size: int) -> None:
+    async def _flush(self) -> None:
         keys = [PREFIX + "journal", PREFIX + "journal:seq"]
         sha = self._scripts["JOURNAL_ADD"].sha  # loaded when the store (re)connected
         while self._pending:
             batch, self._pending = self._pending[:JOURNAL_BATCH], self._pending[JOURNAL_BATCH:]
-            args: list[Any] = [size]
-            for tenant, data, _ in batch:
+            args: list[Any] = [self._size]
+            for tenant, data in batch:
                 args += (tenant, data)
             try:
-                first = int(await self._call(self._client.evalsha(sha, len(keys), *keys,
-                                                                  *args)))
+                await self._call(self._client.evalsha(sha, len(keys), *keys, *args))
             except StoreUnavailable as exc:
-                for *_, waiter in batch:
-                    if not waiter.done():
-                        waiter.set_exception(StoreUnavailable(str(exc)))
-                continue
-            for number, (*_, waiter) in enumerate(batch, first):
-                if not waiter.done():
-                    waiter.set_result(number)
+                log.error("%d journal entries lost: %s", len(batch), exc)
+
+    async def _drain(self) -> None:
+        """Returns once what this process has queued for the journal is in Redis."""
+        while self._pending or (self._flushing is not None and not self._flushing.done()):
+            if self._flushing is None or self._flushing.done():
+                self._flushing = asyncio.ensure_future(self._flush())
+            await asyncio.shield(self._flushing)
+
+    async def _journal_barrier(self) -> None:
+        """Every live replica sends what it has queued for the journal (asked through
+        pub/sub, each answers with the barrier's number); at most APPLY_WAIT."""
+        await self._drain()
+        token = int(await self._call(self._client.incr(PREFIX + "jsync")))
+        await self._call(self._client.publish(CHANNEL, f"{JOURNAL} {token}"))
+        deadline = time.monotonic() + APPLY_WAIT
+        while True:
+            now = time.time()
+            live = {r.id for r in await self.replicas() if r.live(now)} - {self.replica_id}
+            raw: Any = await self._call(self._client.hgetall(PREFIX + "jsynced"))
+            behind = sorted(r for r in live if int(raw.get(r.encode(), 0)) < token)
+            if not behind:
+                return
+            if time.monotonic() >= deadline:
+                log.warning("journal entries of %s may be missing: no answer after %.1fs",
+                            ", ".join(behind), APPLY_WAIT)
+                return
+            await asyncio.sleep(APPLY_POLL)
 
     async def journal_entries(self) -> list[JournalEntry]:
+        await self._journal_barrier()
         items: Any = await self._call(self._client.xrange(PREFIX + "journal"))
         new = [(key, fields) for key, fields in items if key not in self._journal_cache]
         if len(new) > 50 and self.offload is not None:
@@ -389,6 +425,7 @@ class RedisStore(StateStore):
         return list(cache.values())
 
     async def journal_clear(self, tenant: str | None) -> None:
+        await self._journal_barrier()  # what is on its way is cleared too
         if tenant is None:
             await self._call(self._client.delete(PREFIX + "journal"))
         else:

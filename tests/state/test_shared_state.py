@@ -159,6 +159,14 @@ def test_a_thousand_requests_over_both_are_one_journal(pair):
     assert Admin(a.http, "many")("GET", "/requests/count")[1]["count"] == 0
 
 
+def test_a_call_answered_by_one_is_listed_by_the_other_at_once(pair):
+    for i in range(20):  # no waiting between the answer and the other process's query
+        answered, asked = (pair[0], pair[1]) if i % 2 else (pair[1], pair[0])
+        assert search(answered, "at-once", f"owl {i}") == 200
+        count = Admin(asked.http, "at-once")("GET", "/requests/count")[1]["count"]
+        assert count == i + 1
+
+
 def test_the_journal_is_capped_over_both(redis):
     with emulator_processes(2, "--state", redis.url, "--journal-size", "50") as (a, b):
         Admin(a.http)("DELETE", "/requests")

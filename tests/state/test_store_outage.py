@@ -23,6 +23,9 @@ from support.yandexcalls import grpc_by_image, rest_search
 RED = (FIXTURES / "images" / "red-square.png").read_bytes()
 #: Emulator decision (emulator/state/_redis.py): retried every 0.25 s, so "within seconds"
 RECOVERY_S = 5.0
+#: A Redis that stops answering is noticed by the next command's timeout (1 s), at the
+#: latest the next heartbeat's (1 s later)
+NOTICE_S = 3.0
 
 
 @pytest.fixture
@@ -106,9 +109,9 @@ def test_a_paused_redis_is_unavailable_within_the_command_timeout_then_recovers(
     store.pause()  # slow: it answers nothing
     try:
         started = time.monotonic()
-        status, body = rest_search(a.http, "out", "cats")
-        assert (status, body["code"]) == (503, 14)
-        assert time.monotonic() - started < 3.0  # bounded, not hung
+        while rest_search(a.http, "out", "cats")[0] != 503:  # noticed: no call hangs
+            assert time.monotonic() - started < NOTICE_S
+            time.sleep(0.05)
         assert_every_api_unavailable(a)
     finally:
         store.resume()
