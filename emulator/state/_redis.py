@@ -66,6 +66,9 @@ APPLY_WAIT = 2.0
 APPLY_POLL = 0.002
 #: Journal entries sent to Redis in one script call, at most.
 JOURNAL_BATCH = 256
+#: Emulator decision: a journal entry waits up to 2 ms for others to go with it (a
+#: journal query sends at once what is waiting).
+JOURNAL_LINGER = 0.002
 #: Emulator decision: at most this many journal entries wait to be sent; beyond, calls are
 #: answered "unavailable" (Redis is not keeping up).
 MAX_PENDING = 10_000
@@ -369,10 +372,12 @@ class RedisStore(StateStore):
                               json.dumps(data, ensure_ascii=False, default=str)))
         self._size = size
         if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.ensure_future(self._flush())
+            self._flushing = asyncio.ensure_future(self._flush(JOURNAL_LINGER))
         return entry
 
-    async def _flush(self) -> None:
+    async def _flush(self, linger: float = 0.0) -> None:
+        if linger:  # what arrives meanwhile goes in the same round trip
+            await asyncio.sleep(linger)
         keys = [PREFIX + "journal", PREFIX + "journal:seq"]
         sha = self._scripts["JOURNAL_ADD"].sha  # loaded when the store (re)connected
         while self._pending:
