@@ -21,12 +21,14 @@ otherwise a missing one is replaced by an asyncio client and the report says so.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +36,7 @@ if __package__ in (None, ""):  # run as a script: python bench/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "bench"
 
-from bench import _cases, _load, _procs, _profile, _report
+from bench import _cases, _load, _procs, _profile, _report, _wiremock
 from bench._images import BenchImage, bench_image
 
 BENCH = Path(__file__).resolve().parent
@@ -47,6 +49,10 @@ SOAK_ROUNDS = 5
 SOAK_CONNECTIONS = 16
 #: The vendor's own limit for an image: the "3 MiB" image stays under it.
 MAX_IMAGE_BYTES = 3 * 1024 * 1024
+
+
+#: The JIT-compiled peer needs a warm-up even in a quick run, or it is measured cold.
+MIN_PEER_WARMUP_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,8 @@ def _parser() -> argparse.ArgumentParser:
                              "are installed")
     parser.add_argument("--install", action="store_true",
                         help=f"install missing load generators ({_load.INSTALL_HINT}; root only)")
+    parser.add_argument("--no-wiremock", action="store_true",
+                        help="leave WireMock (the peer replaying the emulator's answers) out")
     parser.add_argument("--state", metavar="URL",
                         help="also run every load against an emulator with --state URL (a "
                              "Redis, e.g. redis://127.0.0.1:6379/0) beside the default "
@@ -184,7 +192,8 @@ def _canned_entry(case: _cases.Case, answer: _procs.Answer, body_file: str) -> d
                    if not k.startswith("grpc-") and k not in _NOT_CANNED]
         return {"path": request.path, "request_bytes": len(request.body),
                 "headers": headers, "body_file": body_file}
-    return {"path": request.path.split("?")[0], "request_bytes": len(request.body),
+    return {"path": request.path.split("?")[0], "method": request.method,
+            "request_bytes": len(request.body),
             "status": answer.status, "content_type": _content_type(answer),
             "headers": [[k, v] for k, v in answer.headers if k.lower() not in _NOT_CANNED],
             "body_file": body_file}
@@ -222,11 +231,11 @@ def _capture(server: _procs.Server, cases: list[_cases.Case], workdir: Path
     return served, skipped, sizes, path
 
 
-def _same_answers(bare: _procs.Server, cases: list[_cases.Case], sizes: dict[str, int]) -> None:
+def _same_answers(other: _procs.Server, cases: list[_cases.Case], sizes: dict[str, int]) -> None:
     for case in cases:
-        answer = _procs.exchange(bare, case.request)
+        answer = _procs.exchange(other, case.request)
         if len(answer.body) != sizes[case.key]:
-            raise RuntimeError(f"bare server answers {case.key} with {len(answer.body)} bytes, "
+            raise RuntimeError(f"{other.name} answers {case.key} with {len(answer.body)} bytes, "
                                f"the emulator with {sizes[case.key]}")
 
 
@@ -255,29 +264,81 @@ def _answer_bytes(case: _cases.Case, sizes: dict[str, int]) -> int:
 
 
 def _measure(plan: Plan, tools: _load.Tools, ours: _procs.Server, bare: _procs.Server,
-             cases: list[_cases.Case], sizes: dict[str, int], workdir: Path
-             ) -> list[_report.Row]:
+             peer: _procs.Server | None, cases: list[_cases.Case], sizes: dict[str, int],
+             workdir: Path) -> list[_report.Row]:
+    """Each case and connection count on every server, in an order that turns round each
+    time so drift hits them alike; WireMock (``peer``) serves the HTTP cases only."""
     rows, turn = [], 0
     for case in cases:
         drive = lambda server, load, case=case: _load.drive(  # noqa: E731
             tools, _port(server, case.request), case.request, load, workdir,
             _answer_bytes(case, sizes))
-        if plan.warmup_s:
-            for server in (bare, ours):
-                drive(server, _load.Load(16, seconds=plan.warmup_s))
+        servers = [bare, ours] + ([peer] if peer and case.request.transport == "http" else [])
+        for server in servers:
+            warmup = max(plan.warmup_s, MIN_PEER_WARMUP_S) if server is peer else plan.warmup_s
+            if warmup:
+                drive(server, _load.Load(16, seconds=warmup))
         for connections in plan.connections:
             load = _load.Load(connections, seconds=plan.seconds)
-            first, second = (bare, ours) if turn % 2 == 0 else (ours, bare)
+            order = servers[turn % len(servers):] + servers[:turn % len(servers)]
             turn += 1
-            measured = {first.name: drive(first, load)}
-            measured[second.name] = drive(second, load)
-            rows.append(_report.Row(case.key, case.label, connections, measured[ours.name],
-                                    measured[bare.name], case.hit_mark is not None))
-            print(f"  {case.key:>16} {connections:>3} conn: {ours.name} "
-                  f"{measured[ours.name].rps:8.0f} req/s, {bare.name} "
-                  f"{measured[bare.name].rps:8.0f} req/s, ratio {rows[-1].ratio:.2f}",
+            results = {server.name: drive(server, load) for server in order}
+            row = _report.Row(case.key, case.label, connections, results["ours"],
+                              results["bare"], case.hit_mark is not None,
+                              results.get(_PEER_NAME))
+            rows.append(row)
+            versus = f", WireMock {row.peer.rps:8.0f} req/s ({row.peer_ratio:.2f}x)" if row.peer else ""
+            print(f"  {case.key:>16} {connections:>3} conn: {row.ours.rps:8.0f} req/s, "
+                  f"bare {row.bare.rps:8.0f} req/s, ratio {row.ratio:.2f}{versus}",
                   file=sys.stderr)
     return rows
+
+
+def _measure_state(plan: Plan, tools: _load.Tools, shared: _procs.Server,
+                   memory: _procs.Server, cases: list[_cases.Case], sizes: dict[str, int],
+                   workdir: Path) -> list[_report.Row]:
+    """Each case and connection count with --state on a Redis (``shared``) and with the
+    memory store, in turns; Row.ours is Redis, Row.bare memory."""
+    rows = []
+    for turn, (case, connections) in enumerate(
+            (c, n) for c in cases for n in plan.connections):
+        def drive(server: _procs.Server, case: _cases.Case = case,
+                  connections: int = connections) -> _load.Result:
+            return _load.drive(tools, _port(server, case.request), case.request,
+                               _load.Load(connections, seconds=plan.seconds), workdir,
+                               _answer_bytes(case, sizes))
+        first, second = (memory, shared) if turn % 2 == 0 else (shared, memory)
+        results = {id(first): drive(first)}
+        results[id(second)] = drive(second)
+        rows.append(_report.Row(case.key, case.label, connections, results[id(shared)],
+                                results[id(memory)], case.hit_mark is not None))
+        print(f"  {case.key:>16} {connections:>3} conn: redis {rows[-1].ours.rps:8.0f} req/s, "
+              f"memory {rows[-1].bare.rps:8.0f} req/s, ratio {rows[-1].ratio:.2f}",
+              file=sys.stderr)
+    return rows
+
+
+_PEER_NAME = "wiremock"
+
+
+@contextlib.contextmanager
+def _peer(canned: Path, workdir: Path, logs: Path, wanted: bool,
+          report: _report.Report) -> Iterator[_procs.Server | None]:
+    """WireMock replaying the canned HTTP answers, or None (the report says why)."""
+    if not wanted:
+        report.notes.append("WireMock left out (--no-wiremock).")
+        yield None
+        return
+    why = _wiremock.missing()
+    if why:
+        report.notes.append(f"**WireMock not measured**: {why}.")
+        yield None
+        return
+    root = _wiremock.write_stubs(canned, workdir / "wiremock")
+    argv = lambda h, g: _wiremock.argv(root, h)  # noqa: E731
+    with _procs.launch(_PEER_NAME, argv, _cases.xml_search(), logs / "wiremock.log",
+                       grpc=False) as server:
+        yield server
 
 
 def _soak_phases(round_: int, hit: BenchImage, miss: BenchImage, doofinder: bool
@@ -375,10 +436,17 @@ def main(argv: list[str] | None = None) -> int:
             print("start-up", file=sys.stderr)
             report.startup = _startup(plan, canned, logs)
             bare_argv = lambda h, g: _procs.bare_argv(canned, h, g)  # noqa: E731
-            with _procs.launch("bare", bare_argv, _cases.xml_search(), logs / "bare.log") as bare:
+            with _procs.launch("bare", bare_argv, _cases.xml_search(), logs / "bare.log") as bare, \
+                    _peer(canned, work, logs, not args.no_wiremock, report) as peer:
                 _same_answers(bare, served, sizes)
+                if peer is not None:
+                    _same_answers(peer, [c for c in served if c.request.transport == "http"],
+                                  sizes)
+                    report.tools.append(f"WireMock {_wiremock.version()} "
+                                        f"({_wiremock.CONTAINER_THREADS} container threads, "
+                                        f"no request journal)")
                 print("load", file=sys.stderr)
-                report.rows = _measure(plan, tools, ours, bare, served, sizes, work)
+                report.rows = _measure(plan, tools, ours, bare, peer, served, sizes, work)
             if args.state:
                 print(f"load with --state {args.state}", file=sys.stderr)
                 shared_argv = lambda h, g: _procs.emulator_argv(  # noqa: E731
@@ -386,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
                 with _procs.launch("redis", shared_argv, _cases.xml_search(),
                                    logs / "redis.log") as shared:
                     report.state_url = args.state
-                    report.state_rows = _measure(plan, tools, shared, ours, served, sizes, work)
+                    report.state_rows = _measure_state(plan, tools, shared, ours, served,
+                                                       sizes, work)
             if plan.profile_s:
                 print("profiles", file=sys.stderr)
                 report.profiles = _profiles(plan, tools, ours, served, sizes, work)

@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import importlib.metadata
 import ipaddress
 import json
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import _diskcache, _products
+from . import _diskcache, _feeds, _products
 from ._catalog import Catalog, Item, is_number
 from ._document import Color
 from ._fingerprint import Fingerprint
-from ._placeholder import RGB, files_path, placeholder_fingerprint, placeholder_path
+from ._placeholder import RGB, PlaceholderPicture, files_path
 from ._products import ProductGenerator, RecipeError
 
 FILE = "engines.json"
@@ -35,6 +37,7 @@ FILE = "engines.json"
 PICTURE_SIZE = (200, 200)
 #: Emulator decision: an item with no ``color`` is drawn in gray.
 DEFAULT_COLOR = Color.GRAY
+_DEFAULT_COLOR_NAME = DEFAULT_COLOR.value
 #: The fixture key naming an item's image file; it is not part of the item itself.
 IMAGE_FILE = "image_file"
 #: Item fields the emulator derives when the fixture does not give them.
@@ -69,21 +72,25 @@ class CatalogEngine:
         return any(address.version == net.version and address in net for net in self.banned)
 
 
+#: RGB by colour name (a dict look-up: a catalog of 100,000 items asks it for each)
+_RGB_BY_NAME = {color.value: rgb for color, rgb in RGB.items()}
+
+
 def _rgb(color: Any) -> tuple[int, int, int]:
     """A colour name's RGB; any other value gets a colour of its own, from its digest."""
-    try:
-        return RGB[Color(color)]
-    except (ValueError, TypeError):
-        if not isinstance(color, str):
-            return RGB[DEFAULT_COLOR]
+    if not isinstance(color, str):
+        return RGB[DEFAULT_COLOR]
+    rgb = _RGB_BY_NAME.get(color)
+    if rgb is None:
         digest = hashlib.blake2b(color.encode(), digest_size=3).digest()
-        return (digest[0], digest[1], digest[2])
+        rgb = (digest[0], digest[1], digest[2])
+    return rgb
 
 
 def picture_of(fields: dict[str, Any]) -> tuple[tuple[int, int], tuple[int, int, int], str]:
     """The placeholder an item is shown with: (size, colour, label)."""
     title = fields.get("title")
-    return PICTURE_SIZE, _rgb(fields.get("color", DEFAULT_COLOR.value)), \
+    return PICTURE_SIZE, _rgb(fields.get("color", _DEFAULT_COLOR_NAME)), \
         str(title if title is not None else fields["id"])[:64]
 
 
@@ -100,12 +107,23 @@ class _Pending:
     index: str
     fields: dict[str, Any]
     image: Fingerprint | None
-    image_path: str | None
+    image_path: str | None  # a file's path (None: the placeholder's, unless linked)
+    linked: bool  # the item names its own image_link
+
+
+def _item(p: _Pending) -> Item:
+    picture: Fingerprint | PlaceholderPicture = p.image or _drawn(p.fields)
+    path: str | Callable[[], str] | None = p.image_path
+    if p.linked:
+        path = None
+    elif path is None and isinstance(picture, PlaceholderPicture):
+        path = picture.path
+    return Item.create(p.index, p.fields, picture, path)
 
 
 class _EngineReader:
-    def __init__(self, image: ImageLoader, fault: FixtureFault) -> None:
-        self.image, self.fault = image, fault
+    def __init__(self, image: ImageLoader, fault: FixtureFault, feeds: Path | None) -> None:
+        self.image, self.fault, self.feeds = image, fault, feeds
 
     def engines(self, raw: dict[str, Any]) -> dict[str, CatalogEngine]:
         engines: dict[str, tuple[CatalogEngine, list[_Pending]]] = {}
@@ -115,9 +133,7 @@ class _EngineReader:
                 raise self.fault(FILE, f"{place}.hashid", f"duplicate engine {spec['hashid']!r}")
             engines[spec["hashid"]] = (self.engine(spec, place), self.items(spec, place))
         return {hashid: dataclasses.replace(engine, catalog=Catalog.of(
-                    (Item.create(p.index, p.fields, p.image or _drawn(p.fields), p.image_path)
-                     for p in items),
-                    engine.catalog.indices))
+                    (_item(p) for p in items), engine.catalog.indices))
                 for hashid, (engine, items) in engines.items()}
 
     def engine(self, spec: dict[str, Any], place: str) -> CatalogEngine:
@@ -152,18 +168,40 @@ class _EngineReader:
             seen: set[str] = set()
             for j, raw in enumerate(index.get("items", ())):
                 out.append(self.listed(index["name"], raw, f"{where}.items[{j}]", seen))
+            if "feed" in index:
+                out.extend(self.feed(index["name"], index["feed"], f"{where}.feed", seen))
             if "generated" in index:
                 out.extend(self.generated(index["name"], index["generated"],
                                           f"{where}.generated", seen))
         return out
 
+    def feed(self, index: str, name: str, place: str, seen: set[str]) -> Iterable[_Pending]:
+        """The items of a product feed file (see :mod:`._feeds`), after any listed ones."""
+        path = None if self.feeds is None else _feeds.feed_file(self.feeds, name)
+        if path is None:
+            raise self.fault(FILE, place, f"no feed file {_feeds.FEEDS_DIR}/{name}")
+        file = f"{_feeds.FEEDS_DIR}/{name}"
+        try:
+            for line, fields in _feeds.read_feed(path):
+                if fields["id"] in seen:
+                    raise self.fault(file, f"line {line}", f"duplicate item id {fields['id']!r} "
+                                                           f"in the index")
+                seen.add(fields["id"])
+                yield self.pending(index, fields, file, f"line {line}")
+        except _feeds.FeedError as exc:
+            raise self.fault(file, exc.place, str(exc)) from None
+
     def listed(self, index: str, raw: dict[str, Any], place: str, seen: set[str]) -> _Pending:
         self.unique(raw["id"], f"{place}.id", seen)
+        return self.pending(index, raw, FILE, f"{place}.{IMAGE_FILE}")
+
+    def pending(self, index: str, raw: dict[str, Any], file: str, place: str) -> _Pending:
+        """A listed or fed item, its image file (if it names one) fingerprinted."""
         fields = {k: v for k, v in raw.items() if k != IMAGE_FILE}
         image = None
         path = None
         if IMAGE_FILE in raw:
-            image = self.image(FILE, f"{place}.{IMAGE_FILE}", raw[IMAGE_FILE])
+            image = self.image(file, place, raw[IMAGE_FILE])
             path = files_path(raw[IMAGE_FILE])
         return _with_derived(index, fields, image, path)
 
@@ -196,10 +234,7 @@ def _with_derived(index: str, fields: dict[str, Any], image: Fingerprint | None,
     no prices), as the vendor indexes it; an item with no image file is shown with its
     placeholder. A fixture's own ``image_link`` and ``best_price`` are kept as written."""
     fields.setdefault(BEST_PRICE, best_price(fields))
-    if path is None:
-        size, rgb, label = picture_of(fields)
-        path = placeholder_path(size[0], size[1], rgb, label)
-    return _Pending(index, fields, image, None if IMAGE_LINK in fields else path)
+    return _Pending(index, fields, image, path, IMAGE_LINK in fields)
 
 
 def _products_of(index: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -233,13 +268,42 @@ def _generator_source() -> bytes:
     return Path(_products.__file__).read_bytes()
 
 
-def _drawn(fields: dict[str, Any]):
+def _drawn(fields: dict[str, Any]) -> PlaceholderPicture:
     """How to fingerprint the placeholder an item is shown with, when first needed."""
     (width, height), rgb, label = picture_of(fields)
-    return lambda: placeholder_fingerprint(width, height, rgb, label)
+    return PlaceholderPicture(width, height, rgb, label)
+
+
+_GC_LOCK = threading.Lock()
+_gc_holds = 0  # loads under way (reloads may overlap)
+_gc_resume = False  # whether the collector was on when the first of them began
+
+
+@contextlib.contextmanager
+def _no_collections() -> Iterator[None]:
+    """The cyclic garbage collector paused while a catalog is built: it would walk every
+    item made so far again and again (a second of a 100,000-item catalog's 1.7 s load), and
+    nothing made here is garbage. Reference counting frees what it always does."""
+    global _gc_holds, _gc_resume
+    with _GC_LOCK:
+        if _gc_holds == 0:
+            _gc_resume = gc.isenabled()
+            gc.disable()
+        _gc_holds += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _gc_holds -= 1
+            if _gc_holds == 0 and _gc_resume:
+                gc.enable()
 
 
 def load_engines(raw: dict[str, Any] | None, image: ImageLoader,
-                 fault: FixtureFault) -> dict[str, CatalogEngine]:
-    """Engines by id, from the parsed and schema-checked ``engines.json`` (None: none)."""
-    return {} if raw is None else _EngineReader(image, fault).engines(raw)
+                 fault: FixtureFault, directory: Path | None = None) -> dict[str, CatalogEngine]:
+    """Engines by id, from the parsed and schema-checked ``engines.json`` (None: none);
+    ``directory`` is the fixture directory, whose ``feeds/`` holds product feed files."""
+    if raw is None:
+        return {}
+    with _no_collections():
+        return _EngineReader(image, fault, directory).engines(raw)

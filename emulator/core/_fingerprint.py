@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import struct
 import warnings
+from functools import lru_cache
+from pathlib import Path
 from dataclasses import dataclass
 
+import PIL
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from . import _png_bands
+from . import _diskcache, _png_bands
 from ._document import Color
 from ._lru import BoundedLRU
 from ._palette import COLORS, RGB
@@ -45,8 +49,15 @@ HASH_BITS = 64
 #: Emulator decision: the image formats a query may be in (MPO: what phone cameras write
 #: as JPEG). Anything else is refused as an unsupported format.
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "BMP", "TIFF", "AVIF")
-Image.init()  # every plugin registered, so the list below names what this Pillow can open
-_OPENABLE = tuple(f for f in ACCEPTED_FORMATS if f in Image.OPEN)
+
+
+@lru_cache(maxsize=1)
+def openable() -> tuple[str, ...]:
+    """The accepted formats this Pillow can open. Registering every plugin takes about
+    25 ms, so it is done when the first image is read (or by the warm-up after the ready
+    line), not on import."""
+    Image.init()
+    return tuple(f for f in ACCEPTED_FORMATS if f in Image.OPEN)
 
 #: Emulator decision: the largest picture read, by the size its header declares: 250
 #: megapixels, so a 200-megapixel phone photo (16320x12240) passes with room for a
@@ -248,7 +259,7 @@ def _open_image(data: bytes) -> ImageFile.ImageFile:
     ``Image.open`` would also apply its process-wide decompression-bomb limit, stricter
     than MAX_PIXELS; the caps here are checked by the caller instead."""
     fp, prefix = io.BytesIO(data), data[:16]
-    for name in _OPENABLE:
+    for name in openable():
         factory, accept = Image.OPEN[name]
         accepted = accept(prefix) if accept is not None else True
         if accepted and not isinstance(accepted, str):
@@ -343,6 +354,33 @@ def fingerprint(data: bytes, sha256: str | None = None) -> Fingerprint:
     quad = gray.resize((2, 2), Image.Resampling.BOX).tobytes()
     return Fingerprint(sha256 or hashlib.sha256(data).hexdigest(), fmt, width, height,
                        crops[0], colors, crops, _perceptual_key(colors, quad, width, height))
+
+
+def kept_fingerprint(data: bytes) -> Fingerprint:
+    """:func:`fingerprint`, kept in the start-up cache (see :mod:`._diskcache`) under the
+    digest of the bytes, this code and Pillow's version: a fixture image is decoded on the
+    first launch only. Raises :class:`NotAnImage` (never kept)."""
+    digest = hashlib.sha256(data).hexdigest()
+    key = _diskcache.key_of(bytes.fromhex(digest), *_measure_sources())
+    kept = _diskcache.load("fingerprints", key)
+    if kept is not None:
+        try:
+            sha, fmt, width, height, dhash, colors, crops, seed = json.loads(kept)
+            return Fingerprint(sha, fmt, width, height, dhash, tuple(colors), tuple(crops),
+                               bytes.fromhex(seed))
+        except (ValueError, TypeError):
+            pass  # not one this code wrote: measured again
+    fp = fingerprint(data, digest)
+    _diskcache.store("fingerprints", key, json.dumps(
+        [fp.sha256, fp.format, fp.width, fp.height, fp.dhash, fp.colors, fp.crops,
+         fp.seed.hex()]).encode())
+    return fp
+
+
+@lru_cache(maxsize=1)
+def _measure_sources() -> tuple[bytes, ...]:
+    return (Path(__file__).read_bytes(), Path(_png_bands.__file__).read_bytes(),
+            PIL.__version__.encode())
 
 
 class FingerprintCache:

@@ -20,7 +20,8 @@ from . import _diskcache
 from ._access import AccessList
 from ._document import Color, ImageDocument, ImageFormat, host_of, thumbnail_size
 from ._engines import CatalogEngine, load_engines
-from ._fingerprint import PERCEPTUAL_DISTANCE, Fingerprint, NotAnImage, fingerprint, sha256_key
+from ._fingerprint import (PERCEPTUAL_DISTANCE, Fingerprint, NotAnImage, kept_fingerprint, openable,
+                           sha256_key)
 from ._placeholder import files_path
 from ._rules import Fault, ImageRule, Outcome, QueryRule, RuleBook, normalize_text
 
@@ -75,8 +76,10 @@ class FixtureStore:
     engines: dict[str, CatalogEngine] = field(default_factory=dict)
 
     def warm(self) -> None:
-        """Fingerprint the catalogs' pictures ahead of the first query. CPU work: the server
-        runs it in a worker thread once it is serving, the reloader before a swap."""
+        """Fingerprint the catalogs' pictures ahead of the first query, and register the
+        image decoders. CPU work: the server runs it in a worker thread once it is serving,
+        the reloader before a swap."""
+        openable()
         for engine in self.engines.values():
             engine.catalog.warm()
 
@@ -185,7 +188,7 @@ class _Loader:
             if path is None:
                 raise FixtureError(file, place, f"no image file {IMAGES_DIR}/{name}")
             try:
-                self.images[name] = fingerprint(path.read_bytes())
+                self.images[name] = kept_fingerprint(path.read_bytes())
             except NotAnImage as exc:
                 raise FixtureError(file, place, f"{IMAGES_DIR}/{name} is not an image: {exc}") from None
         return self.images[name]
@@ -263,7 +266,7 @@ def load_fixtures(directory: str | Path) -> FixtureStore:
     keys = {k["key"]: (frozenset(k["folders"]) if "folders" in k else None)
             for k in access.get("keys", [])}
     settings = raw["settings.json"] or {}
-    engines = load_engines(raw["engines.json"], loader.image, FixtureError)
+    engines = load_engines(raw["engines.json"], loader.image, FixtureError, directory)
     return FixtureStore(
         documents=docs,
         rules=rules,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -104,6 +105,29 @@ def placeholder_fingerprint(width: int, height: int, rgb: tuple[int, int, int],
     """The fingerprint of the placeholder :func:`placeholder_path` serves: what a catalog
     item's picture is ranked by (the served bytes are the same, so its digest is too)."""
     return fingerprint(render_placeholder(width, height, rgb, label, fmt=FORMATS[ext][0]))
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceholderPicture:
+    """A placeholder an item is shown with, not yet drawn: calling it fingerprints it.
+    Equal for equal pictures, so a catalog draws each distinct one once."""
+
+    width: int
+    height: int
+    rgb: tuple[int, int, int]
+    label: str
+
+    def __call__(self) -> Fingerprint:
+        return placeholder_fingerprint(self.width, self.height, self.rgb, self.label)
+
+    def path(self) -> str:
+        """Where the emulator serves the picture."""
+        return placeholder_path(self.width, self.height, self.rgb, self.label)
+
+    @property
+    def spec(self) -> bytes:
+        """The picture as bytes (what a cache of drawn pictures is keyed by)."""
+        return self.path().encode()
 
 
 def files_path(name: str, size: tuple[int, int] | None = None) -> str:

@@ -23,7 +23,8 @@ from .._http_faults import deliver
 from .._pipeline import RESET_OUTCOME, Adapter, Pipeline
 from ..core import (MATCH_HEADER, CatalogEngine, Fault, Fingerprint, Item, Match, NotAnImage,
                     Quota, RateLimiter, Services, StubQuery, StubStep, TextMode, Tier,
-                    catalog_match, image_record, run_query, search_text, suggestions)
+                    catalog_match, image_query, image_record, run_query, search_text,
+                    suggestions)
 from . import _access, _query, _stats
 from ._body import MAX_BODY_BYTES, check_declared_size, decode_base64, json_object, read_body
 from ._call import VENDOR, Call, Operation
@@ -180,10 +181,8 @@ class DoofinderApi(HttpReplays, Adapter[Call, Any, web.Response]):
                 fp: Fingerprint, skip: Item | None = None):
         """The engine's items, nearest picture first; the match names the nearest item the
         filters kept (``exact`` when it shows the very picture)."""
-        ranked = [item for item, _ in engine.catalog.by_image(fp, skip)]
-        result = run_query(ranked, listing.query)
-        kept = set(result.items)
-        call.match = catalog_match(next((i for i in ranked if i in kept), None), fp)
+        result, top = image_query(engine.catalog.ranked(fp, skip), listing.query)
+        call.match = catalog_match(top, fp)
         return search_response(self.engine, engine.id, result, listing, image_query_name(engine))
 
     async def image_search(self, call: Call) -> dict:

@@ -9,7 +9,8 @@ import shutil
 import pytest
 
 from support.server import FIXTURES
-from emulator.core import FixtureError, load_fixtures
+from emulator.core import Fingerprint, FixtureError, load_fixtures
+from emulator.core import _fingerprint
 
 
 def _products(store) -> list[dict]:
@@ -25,7 +26,7 @@ def cache(tmp_path, monkeypatch):
 
 def test_a_second_load_reads_the_cache_and_gets_the_same_store(cache, monkeypatch):
     first = load_fixtures(FIXTURES)
-    assert sorted(p.name for p in cache.iterdir()) == ["products", "valid"]
+    assert sorted(p.name for p in cache.iterdir()) == ["fingerprints", "products", "valid"]
     assert len(list((cache / "valid").iterdir())) == 5  # every fixture file of the set
     cached = load_fixtures(FIXTURES)
     monkeypatch.setenv("EMULATOR_CACHE_DIR", "off")
@@ -73,3 +74,29 @@ def test_an_unusable_cache_is_not_an_error(tmp_path, monkeypatch):
     blocker.write_text("a file where the cache directory would be")
     monkeypatch.setenv("EMULATOR_CACHE_DIR", str(blocker))
     assert len(_products(load_fixtures(FIXTURES))) == 124
+
+
+def _pictures(store) -> list:
+    return [item.picture for engine in store.engines.values() for item in engine.catalog.items
+            if isinstance(item.picture, Fingerprint)] + [fp for _, fp in store.urls.values()]
+
+
+def test_fixture_images_are_decoded_on_the_first_load_only(cache, monkeypatch):
+    first = load_fixtures(FIXTURES)
+    images = len(list((cache / "fingerprints").iterdir()))
+    assert images == len(list((FIXTURES / "images").iterdir()))  # one entry a file
+    decoded = []
+    real = _fingerprint.fingerprint
+    monkeypatch.setattr(_fingerprint, "fingerprint", lambda *a: decoded.append(a) or real(*a))
+    cached = load_fixtures(FIXTURES)
+    assert decoded == []  # every picture measured from the cache
+    monkeypatch.setenv("EMULATOR_CACHE_DIR", "off")
+    uncached = load_fixtures(FIXTURES)
+    assert len(decoded) == images
+    assert _pictures(first) == _pictures(cached) == _pictures(uncached) != []
+    # an entry that is not one the code wrote is measured again, not an error
+    monkeypatch.setenv("EMULATOR_CACHE_DIR", str(cache))
+    for entry in (cache / "fingerprints").iterdir():
+        entry.write_bytes(b"[1, 2]")
+    decoded.clear()
+    assert _pictures(load_fixtures(FIXTURES)) == _pictures(uncached) and len(decoded) == images

@@ -97,7 +97,7 @@ def test_no_engines_file_means_no_engines(tmp_path):
      "$.engines[0].indices[0].generated.fields.brand", "is not valid"),
     (generated(locale="xx_XX"), "$.engines[0].indices[0].generated.locale",
      "Faker has no locale 'xx_XX'"),
-    (generated(count=5001), "$.engines[0].indices[0].generated.count", "is greater than"),
+    (generated(count=100_001), "$.engines[0].indices[0].generated.count", "is greater than"),
 ])
 def test_errors_name_the_file_the_place_and_the_reason(tmp_path, engines, place, reason):
     with pytest.raises(FixtureError) as raised:

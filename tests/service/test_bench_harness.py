@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -13,7 +14,7 @@ from support.server import ROOT, start
 from emulator.core import fingerprint, load_fixtures
 
 sys.path.insert(0, str(ROOT))
-from bench import _cases, _load, _procs, _profile, _report
+from bench import _cases, _load, _procs, _profile, _report, _wiremock
 from bench._images import BenchImage, photo_jpeg
 
 
@@ -172,8 +173,75 @@ def test_the_harness_runs_end_to_end_and_writes_its_report(tmp_path):
     rows = [line for line in text.splitlines() if line.startswith("| Yandex")]
     assert [r.split(" | ")[0] for r in rows] == ["| Yandex v2 gRPC SearchByImage, 100 KB image",
                                                 "| Yandex v1 XML /images-xml"]
-    for row in rows:
-        cells = row.split(" | ")
-        assert cells[9] == "0/0"  # no errors on either server
+    grpc_row, xml_row = ([c.strip() for c in row.strip("|").split("|")] for row in rows)
+    assert grpc_row[13] == "0/0"  # no errors on either server; WireMock serves no gRPC
+    assert xml_row[13] == "0/0/0"  # nor on WireMock, which replays the XML answer
+    for cells in (grpc_row, xml_row):
         assert float(cells[2]) > 0 and float(cells[5]) > 0
+    assert float(xml_row[9]) > 0 and xml_row[12].endswith("x") and grpc_row[9] == ""
     assert "## Soak" in text and "## Start-up" in text
+    assert "WireMock 3.13.2" in text
+
+
+def test_wiremock_replays_each_canned_answer_by_path_and_request_size(tmp_path):
+    """The peer the report compares with: a real WireMock, from the jar bench/package.json
+    pins, answering the bytes the emulator answered (two images on one path apart)."""
+    assert _wiremock.missing() is None, _wiremock.missing()
+    (tmp_path / "small.bin").write_bytes(b'{"answer": "small"}')
+    (tmp_path / "large.bin").write_bytes(bytes(range(256)) * 40)
+    (tmp_path / "xml.bin").write_bytes(b"<yandexsearch/>")
+    entries = [{"path": "/6/h/_image_search", "method": "POST", "request_bytes": n,
+                "status": 200, "content_type": "application/json",
+                "headers": [["x-request-id", f"r{n}"]], "body_file": f"{name}.bin"}
+               for n, name in ((3, "small"), (5, "large"))]
+    entries.append({"path": "/images-xml", "method": "GET", "request_bytes": 0, "status": 200,
+                    "content_type": "text/xml", "headers": [], "body_file": "xml.bin"})
+    canned = tmp_path / "canned.json"
+    canned.write_text(json.dumps({"http": entries, "grpc": []}))
+    root = _wiremock.write_stubs(canned, tmp_path / "wiremock")
+    probe = _cases.Request("http", "GET", "/images-xml?text=a", ())
+    argv = lambda h, g: _wiremock.argv(root, h)  # noqa: E731
+    with _procs.launch("wiremock", argv, probe, tmp_path / "wiremock.log", grpc=False) as peer:
+        assert _procs.http_exchange(peer.http_port, probe).body == b"<yandexsearch/>"
+        for body, expected in ((b"abc", "small.bin"), (b"abcde", "large.bin")):
+            request = _cases.Request("http", "POST", "/6/h/_image_search",
+                                     (("content-type", "application/json"),), body)
+            answer = _procs.http_exchange(peer.http_port, request)
+            assert (answer.status, answer.body) == (200, (tmp_path / expected).read_bytes())
+            headers = {k.lower(): v for k, v in answer.headers}
+            assert headers["x-request-id"] == f"r{len(body)}"
+            assert headers["content-type"] == "application/json"
+        pid = peer.pid
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_report_judges_the_emulator_against_wiremock_at_16_connections():
+    report = _report.Report("python bench/run.py", [("machine", "test")], ["wrk"])
+    report.rows = [
+        _report.Row("doofinder-100k", "Doofinder, 100 KB", 16, _result(900), _result(1000), True,
+                    _result(1000)),
+        _report.Row("xml", "XML", 16, _result(3000), _result(4000), True, _result(1500)),
+        _report.Row("grpc-100k", "gRPC, 100 KB", 16, _result(900), _result(1000), True)]
+    text = _report.render(report)
+    targets = text.split("## Targets")[1].split("##")[0]
+    assert "lowest 0.90x (Doofinder, 100 KB) | **missed**" in targets
+    assert "| 1000 | 1.00 | 2.00 | 0.90x |" in text  # WireMock's columns beside the bare ones
+    assert "| gRPC, 100 KB | 16 | 900 |" in text and "| 0.90 | | | | | 0/0 |" in text
+    report.rows[0] = _report.Row("doofinder-100k", "D", 16, _result(900), _result(1000), True,
+                                 _result(500))
+    assert "lowest 1.80x (D) | met" in _report.render(report)
+
+
+def test_the_catalog_bench_launches_cold_then_warm_and_prints_its_figures():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "catalog.py"), "--count", "300", "--images", "3",
+         "--repeats", "3"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Catalog of 424 items (300 generated)" in done.stdout  # and the docs engine's 124
+    figures = dict((cell.strip() for cell in line.strip("|").split(" | "))
+                   for line in done.stdout.splitlines()
+                   if line.startswith("| ") and " | " in line and "figure" not in line)
+    assert float(figures["warm start-up: launch to first answer"].split()[0]) > 0
+    assert figures["new image (3, one at a time): p50 / p99"].endswith(" ms")
+    p50, p99 = (float(v) for v in figures["repeated image (3): p50 / p99"].split()[0:3:2])
+    assert 0 < p50 <= p99
