@@ -66,9 +66,9 @@ APPLY_WAIT = 2.0
 APPLY_POLL = 0.002
 #: Journal entries sent to Redis in one script call, at most.
 JOURNAL_BATCH = 256
-#: Emulator decision: a journal entry waits up to 2 ms for others to go with it (a
+#: Emulator decision: a journal entry waits up to 5 ms for others to go with it (a
 #: journal query sends at once what is waiting).
-JOURNAL_LINGER = 0.002
+JOURNAL_LINGER = 0.005
 #: Emulator decision: at most this many journal entries wait to be sent; beyond, calls are
 #: answered "unavailable" (Redis is not keeping up).
 MAX_PENDING = 10_000

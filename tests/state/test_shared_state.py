@@ -175,7 +175,7 @@ def test_the_journal_is_capped_over_both(redis):
         entries = Admin(b.http, "capped")("GET", "/requests")[1]["requests"]
         numbers = [int(e["lookup"]["text"].split()[1]) for e in entries]
         assert len(numbers) == 50 and len(set(numbers)) == 50
-        # the last 50 to reach Redis: each process sends its own within 2 ms of answering
+        # the last 50 to reach Redis: each process sends its own within 5 ms of answering
         assert min(numbers) >= 25 and 79 in numbers and 78 in numbers
         for parity in (0, 1):  # each process's entries in the order it answered them
             mine = [n for n in numbers if n % 2 == parity]
