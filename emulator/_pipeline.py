@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 from .core import (MAX_BODY_BYTES, NO_FAULTS, OFFLOAD_BYTES, CallNotes, Fault, FaultBook,
                    FaultPlan, FaultTarget, Journal, RateLimiter, StoreUnavailable, StubBook,
-                   StubClaim, StubHit, StubQuery, WorkPool, update_framed)
+                   StubClaim, StubHit, StubQuery, Thumbnails, WorkPool, update_framed)
 from .core._replay import ENTRY_OVERHEAD, Replay, ReplayCache, StateVersion
 
 log = logging.getLogger(__name__)
@@ -175,10 +175,12 @@ class Pipeline:
 
     def __init__(self, faults: FaultBook, stubs: StubBook, journal: Journal,
                  pool: WorkPool, replays: ReplayCache | None = None,
-                 store: Callable[[], object] = lambda: None) -> None:
+                 store: Callable[[], object] = lambda: None,
+                 thumbnails: Thumbnails | None = None) -> None:
         self.faults, self.stubs, self.journal, self.pool = faults, stubs, journal, pool
         self.replays = replays if replays is not None else ReplayCache(0, 0)
         self._store = store  # the fixture set in force
+        self.thumbnails = thumbnails
 
     def version(self) -> StateVersion:
         return StateVersion(self._store(), self.stubs.version, self.faults.version)
@@ -347,6 +349,10 @@ class Pipeline:
         adapter.set_request_id(call, call.digest)
 
     async def _record(self, adapter: Adapter[C, A, R], call: C, outcome: str) -> dict[str, Any]:
+        if self.thumbnails is not None and call.image and call.image_data is not None:
+            # begun first, so a reader the entry reaches can already wait for its thumbnail
+            self.thumbnails.make(call.image["sha256"], call.image_data)
+        call.image_data = None
         request = adapter.journal_request(call)
         await self.journal.record(call.api, call.operation, call.request_id, request, outcome,
                             **call.journal_details())

@@ -115,7 +115,7 @@ class Emulator:
             shared.offload = engine.control.run
         engine.replays = ReplayCache(max_bytes=config.replay_bytes)
         pipeline = Pipeline(engine.faults, engine.stubs, journal, pool, engine.replays,
-                            lambda: engine.store)
+                            lambda: engine.store, engine.thumbnails)
         rate_limits = store.settings.rate_limits if config.rate_limits is None \
             else config.rate_limits
         guard = ConnectionGuard(config.max_connections, config.header_timeout)
@@ -136,6 +136,7 @@ class Emulator:
             log.error("%s; serving: vendor calls are answered unavailable until it answers",
                       shared.problem)
         await self._serve_grpc(servicer, config, pair)
+        admin.set_grpc_target(app, f"{config.url_host()}:{self.grpc_port}")
         await self._serve_http(app, config, pair)
         engine.public_base_url = config.public_base_url or \
             f"http://{config.url_host()}:{self.http_port}"

@@ -7,7 +7,7 @@ import hmac
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -17,15 +17,21 @@ from ..core._fixtures import _json_path as json_path
 from ._params import ParameterError, parameters
 from ._spec import message, validator
 
+if TYPE_CHECKING:
+    from ._stream import JournalStreams
+
 
 @dataclass
 class AdminState:
     engine: RuleSearch
     reloader: FixtureReloader
+    streams: JournalStreams
     token: str | None = None
     #: worker processes that each keep their own state (``--workers N``, ``--state
     #: memory``): the control plane refuses what it would do to one of them only
     split_workers: int | None = None
+    #: where the emulator's own gRPC server listens (host:port), once it does
+    grpc_target: str | None = None
 
 
 STATE = web.AppKey("admin", AdminState)

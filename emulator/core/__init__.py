@@ -29,6 +29,7 @@ from ._search import Answer, RuleSearch
 from ._services import Services
 from ._store import (FAULTS, STUBS, BookFull, MemoryStore, NotNow, RecordTaken, Snapshot,
                      StateStore, StoreUnavailable)
+from ._thumbnails import THUMBNAIL_TYPE, Thumbnails
 from ._stubs import (Caller, Stub, StubBook, StubClaim, StubConflict, StubError, StubHit,
                      StubQuery, StubStep, stub_from_json)
 from ._explain import explain, explain_catalog
@@ -45,7 +46,8 @@ __all__ = [
     "NO_FAULTS",
     "OFFLOAD_BYTES", "POOL_THREADS",
     "RATE_LIMITED", "RGB", "STUBS",
-    "TENANT_HEADER", "Access", "AccessList", "Answer", "BookFull", "CallNotes", "Caller", "Catalog",
+    "TENANT_HEADER", "THUMBNAIL_TYPE", "Access", "AccessList", "Answer", "BookFull", "CallNotes",
+    "Caller", "Catalog",
     "CatalogEngine", "CatalogQuery", "CatalogResult", "Clause", "Color", "Drip", "ErrorKind",
     "Facet",
     "FacetKind", "FacetRequest", "Fault", "FaultBook", "FaultError", "FaultPlan", "FaultSpec",
@@ -57,7 +59,8 @@ __all__ = [
     "Snapshot", "SortKey", "StateStore", "StoreUnavailable", "Stub",
     "StubBook", "StubClaim", "StubConflict", "StubError", "StubHit", "StubQuery", "StubStep",
     "TermClause",
-    "TermCount", "TermFacet", "TextMode", "Tier", "WorkPool", "ascii_integer", "b64decode_strict",
+    "TermCount", "TermFacet", "TextMode", "Thumbnails", "Tier", "WorkPool", "ascii_integer",
+    "b64decode_strict",
     "catalog_match", "explain", "explain_catalog", "fault_spec_from_json", "fingerprint",
     "image_query", "image_record", "load_fixtures", "placeholder_fingerprint", "placeholder_path",
     "recorded_fingerprint", "render_placeholder", "run_query", "search_text", "stub_from_json",

@@ -237,7 +237,7 @@ class _Loader:
                 name=rule.get("name") or f"image_rules[{i}]", key=key, fingerprint=fp,
                 cbir_alias=rule.get("cbir_id"), folder=rule.get("folder"),
                 outcome=self.outcome(rule, place, docs),
-                max_distance=rule.get("perceptual_distance")))
+                max_distance=rule.get("perceptual_distance"), image_file=rule.get("image")))
         query_rules = [
             QueryRule(name=rule.get("name") or f"query_rules[{i}]",
                       text=normalize_text(rule["text"]),

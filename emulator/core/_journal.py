@@ -69,6 +69,8 @@ class CallNotes:
     tenant: str | None = None
     lookup: dict[str, Any] | None = None
     image: dict[str, Any] | None = None  # see image_record
+    #: the query image's bytes while the call lasts (for its thumbnail), never journaled
+    image_data: bytes | None = field(default=None, repr=False)
     match: Match | None = None
     plan: FaultPlan = NO_FAULTS
     started: float = field(default_factory=time.perf_counter)
@@ -152,16 +154,23 @@ class Journal:
         """Call ``listener`` with every entry as it is recorded (the request log does)."""
         self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Callable[[JournalEntry], None]) -> None:
+        self._listeners.remove(listener)
+
     async def record(self, api: str, method: str, request_id: str, request: dict[str, Any],
-                     outcome: str, **details: Any) -> JournalEntry:
-        """``details`` are the optional fields of :class:`JournalEntry` (tenant, match, ...)."""
+                     outcome: str, **details: Any) -> None:
+        """``details`` are the optional fields of :class:`JournalEntry` (tenant, match, ...).
+        The listeners hear of the entry once the store has numbered it (or could not)."""
         entry = self.entry(api, method, request_id, request, outcome, **details)
         try:
-            entry = await self.store.journal_add(entry, self.size)
-        finally:
-            for listener in self._listeners:
-                listener(entry)
-        return entry
+            await self.store.journal_add(entry, self.size, self._tell)
+        except Exception:
+            self._tell(entry)  # the log still says what was answered
+            raise
+
+    def _tell(self, entry: JournalEntry) -> None:
+        for listener in self._listeners:
+            listener(entry)
 
     def announce(self, api: str, method: str, request_id: str, request: dict[str, Any],
                  outcome: str, **details: Any) -> JournalEntry:
@@ -191,6 +200,12 @@ class Journal:
         items = [e for e in await self.store.journal_entries()
                  if where is None or where.accepts(e)]
         return items[-limit:] if limit else items
+
+    async def get(self, seq: int, tenant: str | None = None) -> JournalEntry | None:
+        """The kept entry with this ``seq`` (of this tenant, if one is named)."""
+        found = next((e for e in await self.store.journal_entries() if e.seq == seq), None)
+        return None if found is None or (tenant is not None and found.tenant != tenant) \
+            else found
 
     async def count(self, where: JournalFilter | None = None) -> int:
         return sum(1 for e in await self.store.journal_entries()

@@ -60,6 +60,8 @@ class ImageRule:
     outcome: Outcome
     #: the rule's own perceptual distance; None: the fixtures' setting
     max_distance: int | None = None
+    #: the file of the fixtures' images/ folder the rule names (None: a digest)
+    image_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from ._replay import ReplayCache
 from ._served import own_image
 from ._store import MemoryStore, StateStore
 from ._stubs import StubBook, StubHit, StubQuery
+from ._thumbnails import Thumbnails
 
 #: Images under the offload size are hashed on the event loop to look for a cached
 #: fingerprint.
@@ -49,6 +50,8 @@ class Services:
         #: the control plane's pool (reloads, warm-up, explain, listings), owned the same way
         self.control = WorkPool(CONTROL_THREADS, name="emulator-control")
         self.fingerprints = FingerprintCache()
+        #: the journal's query-image thumbnails, drawn in the control pool
+        self.thumbnails = Thumbnails(self.control, self.journal.size)
 
     def warm(self) -> None:
         """What start-up leaves for later: the catalogs' picture fingerprints. CPU work,

@@ -162,8 +162,10 @@ class StateStore:
         raise NotImplementedError
 
     # -- the journal -----------------------------------------------------------------
-    async def journal_add(self, entry: JournalEntry, size: int) -> JournalEntry:
-        """The entry with its sequence number, kept among the last ``size``."""
+    async def journal_add(self, entry: JournalEntry, size: int,
+                          numbered: Callable[[JournalEntry], None]) -> None:
+        """Keeps the entry among the last ``size``; ``numbered`` gets it with its sequence
+        number once it has one (or as it is, if it could not be kept)."""
         raise NotImplementedError
 
     async def journal_entries(self) -> list[JournalEntry]:
@@ -271,12 +273,13 @@ class MemoryStore(StateStore):
         for key in [k for k in self._windows if k[0] == scope]:
             del self._windows[key]
 
-    async def journal_add(self, entry: JournalEntry, size: int) -> JournalEntry:
+    async def journal_add(self, entry: JournalEntry, size: int,
+                          numbered: Callable[[JournalEntry], None]) -> None:
         if self._journal is None or self._journal.maxlen != size:
             self._journal = deque(self._journal or (), maxlen=size)
         entry = replace(entry, seq=next(self._journal_seq))
         self._journal.append(entry)
-        return entry
+        numbered(entry)
 
     async def journal_entries(self) -> list[JournalEntry]:
         return list(self._journal or ())

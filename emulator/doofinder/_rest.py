@@ -175,6 +175,7 @@ class DoofinderApi(HttpReplays, Adapter[Call, Any, web.Response]):
             raise EmbeddingFailed() from None
         call.record["image"]["sha256"] = fp.sha256
         call.image = image_record(fp, len(data))
+        call.image_data = data
         return fp
 
     def _ranked(self, call: Call, engine: CatalogEngine, listing: _query.Listing,

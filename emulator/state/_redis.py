@@ -24,7 +24,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -121,7 +121,8 @@ class RedisStore(StateStore):
         self._connected = asyncio.Event()
         self._closing = False
         self._journal_cache: dict[bytes, JournalEntry] = {}
-        self._pending: list[tuple[str, str]] = []  # (tenant, entry JSON), for the journal
+        #: (tenant, entry JSON, the entry, who to tell its number), for the journal
+        self._pending: list[tuple[str, str, JournalEntry, Callable[[JournalEntry], None]]] = []
         self._size = 0
         self._flushing: asyncio.Future | None = None
         #: runs CPU work (parsing a whole journal) off the event loop; the server sets it
@@ -358,7 +359,8 @@ class RedisStore(StateStore):
             await self._call(self._client.delete(*keys))
 
     # -- the journal -----------------------------------------------------------------
-    async def journal_add(self, entry: JournalEntry, size: int) -> JournalEntry:
+    async def journal_add(self, entry: JournalEntry, size: int,
+                          numbered: Callable[[JournalEntry], None]) -> None:
         """Queued, and sent to Redis with whatever else is queued (one script call, one
         round trip) while the call's answer goes out: serving does not wait for Redis.
         Journal queries first have every replica send what it has queued (see
@@ -369,11 +371,11 @@ class RedisStore(StateStore):
         data = entry.to_json()
         del data["seq"]
         self._pending.append((entry.tenant or "",
-                              json.dumps(data, ensure_ascii=False, default=str)))
+                              json.dumps(data, ensure_ascii=False, default=str), entry,
+                              numbered))
         self._size = size
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.ensure_future(self._flush(JOURNAL_LINGER))
-        return entry
 
     async def _flush(self, linger: float = 0.0) -> None:
         if linger:  # what arrives meanwhile goes in the same round trip
@@ -383,12 +385,18 @@ class RedisStore(StateStore):
         while self._pending:
             batch, self._pending = self._pending[:JOURNAL_BATCH], self._pending[JOURNAL_BATCH:]
             args: list[Any] = [self._size]
-            for tenant, data in batch:
+            for tenant, data, _, _ in batch:
                 args += (tenant, data)
             try:
-                await self._call(self._client.evalsha(sha, len(keys), *keys, *args))
+                first = int(await self._call(self._client.evalsha(sha, len(keys), *keys,
+                                                                  *args)))
             except StoreUnavailable as exc:
                 log.error("%d journal entries lost: %s", len(batch), exc)
+                for _, _, entry, numbered in batch:
+                    numbered(entry)
+                continue
+            for number, (_, _, entry, numbered) in enumerate(batch, first):
+                numbered(replace(entry, seq=number))
 
     async def _drain(self) -> None:
         """Returns once what this process has queued for the journal is in Redis."""

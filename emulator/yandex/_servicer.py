@@ -134,6 +134,7 @@ class ImageSearchServicer:
             raise InvalidArgument(f"data: the image could not be decoded: {exc}") from None
         call.image_sha256 = fp.sha256
         call.image = image_record(fp, len(request.data))
+        call.image_data = request.data
         return self.engine.by_image(fp.key, fp, folder, flt, find=find, caller=caller)
 
     async def search_by_image(self, call: CallInfo):

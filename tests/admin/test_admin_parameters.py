@@ -5,6 +5,7 @@ vendor call does with an empty tenant header."""
 from __future__ import annotations
 
 import json
+import re
 
 import grpc
 import pytest
@@ -36,7 +37,7 @@ def _raw(running, method: str, target: str, headers: dict[str, str] | None = Non
 def _tenant_operations(doc: dict) -> list[tuple[str, str]]:
     """Every operation that declares the tenant header, with its path made concrete."""
     refs = {"#/components/parameters/Tenant"}
-    return [(method.upper(), path.replace("{id}", "nothing-here"))
+    return [(method.upper(), re.sub(r"\{[^}]+\}", "nothing-here", path))
             for path, item in doc["paths"].items() for method, op in item.items()
             if method != "parameters" and refs & {p.get("$ref") for p in op.get("parameters", ())}]
 
@@ -58,7 +59,7 @@ def test_an_empty_tenant_query_deletes_nothing(running):
 def test_every_tenant_operation_refuses_an_empty_tenant_header(running):
     doc = Admin(running.http).doc
     operations = _tenant_operations(doc)
-    assert len(operations) == 15
+    assert len(operations) == 18
     keep = Admin(running.http, "keep")
     keep("POST", "/stubs", {"id": "kept", "text": "x", "results": ["red-square"]})
     for method, path in operations:
@@ -142,7 +143,7 @@ def test_every_405_under_the_admin_prefix_lists_the_path_methods(running):
         methods = {m.upper() for m in item if m != "parameters"}
         if "GET" in methods and path.endswith("openapi.json"):
             methods.add("HEAD")  # served as a plain static document
-        target = path.replace("{id}", "x")
+        target = re.sub(r"\{[^}]+\}", "x", path)  # any path parameter
         for refused in {"GET", "PUT", "PATCH", "POST", "DELETE"} - methods:
             status, headers, error = _raw(running, refused, target)
             assert (status, error) == (405, {"error": "method not allowed"}), (refused, path)
