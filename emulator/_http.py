@@ -23,6 +23,7 @@ from yarl import URL
 from ._pipeline import ClientGone
 from ._guard import GUARD, ConnectionGuard, busy_while_handled
 from .core import Journal
+from .core._replay import RequestKey
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-async def request_key(request: web.Request, limit: int) -> tuple[Any, ...] | None:
+async def request_key(request: web.Request, limit: int, owner: object) -> RequestKey | None:
     """Every byte of the request an answer could depend on (method, raw target, raw
     headers, the client's address and the connection's security, the body once read), as
     the key of a kept answer; None when the body cannot be read (that is answered in
@@ -130,8 +131,8 @@ async def request_key(request: web.Request, limit: int) -> tuple[Any, ...] | Non
         body = await read_body(request, limit)
     except (BodyTooLarge, BodyUnreadable, ClientGone):
         return None
-    return (request.method, request.raw_path, request.version, tuple(request.raw_headers),
-            request.remote, request.secure, body)
+    return RequestKey((owner, request.method, request.raw_path, request.version,
+                       tuple(request.raw_headers), request.remote, request.secure), body)
 
 
 #: Headers a kept response does not keep: the server sets them anew for every answer.
@@ -166,9 +167,8 @@ class HttpReplays:
 
     max_body_bytes = 0
 
-    async def replay_key(self, call: Any) -> tuple[Any, ...] | None:
-        raw = await request_key(call.request, self.max_body_bytes)
-        return None if raw is None else (self, *raw)
+    async def replay_key(self, call: Any) -> RequestKey | None:
+        return await request_key(call.request, self.max_body_bytes, self)
 
     def keep(self, response: web.Response) -> tuple[KeptResponse, int]:
         return KeptResponse.of(response)

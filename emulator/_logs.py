@@ -14,17 +14,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import logging.handlers
-import queue
 import sys
+import threading
+import time
+from collections import deque
 from collections.abc import Callable
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
 REQUEST_LOGGER = "emulator.requests"
 #: Emulator decision: up to 10,000 log lines wait for stderr; more are dropped and counted.
 QUEUE_LINES = 10_000
 #: How long stopping waits for queued lines to reach stderr.
 DRAIN_SECONDS = 5.0
+#: Emulator decision: queued lines reach stderr at most this late (seconds), in batches of
+#: at most WRITE_LINES lines a write.
+BATCH_SECONDS = 0.01
+WRITE_LINES = 256
 #: The request-line fields, in the order the text format writes them.
 REQUEST_FIELDS = ("vendor", "api", "operation", "status", "latency_ms", "match", "tenant",
                   "request_id")
@@ -123,32 +128,69 @@ class JsonFormatter(logging.Formatter):
 FORMATTERS: dict[str, type[logging.Formatter]] = {"text": TextFormatter, "json": JsonFormatter}
 
 
-class _DroppingQueueHandler(logging.handlers.QueueHandler):
-    dropped = 0
+class _QueuedHandler(logging.Handler):
+    """Hands records to the writer thread through a bounded queue; never blocks. The writer
+    is woken once for a batch, not for every line (a request line costs the event loop a
+    few microseconds, and no thread switch)."""
 
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        # the exception is formatted by the writer's formatter, not flattened here
-        return record
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: deque[logging.LogRecord] = deque()
+        self.waiting = threading.Event()
+        self.dropped = 0
 
-    def enqueue(self, record: logging.LogRecord) -> None:
-        try:
-            self.queue.put_nowait(record)
-        except queue.Full:
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.lines) >= QUEUE_LINES:
             self.dropped += 1
+            return
+        self.lines.append(record)
+        if not self.waiting.is_set():
+            self.waiting.set()
 
 
-class _Writer(logging.handlers.QueueListener):
-    """Writes queued records; stopping waits a bounded time for the queue to drain, so a
-    stalled stderr cannot hold the process at exit either."""
+class _Writer:
+    """Writes queued records in batches, on a thread of its own; stopping waits a bounded
+    time for the queue to drain, so a stalled stderr cannot hold the process at exit."""
+
+    def __init__(self, queued: _QueuedHandler, writer: logging.StreamHandler) -> None:
+        self.queued, self.writer = queued, writer
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="emulator-log", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        lines, waiting = self.queued.lines, self.queued.waiting
+        while True:
+            waiting.wait()
+            time.sleep(BATCH_SECONDS)  # let a batch gather
+            waiting.clear()
+            while lines:
+                self._write(lines)
+            if self._stopping:
+                return
+
+    def _write(self, lines: deque[logging.LogRecord]) -> None:
+        """What is queued, formatted, in one write and one flush."""
+        text: list[str] = []
+        while lines and len(text) < WRITE_LINES:
+            record = lines.popleft()
+            try:
+                text.append(self.writer.format(record) + "\n")
+            except Exception:
+                self.writer.handleError(record)
+        stream = self.writer.stream
+        try:
+            stream.write("".join(text))
+            stream.flush()
+        except Exception:
+            pass  # a closed or broken stderr: nothing left to tell
 
     def stop_within(self, seconds: float) -> None:
-        try:
-            cast("queue.Queue[Any]", self.queue).put(self._sentinel, timeout=seconds)  # type: ignore[attr-defined]
-        except queue.Full:
-            return
-        if self._thread is not None:
-            self._thread.join(seconds)
-        self._thread = None
+        self._stopping = True
+        self.queued.waiting.set()
+        self._thread.join(seconds)
 
 
 class _WorkerFilter(logging.Filter):
@@ -167,10 +209,10 @@ def configure(log_format: str, log_level: str, *, worker: int | None = None,
     returns the function that flushes and stops the writer thread."""
     writer = logging.StreamHandler(stream or sys.stderr)
     writer.setFormatter(FORMATTERS[log_format]())
-    handler = _DroppingQueueHandler(queue.Queue(QUEUE_LINES))
+    handler = _QueuedHandler()
     if worker is not None:
         handler.addFilter(_WorkerFilter(worker))
-    listener = _Writer(handler.queue, writer)
+    listener = _Writer(handler, writer)
     root, ours = logging.getLogger(), logging.getLogger("emulator")
     previous = root.level, ours.level
     root.addHandler(handler)

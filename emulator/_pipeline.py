@@ -23,14 +23,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .core import (MAX_BODY_BYTES, NO_FAULTS, OFFLOAD_BYTES, CallNotes, Fault, FaultBook,
                    FaultPlan, FaultTarget, Journal, RateLimiter, StoreUnavailable, StubBook,
                    StubClaim, StubHit, StubQuery, Thumbnails, WorkPool, update_framed)
-from .core._replay import ENTRY_OVERHEAD, Replay, ReplayCache, StateVersion
+from .core._replay import ENTRY_OVERHEAD, Replay, ReplayCache, RequestKey, StateVersion
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class Adapter(Generic[C, A, R]):
         """The vendor's "unavailable" error: the state store cannot be reached."""
         raise NotImplementedError
 
-    async def replay_key(self, call: C) -> Hashable | None:
+    async def replay_key(self, call: C) -> RequestKey | None:
         """The call's raw request, as a key to its kept answer (reading what it must, such
         as the body); None: never replayed. The key must hold every byte the answer and
         the journal could depend on."""
@@ -231,7 +231,7 @@ class Pipeline:
                 and call.digest and self.version().same(version):
             kept, size = adapter.keep(delivery.response)
             self.replays.put(key, version, Replay(
-                kept, size + _key_bytes(key), call.digest, call.tenant, request, outcome,
+                kept, size + key.nbytes + ENTRY_OVERHEAD, call.digest, call.tenant, request, outcome,
                 call.lookup,
                 call.image, call.match, tuple(call.counted)))
         return delivery
@@ -358,9 +358,3 @@ class Pipeline:
                             **call.journal_details())
         return request
 
-
-def _key_bytes(key: Hashable) -> int:
-    """What a replay key holds in bytes (its bytes parts, as the body), plus an entry's
-    own objects."""
-    parts = key if isinstance(key, tuple) else (key,)
-    return ENTRY_OVERHEAD + sum(len(p) for p in parts if isinstance(p, (bytes, str)))

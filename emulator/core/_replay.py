@@ -3,8 +3,9 @@
 An answer is a pure function of the request and the state (the fixture set, the runtime
 stubs and faults, the clock when frozen), so a request that arrives again byte for byte
 can be answered with what the first one produced, without being parsed, decoded or
-rendered again. The key is the raw request (Python's hash, then a full comparison of
-every byte, so two requests never share an answer by chance); the state is a
+rendered again. The key is the raw request (:class:`RequestKey`: a hash of part of it,
+then a comparison of every byte, so two requests never share an answer by chance); the
+state is a
 :class:`StateVersion`, and a change of it drops every kept answer at once.
 
 What a repeat still costs is what it must: one journal entry, its quotas counted again,
@@ -13,7 +14,6 @@ and the full path whenever a runtime fault could target it (see the call pipelin
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,37 @@ REPLAY_ENTRIES = 1024
 REPLAY_BYTES = 64 * 1024 * 1024
 #: What an entry costs beyond the bytes counted (the objects around them).
 ENTRY_OVERHEAD = 512
+
+
+#: How much of a body its key's hash reads: this much at its start, middle and end.
+HASHED_SPAN = 4096
+
+
+class RequestKey:
+    """A raw request as a dictionary key: ``head`` (what is not the body, hashable) and
+    ``body``. Its hash reads the body's length and three spans of it (hashing 130 KB would
+    take 30 us a repeat); equality compares every byte, so two requests that hash alike
+    never share an answer, they only share a bucket."""
+
+    __slots__ = ("_hash", "body", "head")
+
+    def __init__(self, head: tuple[Any, ...], body: bytes) -> None:
+        self.head, self.body = head, body
+        middle = len(body) // 2
+        self._hash = hash((head, len(body), body[:HASHED_SPAN],
+                           body[middle:middle + HASHED_SPAN], body[-HASHED_SPAN:]))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, RequestKey) and self._hash == other._hash
+                and self.head == other.head and self.body == other.body)
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes it holds (the body), for the cache's bound."""
+        return len(self.body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +124,7 @@ class ReplayCache:
                 self._items.clear()
             self._version = version
 
-    def get(self, key: Hashable, version: StateVersion) -> Replay | None:
+    def get(self, key: RequestKey, version: StateVersion) -> Replay | None:
         self._at(version)
         found = self._items.get(key)
         if found is None:
@@ -102,7 +133,7 @@ class ReplayCache:
             self.hits += 1
         return found
 
-    def put(self, key: Hashable, version: StateVersion, replay: Replay) -> None:
+    def put(self, key: RequestKey, version: StateVersion, replay: Replay) -> None:
         self._at(version)
         self._items.put(key, replay)
         self.stored += 1

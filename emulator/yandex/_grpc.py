@@ -17,6 +17,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from ..core import MAX_BODY_BYTES, TENANT_HEADER
+from ..core._replay import RequestKey
 from ._call import CallInfo
 from ._decoding import from_wire
 from ._errors import YandexError
@@ -77,10 +78,10 @@ class GrpcCall(CallInfo):
 class GrpcAdapter(V2Adapter[Reply]):
     """The v2 operations over gRPC: bytes in, bytes out."""
 
-    async def replay_key(self, call: CallInfo) -> tuple[Any, ...] | None:
+    async def replay_key(self, call: CallInfo) -> RequestKey | None:
         """The message and every metadata entry (the peer's address changes no answer)."""
         assert isinstance(call, GrpcCall)
-        return (self, call.payload, call.metadata)
+        return RequestKey((self, call.metadata), call.payload)
 
     def keep(self, response: Reply) -> tuple[Reply, int]:
         return response, len(response.message or b"")

@@ -13,7 +13,7 @@ import time
 import grpc
 
 from emulator.core import Match, Tier
-from emulator.core._replay import Replay, ReplayCache, StateVersion
+from emulator.core._replay import Replay, ReplayCache, RequestKey, StateVersion
 from support.adminhttp import http, module_emulator, tenant_admin
 from support.doofinder_client import DOCS_HASHID, DOCS_KEY
 from support.server import FIXTURES, start
@@ -199,15 +199,18 @@ def _replay(size: int) -> Replay:
 def test_the_cache_is_bounded_in_bytes_and_count_and_bound_to_one_state():
     cache = ReplayCache(max_entries=3, max_bytes=8000)
     state = StateVersion(object(), 0, 0)
+    def key(n: int) -> RequestKey:
+        return RequestKey(("k",), b"%d" % n)
+
     for n in range(5):
-        cache.put(("k", n), state, _replay(900))
-    assert cache.stats()["entries"] == 3 and cache.get(("k", 0), state) is None
-    assert cache.get(("k", 4), state) is not None
-    cache.put(("big",), state, _replay(1001))  # over an eighth of the bytes: not kept
-    assert cache.get(("big",), state) is None
-    cache.put(("k", 5), state, _replay(1000))
+        cache.put(key(n), state, _replay(900))
+    assert cache.stats()["entries"] == 3 and cache.get(key(0), state) is None
+    assert cache.get(key(4), state) is not None
+    cache.put(key(9), state, _replay(1001))  # over an eighth of the bytes: not kept
+    assert cache.get(key(9), state) is None
+    cache.put(key(5), state, _replay(1000))
     assert cache.stats()["bytes"] <= 8000
-    assert cache.get(("k", 5), StateVersion(state.store, 1, 0)) is None  # a stub changed
+    assert cache.get(key(5), StateVersion(state.store, 1, 0)) is None  # a stub changed
     assert cache.stats()["entries"] == 0 and cache.stats()["dropped"] == 3
 
 
@@ -216,3 +219,18 @@ def test_equal_requests_from_new_connections_share_one_kept_answer(running, admi
     bodies = {by_image(running.http, admin.tenant, BLUE)[2] for _ in range(4)}  # one connection each
     assert len(bodies) == 1
     assert replay_stats(admin)["hits"] - before["hits"] == 3
+
+
+def test_bodies_that_hash_alike_never_share_an_answer():
+    """The key's hash reads three spans of a body: two bodies that differ elsewhere hash
+    alike, and are still told apart."""
+    cache, state = ReplayCache(), StateVersion(object(), 0, 0)
+    one = bytearray(b"a" * 100_000)
+    other = bytearray(one)
+    other[20_000] = ord("b")  # outside the spans the hash reads
+    first, second = RequestKey(("h",), bytes(one)), RequestKey(("h",), bytes(other))
+    assert hash(first) == hash(second) and first != second
+    cache.put(first, state, _replay(10))
+    assert cache.get(second, state) is None and cache.get(first, state) is not None
+    cache.put(second, state, _replay(20))
+    assert cache.get(second, state).size == 20 and cache.get(first, state).size == 10
