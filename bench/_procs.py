@@ -109,9 +109,11 @@ class Server:
         self.stop()
 
 
-def emulator_argv(http_port: int, grpc_port: int, fixtures: Path | None) -> list[str]:
+def emulator_argv(http_port: int, grpc_port: int, fixtures: Path | None,
+                  state: str | None = None) -> list[str]:
     argv = [sys.executable, "-m", "emulator", "--host", "127.0.0.1",
             "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    argv += ["--state", state] if state else []
     return argv + (["--fixtures", str(fixtures)] if fixtures else [])
 
 

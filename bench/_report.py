@@ -17,6 +17,9 @@ MAX_SOAK_GROWTH = 0.10
 MAX_STARTUP_RATIO = 1.5
 #: A shorter soak ends while the allocator is still settling: its growth says little.
 MIN_JUDGED_SOAK = 5_000
+#: The shared state backend (Redis) keeps at least this share of the memory store's
+#: requests/s on the repeated-request cases (every load case repeats one request).
+MIN_STATE_RATIO = 0.9
 
 
 @dataclass
@@ -77,6 +80,9 @@ class Report:
     unavailable: list[tuple[str, str]] = field(default_factory=list)
     soak: Soak | None = None
     profiles: list[Profile] = field(default_factory=list)
+    #: the loads again with --state on a Redis: Row.ours is Redis, Row.bare is memory
+    state_url: str | None = None
+    state_rows: list[Row] = field(default_factory=list)
 
 
 def _mib(kib: int) -> str:
@@ -102,6 +108,12 @@ def _target_lines(report: Report) -> list[str]:
         lines.append(f"| >= {MIN_PEER_RATIO:g}x WireMock, fixture hit, 100 KB image, every HTTP "
                      f"operation, {PEER_CONNECTIONS} connections | lowest {worst.peer_ratio:.2f}x "
                      f"({worst.label}) | {_verdict(worst.peer_ratio >= MIN_PEER_RATIO)} |")
+    if report.state_rows:
+        worst = min(report.state_rows, key=lambda r: r.ratio)
+        lines.append(f"| --state redis keeps >= {MIN_STATE_RATIO} of --state memory's "
+                     f"requests/s, every repeated-request case | lowest {worst.ratio:.2f} "
+                     f"({worst.label}, {worst.connections} conn.) | "
+                     f"{_verdict(worst.ratio >= MIN_STATE_RATIO)} |")
     if report.soak:
         s = report.soak
         verdict = (_verdict(s.growth < MAX_SOAK_GROWTH) if s.requests >= MIN_JUDGED_SOAK
@@ -202,6 +214,23 @@ def _profile_lines(report: Report) -> list[str]:
     return lines
 
 
+def _state_lines(report: Report) -> list[str]:
+    lines = ["## What the Redis state backend costs", "",
+             f"The same loads against the emulator with `--state {report.state_url}` and with "
+             "the default `--state memory`, measured in alternation; ratio = Redis / memory "
+             "requests/s. With Redis each request takes its journal entry (and, with quotas "
+             "on, its quota) to Redis; stubs and faults that have not changed cost nothing.",
+             "", "| operation | conn. | redis req/s | p50 | p99 | memory req/s | p50 | p99 "
+             "| ratio | errors |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report.state_rows:
+        flag = "" if r.ratio >= MIN_STATE_RATIO else " (below)"
+        lines.append(
+            f"| {r.label} | {r.connections} | {r.ours.rps:.0f} | {r.ours.p50_ms:.2f} | "
+            f"{r.ours.p99_ms:.2f} | {r.bare.rps:.0f} | {r.bare.p50_ms:.2f} | "
+            f"{r.bare.p99_ms:.2f} | {r.ratio:.2f}{flag} | {r.ours.errors}/{r.bare.errors} |")
+    return [*lines, ""]
+
+
 def render(report: Report) -> str:
     lines = ["# Benchmark report", "", f"Command: `{report.command}`", "",
              "| | |", "|---|---|"]
@@ -213,6 +242,8 @@ def render(report: Report) -> str:
         lines += _startup_lines(report.startup)
     if report.rows or report.unavailable:
         lines += _load_lines(report)
+    if report.state_rows:
+        lines += _state_lines(report)
     if report.soak:
         lines += _soak_lines(report.soak)
     if report.profiles:

@@ -103,6 +103,10 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"install missing load generators ({_load.INSTALL_HINT}; root only)")
     parser.add_argument("--no-wiremock", action="store_true",
                         help="leave WireMock (the peer replaying the emulator's answers) out")
+    parser.add_argument("--state", metavar="URL",
+                        help="also run every load against an emulator with --state URL (a "
+                             "Redis, e.g. redis://127.0.0.1:6379/0) beside the default "
+                             "memory store, and report what it costs")
     parser.add_argument("--output", type=Path, default=REPORT_FILE,
                         help="where the report goes (default bench/REPORT.md)")
     return parser
@@ -290,6 +294,30 @@ def _measure(plan: Plan, tools: _load.Tools, ours: _procs.Server, bare: _procs.S
     return rows
 
 
+def _measure_state(plan: Plan, tools: _load.Tools, shared: _procs.Server,
+                   memory: _procs.Server, cases: list[_cases.Case], sizes: dict[str, int],
+                   workdir: Path) -> list[_report.Row]:
+    """Each case and connection count with --state on a Redis (``shared``) and with the
+    memory store, in turns; Row.ours is Redis, Row.bare memory."""
+    rows = []
+    for turn, (case, connections) in enumerate(
+            (c, n) for c in cases for n in plan.connections):
+        def drive(server: _procs.Server, case: _cases.Case = case,
+                  connections: int = connections) -> _load.Result:
+            return _load.drive(tools, _port(server, case.request), case.request,
+                               _load.Load(connections, seconds=plan.seconds), workdir,
+                               _answer_bytes(case, sizes))
+        first, second = (memory, shared) if turn % 2 == 0 else (shared, memory)
+        results = {id(first): drive(first)}
+        results[id(second)] = drive(second)
+        rows.append(_report.Row(case.key, case.label, connections, results[id(shared)],
+                                results[id(memory)], case.hit_mark is not None))
+        print(f"  {case.key:>16} {connections:>3} conn: redis {rows[-1].ours.rps:8.0f} req/s, "
+              f"memory {rows[-1].bare.rps:8.0f} req/s, ratio {rows[-1].ratio:.2f}",
+              file=sys.stderr)
+    return rows
+
+
 _PEER_NAME = "wiremock"
 
 
@@ -419,6 +447,15 @@ def main(argv: list[str] | None = None) -> int:
                                         f"no request journal)")
                 print("load", file=sys.stderr)
                 report.rows = _measure(plan, tools, ours, bare, peer, served, sizes, work)
+            if args.state:
+                print(f"load with --state {args.state}", file=sys.stderr)
+                shared_argv = lambda h, g: _procs.emulator_argv(  # noqa: E731
+                    h, g, fixtures, state=args.state)
+                with _procs.launch("redis", shared_argv, _cases.xml_search(),
+                                   logs / "redis.log") as shared:
+                    report.state_url = args.state
+                    report.state_rows = _measure_state(plan, tools, shared, ours, served,
+                                                       sizes, work)
             if plan.profile_s:
                 print("profiles", file=sys.stderr)
                 report.profiles = _profiles(plan, tools, ours, served, sizes, work)

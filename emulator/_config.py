@@ -44,6 +44,10 @@ HEADER_TIMEOUT = 60.0
 #: and as many on the gRPC ports, well under the usual 1024 descriptors of a process
 #: each; what happens at the cap is :mod:`emulator._guard`'s to say.
 MAX_CONNECTIONS = 1024
+#: The state backend that keeps control-plane state in each process (the default).
+STATE_MEMORY = "memory"
+#: The URL schemes of a Redis (or Valkey) state backend.
+STATE_SCHEMES = ("redis", "rediss")
 #: Addresses that mean "every interface": not an address a client can connect to.
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
@@ -81,6 +85,8 @@ class Config:
     header_timeout: float = HEADER_TIMEOUT
     #: connections served at once, per protocol (HTTP, gRPC)
     max_connections: int = MAX_CONNECTIONS
+    #: where control-plane state lives: "memory" or a redis:// or rediss:// URL
+    state: str = "memory"
     #: ``record`` only: where Yandex and Doofinder calls are forwarded, and what is written
     yandex_upstream: str | None = None
     doofinder_upstream: str | None = None
@@ -253,8 +259,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("workers", "int", "processes serving the same ports (SO_REUSEPORT), for load tests",
            low=1, high=64),
     Option("shutdown_grace", "float", "seconds requests in flight get to finish after SIGTERM"),
-    Option("journal_size", "int", "requests the journal keeps (per worker)", low=1,
-           high=1_000_000),
+    Option("journal_size", "int", "requests the journal keeps (per worker with `state` memory; "
+                                  "in all, with Redis)", low=1, high=1_000_000),
     Option("replay_bytes", "int", "bytes of answers kept to answer requests that arrive again "
                                   "byte for byte (per worker; 0 keeps none)", low=0,
            high=2**40),
@@ -268,6 +274,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_connections", "int", "connections served at once on the HTTP ports and as many "
                                      "on the gRPC ports; at the cap the oldest idle HTTP "
                                      "connection is closed to make room", low=1, high=1_000_000),
+    Option("state", "str", "where runtime stubs, faults, quotas and the journal live: "
+                           "`memory` (this process) or `redis://host:port/db` (`rediss://` "
+                           "for TLS), shared by every worker and replica naming it "
+                           "(see [Control plane](control-plane.md#shared-state))"),
     Option("yandex_upstream", "str", "`record` only: base URL the Yandex calls (v2 REST, v1 "
                                      "XML) are forwarded to, e.g. `https://searchapi.api.cloud."
                                      "yandex.net`", derived="none: not forwarded"),
@@ -346,6 +356,22 @@ def _check_url(url: str) -> None:
                           "with no query or fragment")
 
 
+def _check_state(state: str) -> None:
+    if state == STATE_MEMORY:
+        return
+    parts = urlsplit(state)
+    try:
+        db = parts.path.lstrip("/")
+        ok = parts.scheme in STATE_SCHEMES and bool(parts.hostname) and parts.port != 0 \
+            and (db == "" or db.isdigit()) and not parts.fragment
+    except ValueError:  # a port that is not a number
+        ok = False
+    if not ok:
+        shown = state if parts.password is None else state.replace(parts.password, "***")
+        raise ConfigError(f"state {shown!r}: expected memory, or "
+                          "redis://[user:password@]host[:port][/db] (rediss:// for TLS)")
+
+
 def validate(config: Config) -> Config:
     """Checks that span options; returns the config unchanged."""
     if config.public_base_url is not None:
@@ -365,6 +391,7 @@ def validate(config: Config) -> Config:
         if port and port in seen:
             raise ConfigError(f"{name} and {seen[port]} are both {port}")
         seen[port] = name
+    _check_state(config.state)
     for name in config.tls_names:
         if any(c.isspace() for c in name):
             raise ConfigError(f"tls_names: {name!r} is not a host name or IP address")

@@ -64,6 +64,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     ready = request.app[READY]["ready"]
+    store = request.app[READY].get("state")
+    problem = store.problem if ready and store is not None else None
+    if problem is not None:
+        return web.json_response({"status": "unavailable", "reason": problem}, status=503)
     return web.json_response({"status": "ready" if ready else "starting"},
                              status=200 if ready else 503)
 

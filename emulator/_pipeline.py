@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from .core import (MAX_BODY_BYTES, NO_FAULTS, OFFLOAD_BYTES, CallNotes, Fault, FaultBook,
-                   FaultPlan, FaultTarget, Journal, RateLimiter, StubBook, StubHit, StubQuery,
-                   Thumbnails, WorkPool, update_framed)
+                   FaultPlan, FaultTarget, Journal, RateLimiter, StoreUnavailable, StubBook,
+                   StubClaim, StubHit, StubQuery, Thumbnails, WorkPool, update_framed)
 from .core._replay import ENTRY_OVERHEAD, Replay, ReplayCache, RequestKey, StateVersion
 
 log = logging.getLogger(__name__)
@@ -63,11 +63,13 @@ class Call(CallNotes):
     #: False when the answer depends on more than the request and the state (a rule's
     #: delay, a live clock, a quota's refusal, a runtime stub): it is never replayed
     replayable: bool = True
+    #: the stub steps this call has taken (see StubBook.match)
+    taken: dict[str, int | None] = field(default_factory=dict)
 
-    def take(self, limiter: RateLimiter, key: str) -> bool:
+    async def take(self, limiter: RateLimiter, key: str) -> bool:
         """One of the quota ``key`` of ``limiter``; False (and never replayed) when it has
         none left."""
-        if limiter.allow(key):
+        if await limiter.allow(key):
             self.counted.append((limiter, key))
             return True
         self.replayable = False
@@ -121,6 +123,10 @@ class Adapter(Generic[C, A, R]):
 
     def internal_error(self) -> Exception:
         """The vendor's error for a failure of the emulator's own."""
+        raise NotImplementedError
+
+    def unavailable_error(self) -> Exception:
+        """The vendor's "unavailable" error: the state store cannot be reached."""
         raise NotImplementedError
 
     async def replay_key(self, call: C) -> RequestKey | None:
@@ -189,13 +195,33 @@ class Pipeline:
                   ids: Callable[[C], Awaitable[None]] | None = None) -> Delivery[R]:
         """``ids``: called once the call's request id is known, before its answer is
         (a transport that sends the ids ahead of a slow answer)."""
+        try:
+            return await self._run_or_replay(adapter, call, ids)
+        except StoreUnavailable as exc:
+            return await self._unavailable(adapter, call, exc)
+
+    async def _unavailable(self, adapter: Adapter[C, A, R], call: C,
+                           exc: StoreUnavailable) -> Delivery[R]:
+        """The state store is down: the vendor's "unavailable" error, the request logged
+        (its journal is in the store, which cannot take it)."""
+        log.warning("%s %s: the state store is unavailable (%s): answered as unavailable",
+                    call.api, call.operation, exc)
+        await self.request_id(adapter, call)
+        response, outcome = adapter.render_error(call, adapter.unavailable_error())
+        self.journal.announce(call.api, call.operation, call.request_id,
+                              adapter.journal_request(call), outcome, **call.journal_details())
+        return Delivery(response, NO_FAULTS)
+
+    async def _run_or_replay(self, adapter: Adapter[C, A, R], call: C,
+                             ids: Callable[[C], Awaitable[None]] | None) -> Delivery[R]:
+        self.journal.store.check()  # no round trip: a store known to be down
         key = await adapter.replay_key(call) if self.replays.enabled else None
         version = self.version()
         if key is not None:
             kept = self.replays.get(key, version)
             if kept is not None:
                 call.tenant = kept.tenant  # as its admission read it (the key holds all)
-            if kept is not None and self._may_replay(adapter, call, kept):
+            if kept is not None and await self._may_replay(adapter, call, kept):
                 return await self._replayed(adapter, call, kept, ids)
         if ids is not None:
             await self.request_id(adapter, call)
@@ -210,13 +236,16 @@ class Pipeline:
                 call.image, call.match, tuple(call.counted)))
         return delivery
 
-    def _may_replay(self, adapter: Adapter[C, A, R], call: C, kept: Replay) -> bool:
+    async def _may_replay(self, adapter: Adapter[C, A, R], call: C, kept: Replay) -> bool:
         """No fault may target the call, and every quota it takes has one left (a refusal
         takes the whole sequence, which answers it)."""
         if self.faults.may_target(FaultTarget(adapter.vendor, call.api, call.operation,
                                               call.tenant)):
             return False
-        return all(call.take(limiter, quota_key) for limiter, quota_key in kept.counted)
+        for limiter, quota_key in kept.counted:
+            if not await call.take(limiter, quota_key):
+                return False
+        return True
 
     async def _replayed(self, adapter: Adapter[C, A, R], call: C, kept: Replay,
                         ids: Callable[[C], Awaitable[None]] | None) -> Delivery[R]:
@@ -225,8 +254,8 @@ class Pipeline:
         call.lookup, call.image, call.match = kept.lookup, kept.image, kept.match
         if ids is not None:
             await ids(call)
-        self.journal.record(call.api, call.operation, call.request_id, kept.request,
-                            kept.outcome, **call.journal_details())
+        await self.journal.record(call.api, call.operation, call.request_id, kept.request,
+                                  kept.outcome, **call.journal_details())
         return Delivery(adapter.revive(kept.response), NO_FAULTS)
 
     async def _run(self, adapter: Adapter[C, A, R], call: C,
@@ -235,19 +264,31 @@ class Pipeline:
         try:
             await adapter.admit(call)
             await self._faults(adapter, call)
-            answer = await adapter.operate(call, self)
+            answer = await self._operate(adapter, call)
             await self.request_id(adapter, call)
             response, outcome = adapter.render(call, answer)
         except ClientGone:
             await self.request_id(adapter, call)
             response, outcome = adapter.gone(call)
             call.replayable = False
-            return Delivery(response, NO_FAULTS), outcome, self._record(adapter, call, outcome)
+            return (Delivery(response, NO_FAULTS), outcome,
+                    await self._record(adapter, call, outcome))
+        except StoreUnavailable:
+            raise
         except Exception as exc:
             response, outcome = await self._failed(adapter, call, exc)
         if call.plan.reset:
             outcome = RESET_OUTCOME
-        return Delivery(response, call.plan), outcome, self._record(adapter, call, outcome)
+        return Delivery(response, call.plan), outcome, await self._record(adapter, call, outcome)
+
+    async def _operate(self, adapter: Adapter[C, A, R], call: C) -> A:
+        """The operation; a stub step that needs the store's answer is taken, and the
+        operation (which asks for its stub before anything else it does) runs again."""
+        while True:
+            try:
+                return await adapter.operate(call, self)
+            except StubClaim as claim:
+                call.taken[claim.stub.id] = await self.stubs.take(claim.stub)
 
     async def _failed(self, adapter: Adapter[C, A, R], call: C,
                       exc: Exception) -> tuple[R, str]:
@@ -263,7 +304,7 @@ class Pipeline:
     async def _faults(self, adapter: Adapter[C, A, R], call: C) -> None:
         """The one fault path: the plan's latency waited out, then its reset, then its
         error in the vendor's words."""
-        call.plan = plan = self.faults.plan(FaultTarget(
+        call.plan = plan = await self.faults.plan(FaultTarget(
             adapter.vendor, call.api, call.operation, call.tenant))
         if plan.delay_ms:
             await asyncio.sleep(plan.delay_ms / 1000)
@@ -277,7 +318,7 @@ class Pipeline:
         sequence moves on), and notes it as the call's match. Its step's delay, results and
         error are the operation's to answer, as a fixture rule's are."""
         def find(query: StubQuery) -> StubHit | None:
-            hit = self.stubs.match(query)
+            hit = self.stubs.match(query, taken=call.taken)
             if hit is not None:
                 call.match = hit.match
                 call.replayable = False  # a sequence steps, a stub's times run out
@@ -288,7 +329,12 @@ class Pipeline:
     async def stub(self, call: Call, query: StubQuery) -> StubHit | None:
         """The stub step for an operation that answers a stub by itself: the stub found
         (see :meth:`stub_finder`), its delay waited out."""
-        hit = self.stub_finder(call)(query)
+        while True:
+            try:
+                hit = self.stub_finder(call)(query)
+                break
+            except StubClaim as claim:
+                call.taken[claim.stub.id] = await self.stubs.take(claim.stub)
         if hit is not None and hit.step.delay_ms:
             await asyncio.sleep(hit.step.delay_ms / 1000)
         return hit
@@ -302,13 +348,13 @@ class Pipeline:
         call.digest = await self.offload(sum(map(len, parts)), request_digest, size, parts)
         adapter.set_request_id(call, call.digest)
 
-    def _record(self, adapter: Adapter[C, A, R], call: C, outcome: str) -> dict[str, Any]:
+    async def _record(self, adapter: Adapter[C, A, R], call: C, outcome: str) -> dict[str, Any]:
         if self.thumbnails is not None and call.image and call.image_data is not None:
             # begun first, so a reader the entry reaches can already wait for its thumbnail
             self.thumbnails.make(call.image["sha256"], call.image_data)
         call.image_data = None
         request = adapter.journal_request(call)
-        self.journal.record(call.api, call.operation, call.request_id, request, outcome,
+        await self.journal.record(call.api, call.operation, call.request_id, request, outcome,
                             **call.journal_details())
         return request
 

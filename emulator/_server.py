@@ -13,16 +13,20 @@ from typing import cast
 
 from aiohttp import web
 
-from . import _http, _logs, _media, _tls, admin, doofinder, yandex
+from . import _http, _logs, _media, _tls, admin, doofinder, state, yandex
 from ._pipeline import MAX_BODY_BYTES, Pipeline
 from ._config import Config, ConfigError
 from ._guard import ConnectionGuard
 from ._resources import bundled
 from .core._replay import ReplayCache
-from .core import (FixtureError, FixtureReloader, FixtureStore, Journal, RuleSearch, WorkPool,
-                   load_fixtures)
+from .core import (FixtureError, FixtureReloader, FixtureStore, Journal, RuleSearch,
+                   StateStore, WorkPool, load_fixtures)
 
 log = logging.getLogger("emulator")
+
+#: Emulator decision: start-up waits this long (seconds) for a shared state store before
+#: it serves anyway (not ready, every vendor call "unavailable", until the store answers).
+STATE_CONNECT_WAIT = 5.0
 
 __all__ = ["Config", "Emulator", "Endpoints", "default_fixtures", "serve", "start_failure"]
 
@@ -84,6 +88,7 @@ class Emulator:
         self._pool: WorkPool | None = None
         self._generated: _tls.GeneratedFiles | None = None
         self._reloader: FixtureReloader | None = None
+        self._state: StateStore | None = None
 
     async def start(self) -> None:
         """Both servers listen when this returns; if either cannot, neither is left running."""
@@ -99,11 +104,15 @@ class Emulator:
         config, self._generated = _tls.with_certificate(self.config)
         pair = (_tls.load(cast(Path, config.tls_cert), cast(Path, config.tls_key))
                 if config.tls_enabled else None)
-        journal = Journal(config.journal_size)
+        shared = self._state = state.open_store(
+            config.state, fixtures_digest=lambda: self._reloader.digest if self._reloader else "")
+        journal = Journal(config.journal_size, store=shared)
         journal.subscribe(_logs.log_request)
         pool = self._pool = WorkPool()
         pool.start()
         engine = self._engine = RuleSearch(store, journal, pool)
+        if hasattr(shared, "offload"):
+            shared.offload = engine.control.run
         engine.replays = ReplayCache(max_bytes=config.replay_bytes)
         pipeline = Pipeline(engine.faults, engine.stubs, journal, pool, engine.replays,
                             lambda: engine.store, engine.thumbnails)
@@ -113,19 +122,27 @@ class Emulator:
         app = self._app = _http.create_app(MAX_BODY_BYTES, journal, guard)
         servicer = yandex.mount(app, engine, pipeline, rate_limits=rate_limits)
         self._reloader = FixtureReloader(engine, directory, config.reload_interval)
-        admin.mount(app, engine, self._reloader, config.admin_token)
+        admin.mount(app, engine, self._reloader, config.admin_token,
+                    split_workers=config.workers if config.workers > 1 and not shared.shared
+                    else None)
         _media.add_routes(app, engine)
         doofinder.mount(app, engine, pipeline, rate_limits=rate_limits)
         _http.add_fallback(app, _http.ADMIN, _http.admin_error)
         # Emulator decision: a path under no API's prefix is answered as the Yandex REST
         # gateway answers an unknown path (the emulator's first and main API)
         _http.add_fallback(app, "/", yandex.rest_unmatched)
+        await shared.start()  # before listening: a store that answers is joined first
+        if shared.shared and not await shared.wait_connected(STATE_CONNECT_WAIT):
+            log.error("%s; serving: vendor calls are answered unavailable until it answers",
+                      shared.problem)
         await self._serve_grpc(servicer, config, pair)
         admin.set_grpc_target(app, f"{config.url_host()}:{self.grpc_port}")
         await self._serve_http(app, config, pair)
         engine.public_base_url = config.public_base_url or \
             f"http://{config.url_host()}:{self.http_port}"
         await self._reloader.start()
+        await shared.announce()  # with the fixture set's digest, now it is known
+        app[_http.READY]["state"] = shared
         app[_http.READY]["ready"] = True
         # catalog pictures are fingerprinted in the background: ready now, warm soon after
         warming = asyncio.ensure_future(engine.control.run(engine.warm))
@@ -180,6 +197,9 @@ class Emulator:
         if self._reloader is not None:
             await self._reloader.stop()
             self._reloader = None
+        if self._state is not None:
+            await self._state.close()
+            self._state = None
         if self._engine is not None:
             self._engine.control.close()
             self._engine = None

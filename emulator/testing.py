@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from ._server import Config, Emulator
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -18,6 +23,12 @@ class Running:
     http: str  # base URL, e.g. http://127.0.0.1:PORT
     grpc: str  # host:port
     emulator: Emulator
+    loop: asyncio.AbstractEventLoop | None = None
+
+    def call(self, work: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        """Run ``work`` on the emulator's event loop (its books are read there)."""
+        assert self.loop is not None
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
 
 
 class EmulatorThread:
@@ -37,7 +48,7 @@ class EmulatorThread:
             raise
         host = self.emulator.config.host
         return Running(f"http://{host}:{self.emulator.http_port}",
-                       f"{host}:{self.emulator.grpc_port}", self.emulator)
+                       f"{host}:{self.emulator.grpc_port}", self.emulator, self.loop)
 
     def __exit__(self, *exc) -> None:
         asyncio.run_coroutine_threadsafe(self.emulator.stop(), self.loop).result(30)

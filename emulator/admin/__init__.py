@@ -14,7 +14,7 @@ from aiohttp import web
 from .._http import ADMIN
 from ..core import FixtureReloader, RuleSearch
 from . import _caches, _contents, _explain, _faults, _fixtures, _grpc_call, _journal, _stubs, _ui
-from ._common import STATE, AdminState, endpoint, state, tenant_of
+from ._common import STATE, AdminState, endpoint, settled, state, tenant_of
 from ._stream import JournalStreams, stream_requests
 from ._spec import document
 
@@ -32,10 +32,19 @@ async def openapi(request: web.Request) -> web.Response:
 async def reset(request: web.Request) -> web.Response:
     """A tenant's stubs, faults and journal entries (everything with no tenant)."""
     engine, tenant = state(request).engine, tenant_of(request)
-    engine.stubs.clear(tenant)
-    engine.faults.clear(tenant)
-    engine.journal.clear(tenant)
+    await engine.stubs.clear(tenant)
+    await engine.faults.clear(tenant)
+    await engine.journal.clear(tenant)
+    await settled(request)
     return web.Response(status=204)
+
+
+async def state_status(request: web.Request) -> web.Response:
+    """Where the state lives, its health, and the versions this replica serves."""
+    engine = state(request).engine
+    info = await engine.state.info()
+    info["versions"] = {"stubs": engine.stubs.version, "faults": engine.faults.version}
+    return web.json_response(info)
 
 
 ROUTES = (
@@ -61,13 +70,21 @@ ROUTES = (
     ("GET", "/caches", _caches.cache_status),
     ("POST", "/fixtures/reload", _fixtures.reload_fixtures),
     ("POST", "/reset", reset),
+    ("GET", "/state", state_status),
 )
+#: What reads no control-plane state (answered while the state store is down).
+STATELESS = ("/fixtures", "/state", "/caches", "/grpc")
+#: What acts on, or lists, state a worker keeps of its own with ``--state memory``.
+SHARED = {("GET", "/requests"), ("DELETE", "/requests"), ("GET", "/requests/count"),
+          ("POST", "/stubs"), ("DELETE", "/stubs"), ("DELETE", "/stubs/{id}"),
+          ("POST", "/faults"), ("DELETE", "/faults"), ("DELETE", "/faults/{id}"),
+          ("GET", "/explain/misses"), ("POST", "/reset")}
 
 
 def mount(app: web.Application, engine: RuleSearch, reloader: FixtureReloader,
-          token: str | None = None) -> None:
+          token: str | None = None, *, split_workers: int | None = None) -> None:
     streams = JournalStreams(engine.journal)
-    app[STATE] = AdminState(engine, reloader, streams, token)
+    app[STATE] = AdminState(engine, reloader, streams, token, split_workers=split_workers)
 
     async def end_streams(_: web.Application) -> None:  # before in-flight requests are awaited
         streams.close()
@@ -76,7 +93,9 @@ def mount(app: web.Application, engine: RuleSearch, reloader: FixtureReloader,
     # the document needs no token, and takes any query (viewers and caches add their own)
     app.router.add_get(f"{PREFIX}/openapi.json", openapi)
     for method, path, handler in ROUTES:
-        app.router.add_route(method, PREFIX + path, endpoint(handler, method, PREFIX + path))
+        app.router.add_route(method, PREFIX + path, endpoint(
+            handler, method, PREFIX + path, shared=(method, path) in SHARED,
+            stateful=not path.startswith(STATELESS)))
     _ui.add_routes(app)
 
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..core import OFFLOAD_BYTES, TENANT_HEADER, FixtureReloader, RuleSearch
+from ..core import (FAULTS, OFFLOAD_BYTES, STUBS, TENANT_HEADER, FixtureReloader, RuleSearch,
+                    StoreUnavailable)
 from ..core._fixtures import _json_path as json_path
 from ._params import ParameterError, parameters
 from ._spec import message, validator
@@ -26,6 +27,9 @@ class AdminState:
     reloader: FixtureReloader
     streams: JournalStreams
     token: str | None = None
+    #: worker processes that each keep their own state (``--workers N``, ``--state
+    #: memory``): the control plane refuses what it would do to one of them only
+    split_workers: int | None = None
     #: where the emulator's own gRPC server listens (host:port), once it does
     grpc_target: str | None = None
 
@@ -56,7 +60,17 @@ def _authorized(request: web.Request, token: str | None) -> bool:
                                                               token.encode())
 
 
-def endpoint(handler: Handler, method: str, path: str) -> Handler:
+def split_refusal(workers: int) -> str:
+    """Emulator decision: with several workers and no shared store, what would act on (or
+    list) one worker's state is refused, never answered for a part of it."""
+    return (f"this emulator runs {workers} worker processes with --state memory: each keeps "
+            "its own stubs, faults, quotas and journal, so this would act on (or list) one "
+            "of them only. Run with --state redis://host:port/db to share them (see "
+            "docs/control-plane.md#shared-state), or with --workers 1")
+
+
+def endpoint(handler: Handler, method: str, path: str, *, shared: bool = False,
+             stateful: bool = True) -> Handler:
     """The token check, the query and header parameters as the document declares them for
     the operation, and AdminError as its JSON error.
 
@@ -66,21 +80,37 @@ def endpoint(handler: Handler, method: str, path: str) -> Handler:
 
     @functools.wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
-        if not _authorized(request, request.app[STATE].token):
+        admin = request.app[STATE]
+        if not _authorized(request, admin.token):
             return error_response(401, "admin token required: Authorization: Bearer <token>")
         try:
             parameters(method, path).check(request)
+            if shared and admin.split_workers:
+                raise AdminError(409, split_refusal(admin.split_workers))
+            if stateful:  # never answered from a copy the store may have moved past
+                admin.engine.state.check()
             return await handler(request)
         except ParameterError as exc:
             return error_response(400, str(exc))
         except AdminError as exc:
             return error_response(exc.status, exc.message, exc.place)
+        except StoreUnavailable as exc:
+            return error_response(503, str(exc))
 
     return guarded
 
 
 def state(request: web.Request) -> AdminState:
     return request.app[STATE]
+
+
+async def settled(request: web.Request, *books: str) -> None:
+    """After a write: returns once every live replica serves it (see
+    ``StateStore.wait_applied``); at once with the memory store."""
+    engine = state(request).engine
+    versions = {STUBS: engine.stubs.version, FAULTS: engine.faults.version}
+    for book in books or (STUBS, FAULTS):
+        await engine.state.wait_applied(book, versions[book])
 
 
 def tenant_of(request: web.Request) -> str | None:

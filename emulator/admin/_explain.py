@@ -75,8 +75,8 @@ async def explain_misses(request: web.Request) -> web.Response:
     (the nearest rule, if any, was too far)."""
     admin = state(request)
     missed = {Tier.GENERATED.value, Tier.NEAREST.value}
-    entries = [e for e in admin.engine.journal.entries(where=JournalFilter(tenant=tenant_of(request)))
-               if e.lookup and (e.match or {}).get("tier") in missed]
+    recorded = await admin.engine.journal.entries(where=JournalFilter(tenant=tenant_of(request)))
+    entries = [e for e in recorded if e.lookup and (e.match or {}).get("tier") in missed]
     limit = integer_param(request, "limit")
     entries = entries[-(limit or DEFAULT_MISSES):]
     misses = await admin.engine.control.run(lambda: [_explain_entry(admin, e) for e in entries])

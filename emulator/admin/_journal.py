@@ -20,17 +20,18 @@ def journal_filter(request: web.Request, after: int | None = None) -> JournalFil
 async def list_requests(request: web.Request) -> web.Response:
     """Entries oldest first; ``limit`` keeps the most recent."""
     where = journal_filter(request)
-    entries = state(request).engine.journal.entries(integer_param(request, "limit") or None, where)
+    entries = await state(request).engine.journal.entries(integer_param(request, "limit") or None,
+                                                          where)
     return await json_reply(request, lambda: {"requests": [e.to_json() for e in entries]})
 
 
 async def count_requests(request: web.Request) -> web.Response:
     where = journal_filter(request)
-    return web.json_response({"count": state(request).engine.journal.count(where)})
+    return web.json_response({"count": await state(request).engine.journal.count(where)})
 
 
 async def clear_requests(request: web.Request) -> web.Response:
-    state(request).engine.journal.clear(tenant_of(request))
+    await state(request).engine.journal.clear(tenant_of(request))
     return web.Response(status=204)
 
 
@@ -38,7 +39,7 @@ async def request_thumbnail(request: web.Request) -> web.Response:
     """The thumbnail of the query image of one kept entry (of the tenant, if one is named)."""
     engine, raw = state(request).engine, request.match_info["seq"]
     seq = ascii_integer(raw)
-    entry = None if seq is None else engine.journal.get(seq, tenant_of(request))
+    entry = None if seq is None else await engine.journal.get(seq, tenant_of(request))
     if entry is None:
         raise AdminError(404, f"no journal entry {raw!r} for this tenant")
     body = await engine.thumbnails.get(entry.image["sha256"]) if entry.image else None

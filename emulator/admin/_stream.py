@@ -105,7 +105,8 @@ async def stream_requests(request: web.Request) -> web.StreamResponse:
             "X-Accel-Buffering": "no"})  # nginx: pass each event on as it is written
         await response.prepare(request)
         await response.write(f"retry: {RETRY_MS}\n\n".encode())
-        backlog = admin.engine.journal.entries(where=where) if where.after is not None else []
+        backlog = await admin.engine.journal.entries(where=where) if where.after is not None \
+            else []
         with contextlib.suppress(ConnectionError):  # the client went away
             await _follow(request, response, reader, where, backlog)
     return response

@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..core import StubConflict, StubError, stub_from_json
-from ._common import AdminError, read_json, state, tenant_of
+from ..core import STUBS
+from ._common import AdminError, read_json, settled, state, tenant_of
 from ._images import resolve
 
 
@@ -19,18 +20,20 @@ async def add_stub(request: web.Request) -> web.Response:
         known = admin.engine.store.urls.get(raw["url"])
         key = known[0] if known else admin.engine.url_key(raw["url"])
     try:
-        stub = admin.engine.stubs.add(stub_from_json(
+        stub = await admin.engine.stubs.add(stub_from_json(
             raw, tenant_of(request), key=key, fp=fp, scope=raw.get("folder") or raw.get("hashid"),
             alias=raw.get("cbir_id")))  # a Yandex folder or a Doofinder hashid; a CBIR id
     except StubConflict as exc:
         raise AdminError(409, exc.reason, exc.place) from None
     except StubError as exc:
         raise AdminError(400, exc.reason, exc.place) from None
+    await settled(request, STUBS)
     return web.json_response(stub.to_json(), status=201)
 
 
 async def list_stubs(request: web.Request) -> web.Response:
-    stubs = state(request).engine.stubs.listed(tenant_of(request))
+    book = state(request).engine.stubs
+    stubs = await book.counted(book.listed(tenant_of(request)))
     return web.json_response({"stubs": [s.to_json() for s in stubs]})
 
 
@@ -42,14 +45,17 @@ def _stub(request: web.Request):
 
 
 async def get_stub(request: web.Request) -> web.Response:
-    return web.json_response(_stub(request).to_json())
+    [stub] = await state(request).engine.stubs.counted([_stub(request)])
+    return web.json_response(stub.to_json())
 
 
 async def delete_stub(request: web.Request) -> web.Response:
-    state(request).engine.stubs.remove(_stub(request).id)
+    await state(request).engine.stubs.remove(_stub(request).id)
+    await settled(request, STUBS)
     return web.Response(status=204)
 
 
 async def clear_stubs(request: web.Request) -> web.Response:
-    state(request).engine.stubs.clear(tenant_of(request))
+    await state(request).engine.stubs.clear(tenant_of(request))
+    await settled(request, STUBS)
     return web.Response(status=204)

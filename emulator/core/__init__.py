@@ -27,9 +27,11 @@ from ._results import ResultSet
 from ._rules import ErrorKind, Fault
 from ._search import Answer, RuleSearch
 from ._services import Services
+from ._store import (FAULTS, STUBS, BookFull, MemoryStore, NotNow, RecordTaken, Snapshot,
+                     StateStore, StoreUnavailable)
 from ._thumbnails import THUMBNAIL_TYPE, Thumbnails
-from ._stubs import (Caller, Stub, StubBook, StubConflict, StubError, StubHit, StubQuery,
-                     StubStep, stub_from_json)
+from ._stubs import (Caller, Stub, StubBook, StubClaim, StubConflict, StubError, StubHit,
+                     StubQuery, StubStep, stub_from_json)
 from ._explain import explain, explain_catalog
 from ._reload import FixtureReloader
 from ._catalog import (Catalog, CatalogQuery, CatalogResult, Clause, Facet, FacetKind,
@@ -40,17 +42,23 @@ from ._text_match import TextMode, search_text, suggestions
 
 
 __all__ = [
-    "CHROMATIC", "GRAYSCALE", "IMAGES_PATH", "MATCH_HEADER", "MAX_BODY_BYTES", "NO_FAULTS",
+    "CHROMATIC", "FAULTS", "GRAYSCALE", "IMAGES_PATH", "MATCH_HEADER", "MAX_BODY_BYTES",
+    "NO_FAULTS",
     "OFFLOAD_BYTES", "POOL_THREADS",
-    "RATE_LIMITED", "RGB",
-    "TENANT_HEADER", "THUMBNAIL_TYPE", "Access", "AccessList", "Answer", "CallNotes", "Caller", "Catalog",
-    "CatalogEngine", "CatalogQuery", "CatalogResult", "Clause", "Color", "Drip", "ErrorKind", "Facet",
+    "RATE_LIMITED", "RGB", "STUBS",
+    "TENANT_HEADER", "THUMBNAIL_TYPE", "Access", "AccessList", "Answer", "BookFull", "CallNotes",
+    "Caller", "Catalog",
+    "CatalogEngine", "CatalogQuery", "CatalogResult", "Clause", "Color", "Drip", "ErrorKind",
+    "Facet",
     "FacetKind", "FacetRequest", "Fault", "FaultBook", "FaultError", "FaultPlan", "FaultSpec",
     "FaultTarget", "Filters", "Fingerprint", "FixtureError", "FixtureReloader", "FixtureStore",
     "ImageDocument", "ImageFilter", "ImageFormat", "Item", "Journal", "JournalEntry",
-    "JournalFilter", "Match", "NotAnImage", "Orientation", "Quota", "RangeClause", "RangeFacet",
-    "RateLimiter", "ResultSet", "RuleSearch", "Services", "Settings", "SizeClass", "SortKey", "Stub",
-    "StubBook", "StubConflict", "StubError", "StubHit", "StubQuery", "StubStep", "TermClause",
+    "JournalFilter", "Match", "MemoryStore", "NotAnImage", "NotNow", "Orientation", "Quota",
+    "RangeClause", "RangeFacet",
+    "RateLimiter", "RecordTaken", "ResultSet", "RuleSearch", "Services", "Settings", "SizeClass",
+    "Snapshot", "SortKey", "StateStore", "StoreUnavailable", "Stub",
+    "StubBook", "StubClaim", "StubConflict", "StubError", "StubHit", "StubQuery", "StubStep",
+    "TermClause",
     "TermCount", "TermFacet", "TextMode", "Thumbnails", "Tier", "WorkPool", "ascii_integer",
     "b64decode_strict",
     "catalog_match", "explain", "explain_catalog", "fault_spec_from_json", "fingerprint",

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import itertools
 import json
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ._faults import NO_FAULTS, FaultPlan
 from ._fingerprint import Fingerprint
 from ._match import Match
+from ._store import MemoryStore, StateStore
 
 #: Emulator decision: the journal keeps the last 1000 requests, each request's record at
 #: most 16 KiB of JSON (a bigger one is kept as its digest and size): 16 MiB at the most.
@@ -107,9 +106,14 @@ class JournalEntry:
     latency_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
+        """The entry as the admin API shows it: its fields, as they are (not copied: they
+        are only ever written out)."""
+        out = {name: getattr(self, name) for name in _ENTRY_FIELDS}
         out["faults"] = list(self.faults)
         return out
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(JournalEntry))
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +142,12 @@ class JournalFilter:
 
 
 class Journal:
-    def __init__(self, size: int = JOURNAL_SIZE) -> None:
+    """The journal, in its store: the last ``size`` entries (over every process sharing
+    the store)."""
+
+    def __init__(self, size: int = JOURNAL_SIZE, store: StateStore | None = None) -> None:
         self.size = size
-        self._entries: deque[JournalEntry] = deque(maxlen=size)
-        self._seq = itertools.count(1)
+        self.store = store or MemoryStore()
         self._listeners: list[Callable[[JournalEntry], None]] = []
 
     def subscribe(self, listener: Callable[[JournalEntry], None]) -> None:
@@ -151,9 +157,33 @@ class Journal:
     def unsubscribe(self, listener: Callable[[JournalEntry], None]) -> None:
         self._listeners.remove(listener)
 
-    def record(self, api: str, method: str, request_id: str, request: dict[str, Any],
-               outcome: str, **details: Any) -> JournalEntry:
-        """``details`` are the optional fields of :class:`JournalEntry` (tenant, match, ...)."""
+    async def record(self, api: str, method: str, request_id: str, request: dict[str, Any],
+                     outcome: str, **details: Any) -> None:
+        """``details`` are the optional fields of :class:`JournalEntry` (tenant, match, ...).
+        The listeners hear of the entry once the store has numbered it (or could not)."""
+        entry = self.entry(api, method, request_id, request, outcome, **details)
+        try:
+            await self.store.journal_add(entry, self.size, self._tell)
+        except Exception:
+            self._tell(entry)  # the log still says what was answered
+            raise
+
+    def _tell(self, entry: JournalEntry) -> None:
+        for listener in self._listeners:
+            listener(entry)
+
+    def announce(self, api: str, method: str, request_id: str, request: dict[str, Any],
+                 outcome: str, **details: Any) -> JournalEntry:
+        """An entry the store cannot take (it is down): only told to the listeners."""
+        entry = self.entry(api, method, request_id, request, outcome, **details)
+        for listener in self._listeners:
+            listener(entry)
+        return entry
+
+    @staticmethod
+    def entry(api: str, method: str, request_id: str, request: dict[str, Any], outcome: str,
+              **details: Any) -> JournalEntry:
+        """The entry as it is kept: bounded, numbered by the store (0 until it is)."""
         request = _bounded(request)
         text = json.dumps(request, ensure_ascii=False, default=str)
         if len(text) > MAX_REQUEST_CHARS:
@@ -161,34 +191,26 @@ class Journal:
         if details.get("lookup"):
             details["lookup"] = _bounded(details["lookup"])
         at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-        entry = JournalEntry(next(self._seq), at, api, method, request_id, request, outcome,
-                             vendor=api.partition(".")[0], **details)
-        self._entries.append(entry)
-        for listener in self._listeners:
-            listener(entry)
-        return entry
+        return JournalEntry(0, at, api, method, request_id, request, outcome,
+                            vendor=api.partition(".")[0], **details)
 
-    def entries(self, limit: int | None = None,
-                where: JournalFilter | None = None) -> list[JournalEntry]:
+    async def entries(self, limit: int | None = None,
+                      where: JournalFilter | None = None) -> list[JournalEntry]:
         """The selected entries, oldest first; ``limit`` keeps the most recent ones."""
-        items = [e for e in self._entries if where is None or where.accepts(e)]
+        items = [e for e in await self.store.journal_entries()
+                 if where is None or where.accepts(e)]
         return items[-limit:] if limit else items
 
-    def get(self, seq: int, tenant: str | None = None) -> JournalEntry | None:
+    async def get(self, seq: int, tenant: str | None = None) -> JournalEntry | None:
         """The kept entry with this ``seq`` (of this tenant, if one is named)."""
-        found = next((e for e in self._entries if e.seq == seq), None)
+        found = next((e for e in await self.store.journal_entries() if e.seq == seq), None)
         return None if found is None or (tenant is not None and found.tenant != tenant) \
             else found
 
-    def count(self, where: JournalFilter | None = None) -> int:
-        return sum(1 for e in self._entries if where is None or where.accepts(e))
+    async def count(self, where: JournalFilter | None = None) -> int:
+        return sum(1 for e in await self.store.journal_entries()
+                   if where is None or where.accepts(e))
 
-    def clear(self, tenant: str | None = None) -> None:
+    async def clear(self, tenant: str | None = None) -> None:
         """Everything, or one tenant's entries only."""
-        if tenant is None:
-            self._entries.clear()
-            return
-        kept = [e for e in self._entries if e.tenant != tenant]
-        self._entries.clear()
-        self._entries.extend(kept)
-
+        await self.store.journal_clear(tenant)

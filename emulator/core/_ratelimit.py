@@ -1,38 +1,28 @@
-"""Per-folder request quotas, for emulating the vendors' rate limits when switched on."""
+"""Request quotas, for emulating the vendors' rate limits when switched on, and faults'."""
 
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
 
+from ._store import MAX_QUOTA_KEYS, Quota, StateStore, Windows
 
-@dataclass(frozen=True, slots=True)
-class Quota:
-    requests: int
-    seconds: float
+__all__ = ["Quota", "RateLimiter"]
 
 
 class RateLimiter:
-    """Fixed-window counters per key; memory bounded by ``max_keys`` (least recent dropped)."""
+    """Fixed-window counters per key. With a ``store`` the windows are the store's (shared
+    by every process on a shared store); without one they are this limiter's own, bounded
+    by ``max_keys`` (least recent dropped)."""
 
-    def __init__(self, quotas: tuple[Quota, ...], *, max_keys: int = 10_000, clock=time.monotonic):
-        self._quotas = quotas
-        self._max_keys = max_keys
-        self._clock = clock
-        self._windows: OrderedDict[str, list[list[float]]] = OrderedDict()
+    def __init__(self, quotas: tuple[Quota, ...], *, store: StateStore | None = None,
+                 scope: str = "", max_keys: int = MAX_QUOTA_KEYS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.quotas, self.scope, self._store = quotas, scope, store
+        self._own = Windows(quotas, max_keys=max_keys, clock=clock) if store is None else None
 
-    def allow(self, key: str) -> bool:
-        now = self._clock()
-        windows = self._windows.pop(key, None) or [[now, 0] for _ in self._quotas]
-        self._windows[key] = windows
-        if len(self._windows) > self._max_keys:
-            self._windows.popitem(last=False)
-        for window, quota in zip(windows, self._quotas, strict=True):
-            if now - window[0] >= quota.seconds:
-                window[0], window[1] = now, 0
-        if any(window[1] >= quota.requests for window, quota in zip(windows, self._quotas, strict=True)):
-            return False
-        for window in windows:
-            window[1] += 1
-        return True
+    async def allow(self, key: str) -> bool:
+        if self._own is not None:
+            return self._own.allow(key)
+        assert self._store is not None
+        return await self._store.allow(self.scope, key, self.quotas)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,23 @@ def snapshot(directory: Path) -> Snapshot:
     return tuple(out)
 
 
+def digest(directory: Path) -> str:
+    """The SHA-256 of the fixture set's content (every file's name and bytes): replicas
+    serving the same set report the same digest, so drift shows."""
+    paths = [directory / name for name in FILES]
+    images = directory / IMAGES_DIR
+    if images.is_dir():
+        paths += sorted(p for p in images.iterdir() if p.is_file())
+    total = hashlib.sha256()
+    for path in paths:
+        with contextlib.suppress(OSError):
+            data = path.read_bytes()
+            name = str(path.relative_to(directory)).encode()
+            total.update(len(name).to_bytes(4, "big") + name)
+            total.update(hashlib.sha256(data).digest())
+    return total.hexdigest()
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
@@ -65,6 +83,8 @@ class FixtureReloader:
         self._seen: Snapshot | None = None
         self._lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
+        #: the content digest of the set being served (see :func:`digest`)
+        self.digest = ""
 
     async def _snapshot(self) -> Snapshot:
         return await self.engine.control.run(snapshot, self.directory)
@@ -72,6 +92,7 @@ class FixtureReloader:
     async def start(self) -> None:
         """Remember the files as loaded at start-up; poll them if an interval is set."""
         self._seen = await self._snapshot()
+        self.digest = await self.engine.control.run(digest, self.directory)
         if self.interval_s:
             self._task = asyncio.create_task(self._watch(), name="fixture-watch")
 
@@ -104,6 +125,7 @@ class FixtureReloader:
                           self.generation, exc.located(self.directory))
                 return False
             self.engine.store = store
+            self.digest = await self.engine.control.run(digest, self.directory)
             self.generation += 1
             self.loaded_at, self.error, self.failed_at = _now(), None, None
             log.info("fixtures reloaded from %s (generation %d)", self.directory, self.generation)
@@ -117,6 +139,7 @@ class FixtureReloader:
             "message": self.error.located(self.directory), "at": self.failed_at}
         return {
             "directory": str(self.directory),
+            "digest": self.digest,
             "generation": self.generation,
             "loaded_at": self.loaded_at,
             "watching": self._task is not None,

@@ -16,6 +16,7 @@ from ._placeholder import IMAGES_PATH
 from ._pool import CONTROL_THREADS, WorkPool
 from ._replay import ReplayCache
 from ._served import own_image
+from ._store import MemoryStore, StateStore
 from ._stubs import StubBook, StubHit, StubQuery
 from ._thumbnails import Thumbnails
 
@@ -31,14 +32,16 @@ class Services:
     It makes no decision of any vendor's."""
 
     def __init__(self, store: FixtureStore, journal: Journal | None = None,
-                 pool: WorkPool | None = None) -> None:
+                 pool: WorkPool | None = None, state: StateStore | None = None) -> None:
         self.store = store
-        self.journal = journal or Journal()
+        #: where the control plane's state lives (this process's memory by default)
+        self.state = state or (journal.store if journal is not None else MemoryStore())
+        self.journal = journal or Journal(store=self.state)
         #: runtime stubs and faults, set through the admin API
-        self.stubs = StubBook()
+        self.stubs = StubBook(self.state)
         #: answers kept for requests that arrive again (the call pipeline's)
         self.replays = ReplayCache()
-        self.faults = FaultBook()
+        self.faults = FaultBook(self.state)
         #: Emulator decision: served image URLs start here; the server sets it to its own
         #: bound address unless a public base URL is configured.
         self.public_base_url = "http://127.0.0.1:8080"

@@ -9,15 +9,16 @@ then OK") for retry tests. Stubs are consulted before fixture rules; any adapter
 
 from __future__ import annotations
 
-import itertools
+import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ._fingerprint import Fingerprint
 from ._match import Match, Tier
 from ._numbers import whole
 from ._rules import Fault, normalize_text
+from ._store import STUBS, BookFull, MemoryStore, NotNow, RecordTaken, StateStore
 
 #: Emulator decision: as in WireMock, priority 1 is the highest and 5 the default; among
 #: stubs of equal priority a tenant's own come before global ones, then the newest first.
@@ -36,6 +37,19 @@ class StubError(ValueError):
 
 class StubConflict(StubError):
     """The stub's id is taken, or the book is full."""
+
+
+class StubClaim(Exception):
+    """Serving found ``stub`` and its step needs the store's answer (a round trip): the
+    call pipeline takes the step (:meth:`StubBook.take`) and runs the operation again."""
+
+    def __init__(self, stub: Stub) -> None:
+        super().__init__(stub.id)
+        self.stub = stub
+
+
+#: A call's steps taken so far: stub id -> the step's number (None: the stub is used up).
+Taken = dict[str, int | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +106,12 @@ class Stub:
     def used_up(self) -> bool:
         return self.times is not None and self.hits >= self.times
 
-    def step(self) -> StubStep:
-        """The step the next matching request gets."""
-        if self.hits < len(self.steps):
-            return self.steps[self.hits]
-        return self.steps[self.hits % len(self.steps) if self.repeat else -1]
+    def step(self, number: int | None = None) -> StubStep:
+        """The step the ``number``-th matching request gets (0 the first; None: the next)."""
+        n = self.hits if number is None else number
+        if n < len(self.steps):
+            return self.steps[n]
+        return self.steps[n % len(self.steps) if self.repeat else -1]
 
     def applies_to(self, query: StubQuery) -> bool:
         """Tenant, vendor and scope: whether the stub is there for this request at all."""
@@ -127,6 +142,25 @@ class Stub:
         return {**self.raw, "id": self.id, "name": self.name, "tenant": self.tenant,
                 "priority": self.priority, "hits": self.hits, "used_up": self.used_up}
 
+    def to_record(self) -> dict[str, Any]:
+        """What the store keeps of the stub: enough to make it again in any process."""
+        fp = self.fingerprint
+        return {"raw": self.raw, "id": self.id, "name": self.name, "tenant": self.tenant,
+                "seq": self.seq, "scope": self.scope, "alias": self.alias,
+                "key": self.key.hex() if self.key is not None else None,
+                "fp": None if fp is None else [fp.sha256, fp.format, fp.width, fp.height,
+                                               fp.dhash]}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Stub:
+        fp = record["fp"]
+        stub = stub_from_json(record["raw"], record["tenant"],
+                              key=bytes.fromhex(record["key"]) if record["key"] else None,
+                              fp=Fingerprint(*fp) if fp else None, scope=record["scope"],
+                              alias=record["alias"])
+        stub.id, stub.name, stub.seq = record["id"], record["name"], record["seq"]
+        return stub
+
 
 @dataclass(frozen=True, slots=True)
 class StubHit:
@@ -139,31 +173,73 @@ class StubHit:
 CatalogCheck = Callable[[str, str | None], bool]
 
 
-@dataclass
 class StubBook:
     """Every runtime stub, of every tenant. ``catalogs`` maps a vendor to a check that a
-    result id is in its catalog, within the stub's scope (each adapter registers its own)."""
+    result id is in its catalog, within the stub's scope (each adapter registers its own).
 
-    catalogs: dict[str, CatalogCheck] = field(default_factory=dict)
-    _stubs: dict[str, Stub] = field(default_factory=dict)
-    _seq: Any = field(default_factory=lambda: itertools.count(1))
-    #: changes with every write (add, remove, clear): what answers were kept for
-    version: int = 0
+    The stubs are kept here, as of :attr:`version`; the store has the truth (its records,
+    and each stub's count of answered calls), and a change made by another process reloads
+    them (:meth:`reload`)."""
 
-    def add(self, stub: Stub) -> Stub:
+    def __init__(self, store: StateStore | None = None) -> None:
+        self.store = store or MemoryStore()
+        self.catalogs: dict[str, CatalogCheck] = {}
+        self._stubs: dict[str, Stub] = {}
+        self._version = 0
+        self._lock = asyncio.Lock()
+        self.store.listen(STUBS, self.reload)
+
+    @property
+    def version(self) -> int:
+        """Changes whenever any process sharing the store adds or removes a stub."""
+        return self._version
+
+    async def add(self, stub: Stub) -> Stub:
         """Raises StubError for a duplicate id, too many stubs or an unknown result id."""
         if len(self._stubs) >= MAX_STUBS:
             raise StubConflict("$", f"at most {MAX_STUBS} stubs at once: delete some first")
-        stub.seq = next(self._seq)
-        if not stub.id:
-            stub.id = f"stub-{stub.seq}"
-        if stub.id in self._stubs:
+        if stub.id and stub.id in self._stubs:
             raise StubConflict("$.id", f"a stub with id {stub.id!r} exists")
         self._check_results(stub)
+        stub.seq = await self.store.next_number(STUBS)
+        stub.id = stub.id or f"stub-{stub.seq}"
         stub.name = stub.name or stub.id
-        self._stubs[stub.id] = stub
-        self.version += 1
+        try:
+            versions = await self.store.add(STUBS, stub.id, stub.to_record(), MAX_STUBS)
+        except RecordTaken:
+            raise StubConflict("$.id", f"a stub with id {stub.id!r} exists") from None
+        except BookFull:
+            raise StubConflict("$", f"at most {MAX_STUBS} stubs at once: delete some first") \
+                from None
+        await self._applied(versions, lambda: self._stubs.__setitem__(stub.id, stub))
         return stub
+
+    async def _applied(self, versions: tuple[int, int], change: Callable[[], Any]) -> None:
+        """Our own write took the book from ``versions[0]`` to ``versions[1]``: made here
+        too when this process was at the first; else everything is read again."""
+        before, after = versions
+        if before == self._version:
+            change()
+            self._version = after
+            self.store.applied(STUBS, after)
+        else:
+            await self.reload()
+
+    async def reload(self, force: bool = False) -> None:
+        """Every stub again from the store (another process changed them)."""
+        async with self._lock:
+            snapshot = await self.store.snapshot(STUBS)
+            if snapshot.version <= self._version and not force:
+                return  # nothing new (or older than our own write, made since)
+            old = self._stubs
+            stubs = {}
+            for record in sorted(snapshot.records, key=lambda r: r["seq"]):
+                stub = Stub.from_record(record)
+                if stub.id in old and not force:
+                    stub.hits = old[stub.id].hits
+                stubs[stub.id] = stub
+            self._stubs, self._version = stubs, snapshot.version
+            self.store.applied(STUBS, self._version)
 
     def _check_results(self, stub: Stub) -> None:
         """A stub for one vendor names ids of its catalog; a stub for every vendor, ids
@@ -183,47 +259,90 @@ class StubBook:
         stub = self._stubs.get(stub_id)
         return stub if stub is not None and (tenant is None or stub.tenant == tenant) else None
 
-    def remove(self, stub_id: str, tenant: str | None = None) -> bool:
+    async def remove(self, stub_id: str, tenant: str | None = None) -> bool:
         if self.get(stub_id, tenant) is None:
             return False
-        del self._stubs[stub_id]
-        self.version += 1
-        return True
+        return await self._remove([stub_id]) > 0
+
+    async def _remove(self, ids: list[str]) -> int:
+        if not ids:
+            return 0
+        removed, versions = await self.store.remove(STUBS, ids)
+
+        def drop() -> None:
+            for stub_id in ids:
+                self._stubs.pop(stub_id, None)
+
+        if removed:
+            await self._applied(versions, drop)
+        return removed
 
     def listed(self, tenant: str | None = None) -> list[Stub]:
         """A tenant's stubs (all stubs with no tenant), oldest first."""
         return [s for s in self._stubs.values() if tenant is None or s.tenant == tenant]
 
-    def clear(self, tenant: str | None = None) -> None:
-        for stub in self.listed(tenant):
-            del self._stubs[stub.id]
-        self.version += 1
+    async def counted(self, stubs: list[Stub]) -> list[Stub]:
+        """``stubs`` with the calls each has answered, over every process."""
+        hits = await self.store.counters(STUBS, [s.id for s in stubs])
+        for stub in stubs:
+            stub.hits = max(stub.hits, hits.get(stub.id, 0))
+        return stubs
+
+    async def clear(self, tenant: str | None = None) -> None:
+        await self._remove([s.id for s in self.listed(tenant)])
 
     def visible(self, query: StubQuery) -> list[Stub]:
         """The stubs this caller could be answered by (its tenant's and global ones)."""
         tenant = query.caller.tenant
         return [s for s in self._stubs.values() if s.tenant is None or s.tenant == tenant]
 
-    def match(self, query: StubQuery, *, consume: bool = True) -> StubHit | None:
-        """The stub that answers this query, if any; ``consume`` moves its sequence on."""
-        best: Stub | None = None
-        best_key: tuple[int, int, bool, int] | None = None
-        best_close: tuple[int, int | None] = (0, None)
+    def _ranked(self, query: StubQuery,
+                taken: Taken | None = None) -> list[tuple[Stub, tuple[int, int | None]]]:
+        found = []
         for stub in self._stubs.values():
-            if stub.used_up or not stub.applies_to(query):
+            if (stub.used_up and (taken is None or stub.id not in taken)) \
+                    or not stub.applies_to(query):
                 continue
             close = stub.closeness(query)
-            if close is None:
+            if close is not None:
+                found.append(((stub.priority, close[0], stub.tenant is None, -stub.seq),
+                              stub, close))
+        found.sort(key=lambda f: f[0])
+        return [(stub, close) for _, stub, close in found]
+
+    def match(self, query: StubQuery, *, consume: bool = True,
+              taken: Taken | None = None) -> StubHit | None:
+        """The stub that answers this query, if any; ``consume`` takes its step (each step
+        of a sequence is taken once, over every process sharing the store). ``taken``: the
+        steps this call has taken already; a step the store must be asked for raises
+        :class:`StubClaim`."""
+        for stub, close in self._ranked(query, taken):  # a step taken counts, used up or not
+            if not consume:
+                return StubHit(stub, stub.step(), Match(Tier.STUB, stub.name, close[1]))
+            if taken is not None and stub.id in taken:
+                number = taken[stub.id]
+            else:
+                try:
+                    number = self.store.take_now(STUBS, stub.id, stub.times)
+                except NotNow:
+                    raise StubClaim(stub) from None
+                self._note(stub, number)
+            if number is None:
                 continue
-            rank = (stub.priority, close[0], stub.tenant is None, -stub.seq)
-            if best_key is None or rank < best_key:
-                best, best_key, best_close = stub, rank, close
-        if best is None:
-            return None
-        step = best.step()
-        if consume:
-            best.hits += 1
-        return StubHit(best, step, Match(Tier.STUB, best.name, best_close[1]))
+            return StubHit(stub, stub.step(number), Match(Tier.STUB, stub.name, close[1]))
+        return None
+
+    def _note(self, stub: Stub, number: int | None) -> None:
+        if number is None:  # used up, by calls of other processes
+            stub.hits = max(stub.hits, stub.times or 0)
+        else:
+            stub.hits = max(stub.hits, number + 1)
+
+    async def take(self, stub: Stub) -> int | None:
+        """The number of the step the call gets (None: the stub is used up)."""
+        number = await self.store.take(STUBS, stub.id, stub.times)
+        self._note(stub, number)
+        return number
 
 
 def fault_from_json(raw: dict[str, Any]) -> Fault:

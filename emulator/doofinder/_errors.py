@@ -169,6 +169,13 @@ class TooManyRequests(DoofinderError):
     status, text = 429, "Too many requests"
 
 
+class Unavailable(DoofinderError):
+    """Emulator decision: what every call gets while the state store is down: 503, in the
+    vendor's ``{"error": ...}`` format."""
+
+    status, text = 503, "Service unavailable"
+
+
 class EntityTooLarge(DoofinderError):
     """Emulator decision: a body over 8 MB (any POST or PUT), in the vendor's format."""
 

@@ -31,7 +31,7 @@ from ._call import VENDOR, Call, Operation
 from ._errors import (DoofinderError, DfidImageNotFound, EmbeddingFailed, EntityTooLarge,
                       FieldsMissing, BadRequest, ConnectionReset, ImageSearchDisabled, Internal,
                       MappingNotFound, MethodNotAllowed, PathNotFound, SuggestionsUnavailable,
-                      SuggestQueryInvalid, TooManyRequests, from_fault)
+                      SuggestQueryInvalid, TooManyRequests, Unavailable, from_fault)
 from ._params import merge
 from ._render import search_response
 
@@ -60,7 +60,8 @@ class DoofinderApi(HttpReplays, Adapter[Call, Any, web.Response]):
     def __init__(self, engine: Services, pipeline: Pipeline, *, rate_limits: bool) -> None:
         self.engine = engine
         self.pipeline = pipeline
-        self.limiter = RateLimiter((QUOTA,)) if rate_limits else None
+        self.limiter = RateLimiter((QUOTA,), store=engine.state, scope="doofinder") \
+            if rate_limits else None
 
     async def offload(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Catalog work: in the work pool, off the event loop."""
@@ -72,7 +73,7 @@ class DoofinderApi(HttpReplays, Adapter[Call, Any, web.Response]):
             check_declared_size(call.request)
         engine = _access.admit(self.engine.store.engines, call.hashid, call.request,
                                call.unknown_engine)
-        if self.limiter is not None and not call.take(self.limiter, engine.id):
+        if self.limiter is not None and not await call.take(self.limiter, engine.id):
             raise TooManyRequests()
         call.admitted = engine
         call.lookup = {"hashid": engine.id}
@@ -108,6 +109,9 @@ class DoofinderApi(HttpReplays, Adapter[Call, Any, web.Response]):
 
     def internal_error(self) -> Exception:
         return Internal()
+
+    def unavailable_error(self) -> Exception:
+        return Unavailable()
 
     def reset_error(self) -> Exception:
         return ConnectionReset()

@@ -24,7 +24,7 @@ def mount(app: web.Application, engine: RuleSearch, pipeline: Pipeline, *,
           rate_limits: bool) -> ImageSearchServicer:
     """Add the Yandex REST routes to the app; the servicer is shared with gRPC."""
     servicer = ImageSearchServicer(engine, _protos.load(), pipeline,
-                                   quota_limiters() if rate_limits else None)
+                                   quota_limiters(engine.state) if rate_limits else None)
     engine.stubs.catalogs["yandex"] = lambda doc_id, _scope: doc_id in engine.store.documents
     _rest.add_routes(app, servicer)
     _images_xml.add_routes(app, servicer)

@@ -69,6 +69,14 @@ class ResourceExhausted(YandexError):
     default_message = "Quota limit exceeded"
 
 
+class Unavailable(YandexError):
+    """Contract (yandex.md, the status table): 14 UNAVAILABLE / HTTP 503, a backend
+    failure. Emulator decision: what every v2 call gets while the state store is down."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    default_message = "Service unavailable"
+
+
 class Internal(YandexError):
     """Backend failure (13 INTERNAL / HTTP 500)."""
 

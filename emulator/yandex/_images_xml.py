@@ -48,9 +48,16 @@ class XmlError(Exception):
     """A yandexsearch error document, with the query when it got that far."""
 
     def __init__(self, code: int, message: str | None = None,
-                 query: _text_search.TextQuery | None = None, language: str = "ru") -> None:
+                 query: _text_search.TextQuery | None = None, language: str = "ru",
+                 status: int = 200) -> None:
         super().__init__(code)
         self.code, self.message, self.query, self.language = code, message, query, language
+        self.status = status
+
+
+#: Emulator decision: while the state store is down, v1 answers HTTP 503 (as the v2
+#: gateway answers UNAVAILABLE) with the yandexsearch error 20, "unknown error".
+UNAVAILABLE_CODE, UNAVAILABLE_STATUS = 20, 503
 
 
 def _language(params: MultiDictProxy, host: str) -> str:
@@ -148,8 +155,8 @@ def parse(params: MultiDictProxy, host: str) -> V1Request:
     return V1Request(params["folderid"], params["apikey"], query)
 
 
-def _xml_response(body: bytes, info: CallInfo) -> web.Response:
-    return web.Response(body=body, status=200, content_type=CONTENT_TYPE, charset="utf-8",
+def _xml_response(body: bytes, info: CallInfo, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type=CONTENT_TYPE, charset="utf-8",
                         headers=info.response_headers())
 
 
@@ -198,7 +205,7 @@ class V1Adapter(HttpReplays, Adapter[V1Call, tuple[bytes, "int | None"], web.Res
             raise XmlError(42, query=query, language=query.language)
         if access is Access.FOLDER_DENIED:
             raise XmlError(31, query=query, language=query.language)
-        if not self.servicer.quota_ok("images-xml", v1.folder_id, call):
+        if not await self.servicer.quota_ok("images-xml", v1.folder_id, call):
             raise XmlError(55, query=query, language=query.language)
         call.lookup = {"folder": v1.folder_id, "text": query.text}
 
@@ -237,10 +244,13 @@ class V1Adapter(HttpReplays, Adapter[V1Call, tuple[bytes, "int | None"], web.Res
             return _xml_response(b"", call), RESET_OUTCOME
         body = _text_search.render_error(error.query, error.code, message=error.message,
                                          language=error.language)
-        return _xml_response(body, call), str(error.code)
+        return _xml_response(body, call, error.status), str(error.code)
 
     def internal_error(self) -> Exception:
         return XmlError(20)
+
+    def unavailable_error(self) -> Exception:
+        return XmlError(UNAVAILABLE_CODE, "Service unavailable", status=UNAVAILABLE_STATUS)
 
     def reset_error(self) -> Exception:
         return ConnectionReset()

@@ -18,11 +18,11 @@ from google.protobuf import json_format
 
 from .._pipeline import Adapter, Pipeline
 from ..core import (Access, Answer, Fault, ImageFilter, NotAnImage, Quota, RateLimiter,
-                    RuleSearch, image_record)
+                    RuleSearch, StateStore, image_record)
 from . import _cbir, _text_search, _v2_enums as v2
 from ._call import CallInfo
 from ._errors import (ConnectionReset, Internal, InvalidArgument, NotFound, PermissionDenied,
-                      ResourceExhausted, Unauthenticated, YandexError, from_fault,
+                      ResourceExhausted, Unauthenticated, Unavailable, YandexError, from_fault,
                       has_status)
 from ._protos import Protos
 from ._validation import validate_search, validate_search_by_image
@@ -36,8 +36,9 @@ QUOTAS = (Quota(10, 1.0), Quota(36_000, 3600.0))
 APIS = ("SearchByImage", "Search", "images-xml")
 
 
-def quota_limiters() -> dict[str, RateLimiter]:
-    return {api: RateLimiter(QUOTAS) for api in APIS}
+def quota_limiters(store: StateStore | None = None) -> dict[str, RateLimiter]:
+    """One limiter per API, its windows in ``store`` (shared by every process on it)."""
+    return {api: RateLimiter(QUOTAS, store=store, scope=f"yandex:{api}") for api in APIS}
 
 
 def _image_digest(data: bytes, sha256: str | None) -> dict:
@@ -71,9 +72,9 @@ class ImageSearchServicer:
         service-account key does, so a folder-restricted key is granted it."""
         return self.engine.store.access.check(credential, folder_id or None)
 
-    def quota_ok(self, api: str, key: str, call: CallInfo) -> bool:
+    async def quota_ok(self, api: str, key: str, call: CallInfo) -> bool:
         """One of the call's quota, counted on the call (a repeat counts it again)."""
-        return self.limiters is None or call.take(self.limiters[api], key)
+        return self.limiters is None or await call.take(self.limiters[api], key)
 
     @staticmethod
     async def wait(answer: Answer, call: CallInfo) -> None:
@@ -84,13 +85,13 @@ class ImageSearchServicer:
             await asyncio.sleep(answer.delay_ms / 1000)
 
     # -- the v2 checks ------------------------------------------------------------------
-    def admit(self, api: str, call: CallInfo, folder_id: str) -> None:
+    async def admit(self, api: str, call: CallInfo, folder_id: str) -> None:
         access = self.access(call.credential(), folder_id)
         if access is Access.UNKNOWN_KEY:
             raise Unauthenticated()
         if access is Access.FOLDER_DENIED:
             raise PermissionDenied(f"Permission denied to folder {folder_id}")
-        if not self.quota_ok(api, folder_id or call.credential(), call):
+        if not await self.quota_ok(api, folder_id or call.credential(), call):
             raise ResourceExhausted()
 
     async def _settle(self, answer: Answer, call: CallInfo, *, xml: bool = False) -> None:
@@ -103,9 +104,9 @@ class ImageSearchServicer:
             raise from_fault(fault)
 
     # -- SearchByImage ------------------------------------------------------------------
-    def admit_search_by_image(self, call: CallInfo) -> None:
+    async def admit_search_by_image(self, call: CallInfo) -> None:
         validate_search_by_image(call.message)
-        self.admit("SearchByImage", call, call.message.folder_id)
+        await self.admit("SearchByImage", call, call.message.folder_id)
 
     async def _image_answer(self, request, flt: ImageFilter, call: CallInfo) -> Answer:
         folder = request.folder_id or None
@@ -159,10 +160,10 @@ class ImageSearchServicer:
         )
 
     # -- Search (text) ------------------------------------------------------------------
-    def admit_search(self, call: CallInfo) -> None:
+    async def admit_search(self, call: CallInfo) -> None:
         request = call.message
         validate_search(request)
-        self.admit("Search", call, request.folder_id)
+        await self.admit("Search", call, request.folder_id)
         call.query = query = _text_search.TextQuery.from_v2(request)
         call.lookup = {"folder": request.folder_id or None, "text": query.text}
 
@@ -243,9 +244,9 @@ class V2Adapter(Adapter[CallInfo, Any, R]):
         call.credential()  # credentials are checked before the message is read
         call.message = await self.read(call)
         if self.by_image:
-            self.servicer.admit_search_by_image(call)
+            await self.servicer.admit_search_by_image(call)
         else:
-            self.servicer.admit_search(call)
+            await self.servicer.admit_search(call)
 
     def fault_error(self, call: CallInfo, fault: Fault, by: str | None) -> Exception:
         return from_fault(fault) if self.by_image else self.servicer.search_fault(call, fault)
@@ -273,6 +274,9 @@ class V2Adapter(Adapter[CallInfo, Any, R]):
 
     def internal_error(self) -> Exception:
         return Internal()
+
+    def unavailable_error(self) -> Exception:
+        return Unavailable()
 
     def reset_error(self) -> Exception:
         return ConnectionReset()

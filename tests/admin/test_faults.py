@@ -3,6 +3,8 @@ Yandex API answers them, for one tenant only."""
 
 from __future__ import annotations
 
+import asyncio
+
 import http.client
 import json
 import random
@@ -148,12 +150,16 @@ def test_drip_time_for_transports_that_cannot_drip():
 
 def test_fault_matching_by_vendor_api_operation_and_tenant():
     book = FaultBook()
-    book.add(fault_spec_from_json({"vendor": "doofinder", "error": {"http_status": 424}}, None))
-    book.add(fault_spec_from_json({"api": "yandex.v1.xml", "latency": {"fixed_ms": 5}}, "t"))
+    asyncio.run(book.add(fault_spec_from_json({"vendor": "doofinder",
+                                               "error": {"http_status": 424}}, None)))
+    asyncio.run(book.add(fault_spec_from_json({"api": "yandex.v1.xml",
+                                               "latency": {"fixed_ms": 5}}, "t")))
     yandex_v1 = FaultTarget("yandex", "yandex.v1.xml", "GET /images-xml", "t")
-    assert book.plan(yandex_v1).delay_ms == 5 and book.plan(yandex_v1).error is None
-    assert book.plan(FaultTarget("yandex", "yandex.v1.xml", "GET /images-xml", "u")).names == ()
-    plan = book.plan(FaultTarget("doofinder", "doofinder.v6", "_image_search", "u"))
+    assert asyncio.run(book.plan(yandex_v1)).delay_ms == 5
+    assert asyncio.run(book.plan(yandex_v1)).error is None
+    assert asyncio.run(book.plan(FaultTarget("yandex", "yandex.v1.xml", "GET /images-xml",
+                                             "u"))).names == ()
+    plan = asyncio.run(book.plan(FaultTarget("doofinder", "doofinder.v6", "_image_search", "u")))
     assert plan.error.get("http_status") == 424  # the error object, as the core keeps it
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import base64
 import hashlib
 import json
@@ -76,9 +78,9 @@ def test_journal_limit_and_bad_limit(server):
 def test_journal_is_bounded():
     journal = Journal(size=5)
     for i in range(12):
-        journal.record("api", "m", str(i), {}, "OK")
-    assert [e.request_id for e in journal.entries()] == ["7", "8", "9", "10", "11"]
-    assert [e.request_id for e in journal.entries(2)] == ["10", "11"]
+        asyncio.run(journal.record("api", "m", str(i), {}, "OK"))
+    assert [e.request_id for e in asyncio.run(journal.entries())] == ["7", "8", "9", "10", "11"]
+    assert [e.request_id for e in asyncio.run(journal.entries(2))] == ["10", "11"]
 
 
 def test_search_answers_carrying_an_xml_error_are_journaled_with_its_code(server):
@@ -92,9 +94,9 @@ def test_search_answers_carrying_an_xml_error_are_journaled_with_its_code(server
 
 def test_a_huge_request_record_is_kept_as_its_digest():
     journal = Journal(size=3)
-    journal.record("api", "m", "1", {"p": ["x" * 1000] * 100}, "OK")
-    journal.record("api", "m", "2", {"p": ["small"]}, "OK")
-    big, small = journal.entries()
+    asyncio.run(journal.record("api", "m", "1", {"p": ["x" * 1000] * 100}, "OK"))
+    asyncio.run(journal.record("api", "m", "2", {"p": ["small"]}, "OK"))
+    big, small = asyncio.run(journal.entries())
     assert big.request["truncated"] is True and big.request["bytes"] > 100_000
     assert len(big.request["sha256"]) == 64
     assert small.request == {"p": ["small"]}
@@ -102,8 +104,9 @@ def test_a_huge_request_record_is_kept_as_its_digest():
 
 def test_long_strings_and_keys_are_kept_as_digests():
     journal = Journal(size=2)
-    journal.record("api", "m", "1", {"k" * 3000: ["v"], "url": "u" * 3000, "site": "s"}, "OK")
-    [entry] = journal.entries()
+    asyncio.run(journal.record("api", "m", "1", {"k" * 3000: ["v"], "url": "u" * 3000,
+                                                 "site": "s"}, "OK"))
+    [entry] = asyncio.run(journal.entries())
     (long_key,) = [k for k in entry.request if k.startswith("sha256:")]
     assert len(long_key) == len("sha256:") + 64
     assert entry.request["url"]["bytes"] == 3000 and entry.request["site"] == "s"

@@ -45,7 +45,7 @@ def test_the_sample_suite_passes_with_four_workers_sharing_one_emulator(tmp_path
         running.emulator._engine.journal.subscribe(seen.append)
         done = run_sample(tmp_path, "--emulator-url", running.http,
                           "--emulator-grpc", running.grpc)
-        leftovers = running.emulator._engine.journal.entries()
+        leftovers = running.call(running.emulator._engine.journal.entries())
         stubs = running.emulator._engine.stubs.listed()
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"{SAMPLE_TESTS} passed" in done.stdout

@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from support.server import ROOT
-from emulator._config import Config
+from emulator._config import Config, resolve
 
 DOCKERFILE = ROOT / "Dockerfile"
 HADOLINT = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
@@ -152,8 +152,9 @@ def test_compose_file_matches_the_image():
 
 def test_kubernetes_manifest():
     documents = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes.yaml").read_text()))
-    by_kind = {d["kind"]: d for d in documents}
-    assert set(by_kind) == {"Deployment", "Service"}
+    by_kind = {d["kind"]: d for d in documents
+               if d["metadata"]["name"] == "image-search-emulator"}
+    assert {d["kind"] for d in documents} == {"Deployment", "Service"} == set(by_kind)
     pod = by_kind["Deployment"]["spec"]["template"]["spec"]
     [container] = pod["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -169,3 +170,24 @@ def test_kubernetes_manifest():
     service = by_kind["Service"]
     assert service["spec"]["selector"] == by_kind["Deployment"]["spec"]["selector"]["matchLabels"]
     assert {p["targetPort"] for p in service["spec"]["ports"]} == set(ports)
+
+
+def test_the_replicas_share_one_state_store():
+    """docker compose's "shared" profile and the Kubernetes manifest: two replicas, one
+    Valkey, each replica naming it in EMULATOR_STATE (a setting of the option table)."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    replicas = [s for s in services.values() if "state" in s.get("depends_on", {})]
+    assert len(replicas) == 2 and all(s["profiles"] == ["shared"] for s in replicas)
+    assert {s["environment"]["EMULATOR_STATE"] for s in replicas} == {"redis://state:6379/0"}
+    assert resolve({}, replicas[0]["environment"]).state == "redis://state:6379/0"
+    assert services["state"]["profiles"] == ["shared"] and "emulator" not in services["state"]
+    assert "profiles" not in services["emulator"]  # the plain `docker compose up` is as before
+    documents = list(yaml.safe_load_all((ROOT / "deploy" / "kubernetes.yaml").read_text()))
+    named = {(d["kind"], d["metadata"]["name"]): d for d in documents}
+    store = named[("Service", "image-search-emulator-state")]
+    [container] = named[("Deployment", "image-search-emulator")]["spec"]["template"]["spec"][
+        "containers"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    port = store["spec"]["ports"][0]["port"]
+    assert env["EMULATOR_STATE"] == f"redis://{store['metadata']['name']}:{port}/0"
+    assert named[("Deployment", "image-search-emulator")]["spec"]["replicas"] >= 2
