@@ -45,9 +45,7 @@ class RecordingProxy:
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.config.host, self.config.http_port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.config.http_port
+        self.port = int(self.runner.addresses[0][1])
 
     async def stop(self) -> None:
         if self.runner is not None:
