@@ -9,17 +9,15 @@ requests in the same order sees the same faults.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._numbers import whole
 from ._ratelimit import Quota
 from ._rules import ErrorKind, Fault
-from ._store import FAULTS, BookFull, MemoryStore, NotNow, RecordTaken, StateStore
+from ._store import FAULTS, BookFull, NotNow, RecordTaken, SharedBook, StateStore
 from ._stubs import fault_from_json
 
 #: A fault's quota spent: each vendor answers its own "too many requests".
@@ -187,24 +185,19 @@ class FaultError(ValueError):
     """A fault that cannot be added."""
 
 
-class FaultBook:
+class FaultBook(SharedBook):
     """Every runtime fault, of every tenant; :meth:`plan` decides a call's fate.
 
     The faults are kept here, as of :attr:`version`; the store has the truth (the records,
     each fault's seen and hit counts, its quota's windows), and a change made by another
     process reloads them."""
 
-    def __init__(self, store: StateStore | None = None) -> None:
-        self.store = store or MemoryStore()
-        self._faults: dict[str, FaultSpec] = {}
-        self._version = 0
-        self._lock = asyncio.Lock()
-        self.store.listen(FAULTS, self.reload)
+    book = FAULTS
 
-    @property
-    def version(self) -> int:
-        """Changes whenever any process sharing the store adds or removes a fault."""
-        return self._version
+    def __init__(self, store: StateStore | None = None) -> None:
+        self._faults: dict[str, FaultSpec] = {}
+        super().__init__(store)
+
 
     async def add(self, spec: FaultSpec) -> FaultSpec:
         if len(self._faults) >= MAX_FAULTS:
@@ -224,14 +217,6 @@ class FaultBook:
         await self._applied(versions, lambda: self._faults.__setitem__(spec.id, spec))
         return spec
 
-    async def _applied(self, versions: tuple[int, int], change: Callable[[], Any]) -> None:
-        before, after = versions
-        if before == self._version:
-            change()
-            self._version = after
-            self.store.applied(FAULTS, after)
-        else:
-            await self.reload()
 
     async def reload(self, force: bool = False) -> None:
         """Every fault again from the store (another process changed them)."""

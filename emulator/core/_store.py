@@ -10,6 +10,7 @@ process and replica that names the same database. The books never know which the
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 from collections import OrderedDict, deque
@@ -290,3 +291,37 @@ class MemoryStore(StateStore):
         kept = [] if tenant is None else [e for e in self._journal if e.tenant != tenant]
         self._journal.clear()
         self._journal.extend(kept)
+
+
+class SharedBook:
+    """What a book kept here and in a :class:`StateStore` (under ``book``) shares: its
+    version, and how its own writes are applied here."""
+
+    book = ""
+
+    def __init__(self, store: StateStore | None) -> None:
+        self.store = store or MemoryStore()
+        self._version = 0
+        self._lock = asyncio.Lock()
+        self.store.listen(self.book, self.reload)
+
+    @property
+    def version(self) -> int:
+        """Changes whenever any process sharing the store adds or removes a record."""
+        return self._version
+
+    async def reload(self, force: bool = False) -> None:
+        """Every record again from the store (another process changed them)."""
+        raise NotImplementedError
+
+    async def _applied(self, versions: tuple[int, int], change: Callable[[], Any]) -> None:
+        """Our own write took the book from ``versions[0]`` to ``versions[1]``: made here
+        too when this process was at the first; else everything is read again."""
+        before, after = versions
+        if before == self._version:
+            change()
+            self._version = after
+            self.store.applied(self.book, after)
+        else:
+            await self.reload()
+

@@ -9,7 +9,6 @@ then OK") for retry tests. Stubs are consulted before fixture rules; any adapter
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,7 @@ from ._fingerprint import Fingerprint
 from ._match import Match, Tier
 from ._numbers import whole
 from ._rules import Fault, normalize_text
-from ._store import STUBS, BookFull, MemoryStore, NotNow, RecordTaken, StateStore
+from ._store import STUBS, BookFull, NotNow, RecordTaken, SharedBook, StateStore
 
 #: Emulator decision: as in WireMock, priority 1 is the highest and 5 the default; among
 #: stubs of equal priority a tenant's own come before global ones, then the newest first.
@@ -173,7 +172,7 @@ class StubHit:
 CatalogCheck = Callable[[str, str | None], bool]
 
 
-class StubBook:
+class StubBook(SharedBook):
     """Every runtime stub, of every tenant. ``catalogs`` maps a vendor to a check that a
     result id is in its catalog, within the stub's scope (each adapter registers its own).
 
@@ -181,18 +180,13 @@ class StubBook:
     and each stub's count of answered calls), and a change made by another process reloads
     them (:meth:`reload`)."""
 
+    book = STUBS
+
     def __init__(self, store: StateStore | None = None) -> None:
-        self.store = store or MemoryStore()
         self.catalogs: dict[str, CatalogCheck] = {}
         self._stubs: dict[str, Stub] = {}
-        self._version = 0
-        self._lock = asyncio.Lock()
-        self.store.listen(STUBS, self.reload)
+        super().__init__(store)
 
-    @property
-    def version(self) -> int:
-        """Changes whenever any process sharing the store adds or removes a stub."""
-        return self._version
 
     async def add(self, stub: Stub) -> Stub:
         """Raises StubError for a duplicate id, too many stubs or an unknown result id."""
@@ -214,16 +208,6 @@ class StubBook:
         await self._applied(versions, lambda: self._stubs.__setitem__(stub.id, stub))
         return stub
 
-    async def _applied(self, versions: tuple[int, int], change: Callable[[], Any]) -> None:
-        """Our own write took the book from ``versions[0]`` to ``versions[1]``: made here
-        too when this process was at the first; else everything is read again."""
-        before, after = versions
-        if before == self._version:
-            change()
-            self._version = after
-            self.store.applied(STUBS, after)
-        else:
-            await self.reload()
 
     async def reload(self, force: bool = False) -> None:
         """Every stub again from the store (another process changed them)."""

@@ -7,18 +7,14 @@ import base64
 import json
 import urllib.request
 
-import pytest
 
-from support.adminhttp import Admin, http
+from support.adminhttp import Admin, http, module_emulator
 from support.server import FIXTURES, start
 
 RED_SQUARE = (FIXTURES / "images" / "red-square.png").read_bytes()
 
 
-@pytest.fixture(scope="module")
-def running():
-    with start() as run:
-        yield run
+running = module_emulator()
 
 
 def test_the_fixture_contents_name_every_picture_the_emulator_serves(running):
