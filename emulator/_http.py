@@ -81,6 +81,8 @@ class BodyUnreadable(Exception):
 
 
 _CHUNK = 256 * 1024
+#: Why a body cannot be read: each vendor answers these in its own words.
+BODY_ERRORS = (BodyTooLarge, BodyUnreadable, ClientGone)
 #: Where a request keeps its body once read (or why it could not be read).
 _BODY: Any = web.RequestKey("body", object) if hasattr(web, "RequestKey") else "emulator.body"
 
@@ -93,7 +95,7 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     if kept is None:
         try:
             kept = await _read_body(request, limit)
-        except (BodyTooLarge, BodyUnreadable, ClientGone) as exc:
+        except BODY_ERRORS as exc:
             kept = exc
         request[_BODY] = kept
     if isinstance(kept, Exception):
@@ -129,7 +131,7 @@ async def request_key(request: web.Request, limit: int, owner: object) -> Reques
     full)."""
     try:
         body = await read_body(request, limit)
-    except (BodyTooLarge, BodyUnreadable, ClientGone):
+    except BODY_ERRORS:
         return None
     return RequestKey((owner, request.method, request.raw_path, request.version,
                        tuple(request.raw_headers), request.remote, request.secure), body)

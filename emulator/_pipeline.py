@@ -216,24 +216,21 @@ class Pipeline:
                              ids: Callable[[C], Awaitable[None]] | None) -> Delivery[R]:
         self.journal.store.check()  # no round trip: a store known to be down
         key = await adapter.replay_key(call) if self.replays.enabled else None
+        if key is None:
+            return (await self._run(adapter, call, ids))[0]
         version = self.version()
-        if key is not None:
-            kept = self.replays.get(key, version)
-            if kept is not None:
-                call.tenant = kept.tenant  # as its admission read it (the key holds all)
-            if kept is not None and await self._may_replay(adapter, call, kept):
+        kept = self.replays.get(key, version)
+        if kept is not None:
+            call.tenant = kept.tenant  # as its admission read it (the key holds all)
+            if await self._may_replay(adapter, call, kept):
                 return await self._replayed(adapter, call, kept, ids)
-        if ids is not None:
-            await self.request_id(adapter, call)
-            await ids(call)
-        delivery, outcome, request = await self._run(adapter, call)
-        if key is not None and call.replayable and delivery.plan == NO_FAULTS \
-                and call.digest and self.version().same(version):
-            kept, size = adapter.keep(delivery.response)
+        delivery, outcome, request = await self._run(adapter, call, ids)
+        if call.replayable and delivery.plan == NO_FAULTS and call.digest \
+                and self.version().same(version):
+            response, size = adapter.keep(delivery.response)
             self.replays.put(key, version, Replay(
-                kept, size + key.nbytes + ENTRY_OVERHEAD, call.digest, call.tenant, request, outcome,
-                call.lookup,
-                call.image, call.match, tuple(call.counted)))
+                response, size + key.nbytes + ENTRY_OVERHEAD, call.digest, call.tenant,
+                request, outcome, call.lookup, call.image, call.match, tuple(call.counted)))
         return delivery
 
     async def _may_replay(self, adapter: Adapter[C, A, R], call: C, kept: Replay) -> bool:
@@ -259,8 +256,12 @@ class Pipeline:
         return Delivery(adapter.revive(kept.response), NO_FAULTS)
 
     async def _run(self, adapter: Adapter[C, A, R], call: C,
+                   ids: Callable[[C], Awaitable[None]] | None,
                    ) -> tuple[Delivery[R], str, dict[str, Any]]:
         """The sequence: what is delivered, the journal's outcome and request record."""
+        if ids is not None:
+            await self.request_id(adapter, call)
+            await ids(call)
         try:
             await adapter.admit(call)
             await self._faults(adapter, call)

@@ -5,8 +5,7 @@ stubs and faults, the clock when frozen), so a request that arrives again byte f
 can be answered with what the first one produced, without being parsed, decoded or
 rendered again. The key is the raw request (:class:`RequestKey`: a hash of part of it,
 then a comparison of every byte, so two requests never share an answer by chance); the
-state is a
-:class:`StateVersion`, and a change of it drops every kept answer at once.
+state is a :class:`StateVersion`, and a change of it drops every kept answer at once.
 
 What a repeat still costs is what it must: one journal entry, its quotas counted again,
 and the full path whenever a runtime fault could target it (see the call pipeline).
@@ -28,8 +27,6 @@ REPLAY_ENTRIES = 1024
 REPLAY_BYTES = 64 * 1024 * 1024
 #: What an entry costs beyond the bytes counted (the objects around them).
 ENTRY_OVERHEAD = 512
-
-
 #: How much of a body its key's hash reads: this much at its start, middle and end.
 HASHED_SPAN = 4096
 
@@ -137,9 +134,6 @@ class ReplayCache:
         self._at(version)
         self._items.put(key, replay)
         self.stored += 1
-
-    def clear(self) -> None:
-        self._items.clear()
 
     def stats(self) -> dict[str, Any]:
         return {"entries": len(self._items), "bytes": self._items.nbytes,
