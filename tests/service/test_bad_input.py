@@ -754,6 +754,7 @@ def test_server_stays_responsive_while_a_large_image_decodes(server):
 def test_fast_requests_do_not_wait_behind_delayed_ones(server):
     slow = base64.b64encode((FIXTURES / "images" / "slow.png").read_bytes()).decode()
     timings: dict[str, list[float]] = {"slow": [], "fast": []}
+    ended: dict[str, list[float]] = {"slow": [], "fast": []}
     lock = threading.Lock()
 
     def one(kind: str, document: dict) -> None:
@@ -761,6 +762,7 @@ def test_fast_requests_do_not_wait_behind_delayed_ones(server):
         assert reply.status == 200
         with lock:
             timings[kind].append(reply.elapsed)
+            ended[kind].append(time.monotonic())
 
     threads = [threading.Thread(target=one, args=("slow", {"data": slow})) for _ in range(40)]
     for thread in threads:
@@ -774,7 +776,9 @@ def test_fast_requests_do_not_wait_behind_delayed_ones(server):
         thread.join(30)
     assert len(timings["slow"]) == 40 and len(timings["fast"]) == 40
     assert min(timings["slow"]) >= 1.4
-    assert max(timings["fast"]) < 1.0, sorted(timings["fast"])[-5:]
+    # every fast answer is out before the first delayed one: none queued behind a delay
+    # (an absolute bound would measure the machine's load, not the emulator)
+    assert max(ended["fast"]) < min(ended["slow"]), sorted(timings["fast"])[-5:]
 
 
 # ==========================================================================================
