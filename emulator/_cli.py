@@ -149,7 +149,9 @@ def _record(argv: list[str]) -> int:
         prog="image-search-emulator record",
         description="Forward the Yandex (v2 REST, v1 XML) and Doofinder v6 calls clients send "
                     "here to the real APIs, answer with what they answer, and write the "
-                    "answers as fixtures (credentials redacted). See docs/recording.md.")
+                    "answers as fixtures (credentials redacted); --record-mode says what is "
+                    "replayed from an earlier recording instead. With no --out and no "
+                    "upstream it waits for POST /_emulator/recording. See docs/recording.md.")
     _add_options(parser)
     parser.add_argument("--out", dest="out", type=Path, default=None, metavar="DIR",
                         help="the same as --record-out")
@@ -161,15 +163,19 @@ def _record(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if config.record_out is None:
+    from . import record
+    from .record._modes import effective_mode
+
+    upstream = config.yandex_upstream is not None or config.doofinder_upstream is not None
+    if config.record_out is None and upstream:
         print("error: record needs --out DIR (or --record-out, $EMULATOR_RECORD_OUT)",
               file=sys.stderr)
         return 2
-    if config.yandex_upstream is None and config.doofinder_upstream is None:
-        print("error: record needs --yandex-upstream URL, --doofinder-upstream URL or both",
-              file=sys.stderr)
+    if config.record_out is not None and not upstream \
+            and effective_mode(config.record_mode, config.record_out) != "none":
+        print("error: record needs --yandex-upstream URL, --doofinder-upstream URL or both "
+              "(or --record-mode none)", file=sys.stderr)
         return 2
-    from . import record
 
     stop_logs = _logs.configure(config.log_format, config.log_level)
     try:

@@ -44,6 +44,8 @@ HEADER_TIMEOUT = 60.0
 #: and as many on the gRPC ports, well under the usual 1024 descriptors of a process
 #: each; what happens at the cap is :mod:`emulator._guard`'s to say.
 MAX_CONNECTIONS = 1024
+#: The record modes, as VCR.py names them (see docs/recording.md#record-modes).
+RECORD_MODES = ("once", "new_episodes", "none", "all")
 #: The state backend that keeps control-plane state in each process (the default).
 STATE_MEMORY = "memory"
 #: The URL schemes of a Redis (or Valkey) state backend.
@@ -92,6 +94,9 @@ class Config:
     doofinder_upstream: str | None = None
     upstream_ca: Path | None = None
     record_out: Path | None = None
+    #: Emulator decision: VCR.py's default, ``once``: a second run over a recording replays
+    #: it offline rather than calling (and paying) the vendor again and overwriting it.
+    record_mode: str = "once"
 
     @property
     def tls_enabled(self) -> bool:
@@ -288,6 +293,12 @@ OPTIONS: tuple[Option, ...] = (
                                   "are verified with", derived="the system's trust store"),
     Option("record_out", "path", "`record` only: the fixture directory the recording is "
                                  "written to"),
+    Option("record_mode", "choice", "`record` only: `once` (replay the recording in `record_out` "
+                                    "if there is one, else record), `new_episodes` (replay "
+                                    "what is recorded, record what is not), `none` (replay "
+                                    "only, never forward) or `all` (forward and record "
+                                    "everything anew); see [Recording](recording.md#record-modes)",
+           choices=RECORD_MODES),
 )
 BY_NAME = {option.name: option for option in OPTIONS}
 

@@ -180,6 +180,10 @@ class Emulator:
         await site.start()
         return self._runner.addresses[bound][1]  # the new site's bound port (0 in tests)
 
+    async def reload_fixtures(self) -> bool:
+        """Load the fixture directory again now (False, the error logged, if broken)."""
+        return self._reloader is not None and await self._reloader.reload()
+
     @property
     def public_base_url(self) -> str | None:
         """Where the URLs of the emulator's own images start (None until started)."""

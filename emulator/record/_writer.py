@@ -92,6 +92,8 @@ class Session:
         self.query_rules: dict[str, dict] = {}  # normalised text -> rule
         self.clock: str | None = None
         self.exchanges: list[dict] = []
+        #: more of the provenance's keys (the record modes' index)
+        self.extra: dict[str, object] = {}
         self._lock = threading.Lock()
 
     # -- one exchange ------------------------------------------------------------------
@@ -269,7 +271,7 @@ class Session:
             PROVENANCE: {"version": 1, "recorded_by": "image-search-emulator record",
                          "upstreams": self.upstreams, "started": self.started,
                          "updated": _now(), "redaction": self.redactor.provenance(),
-                         "exchanges": self.exchanges},
+                         "exchanges": self.exchanges, **self.extra},
         }
         if self.clock is not None:
             files["settings.json"] = {"version": 1, "clock": self.clock}
