@@ -17,6 +17,7 @@ from .._config import RECORD_MODES, ConfigError, validate
 from ..admin._common import _authorized, error_response
 from ..admin._spec import message, validator
 from ..core._fixtures import _json_path as json_path
+from ._modes import effective_mode
 
 if TYPE_CHECKING:
     from . import RecordingProxy
@@ -60,7 +61,7 @@ async def _start(request: web.Request, proxy: RecordingProxy) -> web.Response:
     upstreams = data.get("upstreams", {})
     mode = data.get("mode", proxy.config.record_mode)
     assert mode in RECORD_MODES
-    if mode != "none" and not upstreams:
+    if not upstreams and effective_mode(mode, Path(data["out"])) != "none":
         return error_response(400, f"mode {mode} forwards: give upstreams (yandex, doofinder "
                                    "or both)", "$.upstreams")
     try:

@@ -221,3 +221,56 @@ def test_an_upstream_gone_is_the_vendors_unavailable_and_the_last_error(tmp_path
         assert report["counts"]["failed"] == 2 and report["counts"]["forwarded"] == 0
         assert f"yandex upstream {down} unreachable" in report["last_error"]["message"]
     assert provenance(out)["index"] == []
+
+
+def test_the_record_command_replays_with_no_upstream_in_mode_none(upstream, tmp_path):
+    """The real command line, offline: ``--record-mode none`` needs no upstream."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "rec"
+    with record(out, yandex_upstream=upstream.http) as proxy:
+        first = images(by_image(proxy, RED_SQUARE))
+    before = reached(upstream)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "record", "--http-port", "0", "--out", str(out),
+         "--record-mode", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("image-search-emulator recording: http://127.0.0.1:"), line
+        assert "record mode none (none)" in line
+        base = line.split()[2]
+        assert images(by_image(base, RED_SQUARE)) == first
+        assert by_image(base, TOLSTOY)[0] == 404
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "replayed from the recording" in err and "is not in the recording" in err
+    assert reached(upstream) == before
+
+
+def test_the_matcher_and_the_bounded_index():
+    from emulator.record._modes import Index, Indexed, request_key
+
+    body = b'{"folderId": "b1gone", "query": {"queryText": "cats"}, "page": "0"}'
+    same = b'{"page":"0","query":{"queryText":"cats"},"folderId":"b1gother"}'
+    assert request_key("POST", "/v2/image/search", [], body) == \
+        request_key("post", "/v2/image/search", [], same)
+    assert request_key("POST", "/v2/image/search", [], body) != \
+        request_key("POST", "/v2/image/search", [], body.replace(b"cats", b"dogs"))
+    assert request_key("GET", "/images-xml", [("text", "a"), ("apikey", "k1")], b"") == \
+        request_key("GET", "/images-xml", [("apikey", "k2"), ("text", "a")], b"")
+    assert request_key("GET", "/images-xml", [("text", "a")], b"") != \
+        request_key("GET", "/images-xml", [("text", "b")], b"")
+    assert request_key("POST", "/6/h/_search", [], b"\xff not json") != \
+        request_key("POST", "/6/h/_search", [], b"\xfe not json")
+    index = Index(limit=3)
+    for n in range(5):
+        index.add(Indexed(f"k{n}", "GET", "/images-xml", "rules.json"))
+    assert len(index) == 3 and "k0" not in index and "k4" in index
+    again = Index.from_json(index.to_json())
+    assert again.to_json() == index.to_json()
+    assert len(Index.from_json("not a list")) == 0
