@@ -328,3 +328,29 @@ def test_rest_and_grpc_go_into_one_recording(upstream, tmp_path):
 def test_a_grpc_upstream_that_is_not_host_and_port_is_refused(tmp_path):
     for bad in ("http://h:1", "h", "grpc://h", "h:1/x"):
         assert main(["record", "--out", str(tmp_path), "--yandex-grpc-upstream", bad]) == 2, bad
+
+
+def test_the_record_command_on_grpc(upstream, tmp_path):
+    """The real command line: its ready line names the gRPC listener, a call goes through,
+    its log line says what it became, Ctrl-C stops it."""
+    import signal
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emulator", "record", "--http-port", "0", "--grpc-port", "0",
+         "--out", str(out), "--yandex-grpc-upstream", f"grpc://{upstream.grpc}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("image-search-emulator recording: http://127.0.0.1:"), line
+        assert f"-> yandex grpc://{upstream.grpc}" in line, line
+        target = line.split("; gRPC ")[1].split()[0]
+        ch = channel(target)
+        assert raw_call(ch, *CALLS["text"])["code"] == "OK"
+        ch.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert f"record: gRPC /{SERVICE}/Search -> OK, rules.json query_rules" in err
