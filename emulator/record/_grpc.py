@@ -139,10 +139,6 @@ def as_rest(exchange: GrpcExchange) -> Exchange | None:
                     json.dumps(answer).encode())
 
 
-def _status(code: grpc.StatusCode) -> str:
-    return code.name if code is not None else "?"
-
-
 class GrpcForwarder:
     """The generic handler: every method a stream-stream call of raw bytes to the
     upstream (a unary call is one message each way on the wire)."""
@@ -198,7 +194,8 @@ class GrpcForwarder:
                 yield message
 
         remaining = context.time_remaining()
-        timeout = UPSTREAM_TIMEOUT if remaining is None else min(remaining, UPSTREAM_TIMEOUT)
+        capped = remaining is None or remaining > UPSTREAM_TIMEOUT
+        timeout = UPSTREAM_TIMEOUT if capped else remaining
         invoke: Any = self.channel.stream_stream(method)  # raw bytes each way
         call = invoke(outgoing(), metadata=metadata, timeout=timeout)
         first: bytes | None = None
@@ -218,19 +215,20 @@ class GrpcForwarder:
             initial, trailing = error.initial_metadata(), error.trailing_metadata()
         finally:
             call.cancel()  # nothing, when the call has ended; else the client went away
-        if code != grpc.StatusCode.OK and not initial and not trailing and code in (
-                grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        if not initial and not trailing and (code == grpc.StatusCode.UNAVAILABLE or (
+                code == grpc.StatusCode.DEADLINE_EXCEEDED and capped)):
             # no word from the upstream at all: it was not reached (refused, a certificate
-            # that does not verify, no answer in time)
+            # that does not verify, no answer in our time; the client's own deadline
+            # passing is its DEADLINE_EXCEEDED)
             log.error("record: yandex gRPC upstream %s unreachable for %s: %s", self.text,
                       method, details)
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"upstream unavailable: {details}")
             return
         self.forwarded += 1
-        if recorded and len(sent) == 1:
+        if sent:
             await self._record(GrpcExchange(method, metadata, sent[0], code, details, first))
         else:
-            log.info("record: %s -> %s, not written", method, _status(code))
+            log.info("record: %s -> %s, not written", method, code.name)
         context.set_trailing_metadata(forwarded(trailing))
         if code != grpc.StatusCode.OK:
             context.set_code(code)
@@ -244,11 +242,11 @@ class GrpcForwarder:
 
         try:
             kept = await self.pool.run(write)
-            log.info("record: %s %s -> %s, %s", METHOD, exchange.method, _status(exchange.code),
+            log.info("record: %s %s -> %s, %s", METHOD, exchange.method, exchange.code.name,
                      kept)
         except Exception:  # the client still gets the upstream's answer
             log.exception("record: %s %s -> %s could not be written", METHOD, exchange.method,
-                          _status(exchange.code))
+                          exchange.code.name)
 
 
 class GrpcServer:

@@ -354,3 +354,4 @@ def test_the_record_command_on_grpc(upstream, tmp_path):
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert f"record: gRPC /{SERVICE}/Search -> OK, rules.json query_rules" in err
+
