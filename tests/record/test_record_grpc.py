@@ -355,3 +355,54 @@ def test_the_record_command_on_grpc(upstream, tmp_path):
     assert proc.returncode == 0, err
     assert f"record: gRPC /{SERVICE}/Search -> OK, rules.json query_rules" in err
 
+
+
+STUBS_SCRIPT = r"""
+import json, sys
+import grpc
+from google.protobuf.json_format import MessageToDict
+from yandex.cloud.searchapi.v2 import img_search_service_pb2 as pb
+from yandex.cloud.searchapi.v2 import img_search_service_pb2_grpc as pbg
+from yandex.cloud.searchapi.v2 import search_query_pb2 as sq
+
+target, ca, images, key, folder = sys.argv[1:6]
+with open(ca, "rb") as f:
+    channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(f.read()))
+stub = pbg.ImageSearchServiceStub(channel)
+auth = (("authorization", f"Api-Key {key}"),)
+out = {}
+
+
+def call(name, method, request):
+    try:
+        answer, state = getattr(stub, method).with_call(request, metadata=auth, timeout=15)
+        out[name] = {"answer": MessageToDict(answer), "initial": dict(state.initial_metadata())}
+    except grpc.RpcError as e:
+        out[name] = {"code": e.code().name, "details": e.details(),
+                     "trailing": sorted(k for k, _ in e.trailing_metadata())}
+
+
+for picture in ("red-square.png", "unavailable.png"):
+    with open(f"{images}/{picture}", "rb") as f:
+        call(picture, "SearchByImage", pb.ImageSearchByImageRequest(folder_id=folder, data=f.read()))
+call("text", "Search", pb.ImageSearchRequest(folder_id=folder, query=sq.SearchQuery(
+    search_type=sq.SearchQuery.SEARCH_TYPE_RU, query_text="yandex cloud")))
+print(json.dumps(out))
+"""
+
+
+def test_the_yandexcloud_stubs_through_the_proxy_both_ways_over_tls(upstream, tmp_path):
+    out = tmp_path / "out"
+    with record(out, yandex_grpc_upstream=f"grpcs://{tls_target(upstream)}", tls=True,
+                upstream_ca=upstream.emulator.certificate) as proxy:
+        through = run_python(STUBS_SCRIPT, f"127.0.0.1:{proxy.grpc.tls_port}",
+                             str(proxy.grpc.certificate), str(IMAGES), KEY, FOLDER, cwd=tmp_path)
+    direct = run_python(STUBS_SCRIPT, tls_target(upstream), str(upstream.emulator.certificate),
+                        str(IMAGES), KEY, FOLDER, cwd=tmp_path)
+    assert through == direct
+    assert through["red-square.png"]["answer"]["images"]
+    assert through["unavailable.png"]["code"] == "UNAVAILABLE"
+    rules = json.loads((out / "rules.json").read_text())
+    assert [r.get("error") for r in rules["image_rules"]] == [
+        None, {"status": 14, "message": through["unavailable.png"]["details"]}]
+    assert main(["fixtures", "check", "--secrets", str(out)]) == 0
