@@ -147,7 +147,8 @@ def _serve(argv: list[str]) -> int:
 def _record(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="image-search-emulator record",
-        description="Forward the Yandex (v2 REST, v1 XML) and Doofinder v6 calls clients send "
+        description="Forward the Yandex (v2 REST and gRPC, v1 XML) and Doofinder v6 calls "
+                    "clients send "
                     "here to the real APIs, answer with what they answer, and write the "
                     "answers as fixtures (credentials redacted); --record-mode says what is "
                     "replayed from an earlier recording instead. With no --out and no "
@@ -166,15 +167,17 @@ def _record(argv: list[str]) -> int:
     from . import record
     from .record._modes import effective_mode
 
-    upstream = config.yandex_upstream is not None or config.doofinder_upstream is not None
+    upstream = any(u is not None for u in (config.yandex_upstream, config.doofinder_upstream,
+                                            config.yandex_grpc_upstream))
     if config.record_out is None and upstream:
         print("error: record needs --out DIR (or --record-out, $EMULATOR_RECORD_OUT)",
               file=sys.stderr)
         return 2
     if config.record_out is not None and not upstream \
             and effective_mode(config.record_mode, config.record_out) != "none":
-        print("error: record needs --yandex-upstream URL, --doofinder-upstream URL or both "
-              "(or --record-mode none)", file=sys.stderr)
+        print("error: record needs --yandex-upstream URL, --doofinder-upstream URL, "
+              "--yandex-grpc-upstream HOST:PORT or several of them (or --record-mode none)",
+              file=sys.stderr)
         return 2
 
     stop_logs = _logs.configure(config.log_format, config.log_level)

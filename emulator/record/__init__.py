@@ -1,5 +1,5 @@
 """``image-search-emulator record``: a recording proxy in front of the real vendors' HTTP
-APIs, writing what they answer as ordinary fixtures (see docs/recording.md)."""
+and gRPC APIs, writing what they answer as ordinary fixtures (see docs/recording.md)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from .._config import Config
 from ..core._limits import MAX_BODY_BYTES
 from . import _admin
 from ._check import CheckError, find_secrets
+from ._grpc import GrpcForwarder, GrpcServer, started
 from ._modes import Replayer
 from ._proxy import Recorder, serve_recorded, unavailable, vendor_of
 from ._redact import Redactor
@@ -32,7 +33,8 @@ def _recorder(config: Config) -> Recorder:
     if config.record_out is None:
         raise ValueError("record_out (--record-out DIR) is required")
     upstreams = {k: _without_userinfo(v) for k, v in (
-        ("yandex", config.yandex_upstream), ("doofinder", config.doofinder_upstream)) if v}
+        ("yandex", config.yandex_upstream), ("doofinder", config.doofinder_upstream),
+        ("yandex_grpc", config.yandex_grpc_upstream)) if v}
     return Recorder(config, Session(config.record_out, upstreams, Redactor()))
 
 
@@ -51,6 +53,16 @@ class RecordingProxy:
         self.serving: Replayer | None = None
         self.runner: web.AppRunner | None = None
         self.port = 0
+        # Emulator decision: the gRPC side forwards and records every call, in the
+        # recording the process starts with; record modes do not replay gRPC yet, so in
+        # mode none (which must not write) it is not started.
+        grpc_side = started(config, self.recorder.session, self.recorder.pool) \
+            if self.recorder is not None and self.recorder.mode != "none" else None
+        if config.yandex_grpc_upstream and grpc_side is None:
+            log.warning("record: the gRPC side is not started: it records every call, and "
+                        "record mode none writes nothing")
+        self.forwarder: GrpcForwarder | None = grpc_side[0] if grpc_side else None
+        self.grpc: GrpcServer | None = grpc_side[1] if grpc_side else None
 
     async def begin(self, config: Config) -> None:
         """Starts recording as ``config`` says (its upstreams, ``record_out``, mode)."""
@@ -108,13 +120,29 @@ class RecordingProxy:
         site = web.TCPSite(self.runner, self.config.host, self.config.http_port)
         await site.start()
         self.port = int(self.runner.addresses[0][1])
+        if self.forwarder is not None and self.grpc is not None:
+            await self.forwarder.start()
+            await self.grpc.start()
 
     async def stop(self) -> None:
+        if self.grpc is not None and self.forwarder is not None:
+            await self.grpc.stop()
+            await self.forwarder.stop()
         if self.runner is not None:
             await self.runner.cleanup()
         await self.end()
         if self.serving is not None:
             await self.serving.stop()
+
+
+def _grpc_line(config: Config, proxy: RecordingProxy) -> str:
+    if proxy.grpc is None:
+        return ""
+    line = f"; gRPC {config.url_host()}:{proxy.grpc.port}"
+    if proxy.grpc.tls_port:
+        line += f", gRPC-TLS {config.url_host()}:{proxy.grpc.tls_port} " \
+                f"(certificate {proxy.grpc.certificate})"
+    return line + f" -> yandex {config.yandex_grpc_upstream}"
 
 
 async def serve(config: Config) -> None:
@@ -123,6 +151,7 @@ async def serve(config: Config) -> None:
     mode = proxy.recorder.mode if proxy.recorder else None
     print(f"image-search-emulator recording: http://{config.url_host()}:{proxy.port} -> "
           f"yandex {config.yandex_upstream or '-'}, doofinder {config.doofinder_upstream or '-'}"
+          f"{_grpc_line(config, proxy)}"
           f"; {f'writing {config.record_out}' if mode else 'idle (POST /_emulator/recording)'}"
           f"{f', record mode {config.record_mode} ({mode})' if mode else ''}", flush=True)
     try:
