@@ -274,3 +274,13 @@ def test_the_matcher_and_the_bounded_index():
     again = Index.from_json(index.to_json())
     assert again.to_json() == index.to_json()
     assert len(Index.from_json("not a list")) == 0
+
+
+@pytest.mark.parametrize(("mode", "listens"), [("none", False), ("all", True)])
+def test_the_grpc_side_records_and_is_not_started_in_mode_none(tmp_path, mode, listens):
+    out = tmp_path / "rec"
+    thread = record(out, yandex_grpc_upstream=f"grpc://127.0.0.1:{free_port()}", grpc_port=0,
+                    record_mode=mode)
+    with thread:
+        assert (thread.proxy.grpc is not None) == listens
+    assert out.exists() == listens  # mode none writes nothing
