@@ -24,7 +24,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,7 +35,7 @@ from redis.exceptions import RedisError
 
 from ..core import (FAULTS, STUBS, BookFull, JournalEntry, RecordTaken, Snapshot, StateStore,
                     StoreUnavailable)
-from ..core._store import ChangeListener, Quota
+from ..core._store import ChangeListener, Quota, number
 from . import _scripts
 
 log = logging.getLogger("emulator.state")
@@ -101,6 +101,7 @@ class Replica:
 
 class RedisStore(StateStore):
     shared = True
+    keeps_json = True
 
     def __init__(self, url: str, *, fixtures_digest: Callable[[], str] = lambda: "") -> None:
         self.url, self.name = url, redacted(url)
@@ -115,6 +116,7 @@ class RedisStore(StateStore):
                          for name in ("ADD", "REMOVE", "SNAPSHOT", "TAKE", "ALLOW",
                                       "JOURNAL_ADD", "JOURNAL_CLEAR", "CATCH_UP")}
         self._problem: str | None = f"connecting to {self.name}"
+        self._health: list[Callable[[str | None], None]] = []
         self._listeners: dict[str, list[ChangeListener]] = {}
         self._known: dict[str, int] = {}
         self._follower: asyncio.Task | None = None
@@ -154,11 +156,21 @@ class RedisStore(StateStore):
     def problem(self) -> str | None:
         return self._problem
 
+    def on_health(self, listener: Callable[[str | None], None]) -> None:
+        self._health.append(listener)
+
+    def _set_problem(self, problem: str | None) -> None:
+        changed = (problem is None) != (self._problem is None)
+        self._problem = problem
+        if changed:
+            for listener in self._health:
+                listener(problem)
+
     def _down(self, reason: str) -> None:
         if self._problem is None:
             log.error("state store %s unavailable: %s; vendor calls are answered "
                       "unavailable until it is back", self.name, reason)
-        self._problem = f"state store {self.name} unavailable: {reason}"
+        self._set_problem(f"state store {self.name} unavailable: {reason}")
 
     def listen(self, book: str, listener: ChangeListener) -> None:
         self._listeners.setdefault(book, []).append(listener)
@@ -179,7 +191,7 @@ class RedisStore(StateStore):
                     if self._problem is not None:  # a command failed: is it back?
                         await self._client.ping()
                         log.info("state store %s answers again", self.name)
-                        self._problem = None
+                        self._set_problem(None)
                     now = time.monotonic()
                     if now - beat >= HEARTBEAT:
                         await self._heartbeat()
@@ -215,7 +227,7 @@ class RedisStore(StateStore):
         await self._heartbeat()
         was_down = self._problem
         self._connected.set()
-        self._problem = None
+        self._set_problem(None)
         if was_down is not None:
             log.info("state store %s connected: serving shared state", self.name)
 
@@ -360,7 +372,8 @@ class RedisStore(StateStore):
 
     # -- the journal -----------------------------------------------------------------
     async def journal_add(self, entry: JournalEntry, size: int,
-                          numbered: Callable[[JournalEntry], None]) -> None:
+                          numbered: Callable[[JournalEntry], None],
+                          encoded: str | None = None) -> None:
         """Queued, and sent to Redis with whatever else is queued (one script call, one
         round trip) while the call's answer goes out: serving does not wait for Redis.
         Journal queries first have every replica send what it has queued (see
@@ -368,11 +381,11 @@ class RedisStore(StateStore):
         if len(self._pending) >= MAX_PENDING:
             raise StoreUnavailable(f"state store {self.name}: journal writes are not keeping "
                                    f"up ({MAX_PENDING} waiting)")
-        data = entry.to_json()
-        del data["seq"]
-        self._pending.append((entry.tenant or "",
-                              json.dumps(data, ensure_ascii=False, default=str), entry,
-                              numbered))
+        if encoded is None:
+            data = entry.to_json()
+            del data["seq"]
+            encoded = json.dumps(data, ensure_ascii=False, default=str)
+        self._pending.append((entry.tenant or "", encoded, entry, numbered))
         self._size = size
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.ensure_future(self._flush(JOURNAL_LINGER))
@@ -395,8 +408,9 @@ class RedisStore(StateStore):
                 for _, _, entry, numbered in batch:
                     numbered(entry)
                 continue
-            for number, (_, _, entry, numbered) in enumerate(batch, first):
-                numbered(replace(entry, seq=number))
+            for seq, (_, _, entry, numbered) in enumerate(batch, first):
+                number(entry, seq)
+                numbered(entry)
 
     async def _drain(self) -> None:
         """Returns once what this process has queued for the journal is in Redis."""
