@@ -5,9 +5,10 @@ version) and ``v`` (the counter versions come from), ``c:<book>`` (counters), ``
 (quota windows, expiring with their window), ``journal`` (a stream capped at the journal's
 size) and its ``journal:seq``, ``replicas`` and ``applied:<book>`` (who serves, and which
 version each has applied), ``jsync`` and ``jsynced`` (journal barriers and who has
-answered each). Every write that changes a book publishes ``<book> <version>``
-on ``emulator:changes``; each process reloads that book when it hears of a version it has
-not got, so serving reads nothing from Redis for what has not changed.
+answered each), ``jbatch`` (the last journal batch each replica sent). Every write that
+changes a book publishes ``<book> <version>`` on ``emulator:changes``; each process reloads
+that book when it hears of a version it has not got, so serving reads nothing from Redis
+for what has not changed.
 
 Only commands Valkey also serves: strings, hashes, streams (XADD MAXLEN, XRANGE, XDEL),
 SCAN, PUBLISH/SUBSCRIBE and Lua scripts (EVALSHA, falling back to EVAL).
@@ -123,10 +124,16 @@ class RedisStore(StateStore):
         self._connected = asyncio.Event()
         self._closing = False
         self._journal_cache: dict[bytes, JournalEntry] = {}
-        #: (tenant, entry JSON, the entry, who to tell its number), for the journal
-        self._pending: list[tuple[str, str, JournalEntry, Callable[[JournalEntry], None]]] = []
+        #: (tenant, entry JSON, the entry, who to tell its number), for the journal, in
+        #: order; an entry Redis could not take waits here (told already) until it is back
+        self._pending: list[tuple[str, str, JournalEntry,
+                                  Callable[[JournalEntry], None] | None]] = []
         self._size = 0
         self._flushing: asyncio.Future | None = None
+        #: the journal batches sent, and the one Redis did not confirm (its number and
+        #: size: sent again as it was, which Redis adds once, see _scripts.JOURNAL_ADD)
+        self._batches = 0
+        self._unsent: tuple[int, int] | None = None
         #: runs CPU work (parsing a whole journal) off the event loop; the server sets it
         self.offload: Callable[..., Awaitable[Any]] | None = None
 
@@ -165,6 +172,9 @@ class RedisStore(StateStore):
         if changed:
             for listener in self._health:
                 listener(problem)
+        if problem is None and self._pending and not self._closing and \
+                (self._flushing is None or self._flushing.done()):
+            self._flushing = asyncio.ensure_future(self._flush())  # what waited for it
 
     def _down(self, reason: str) -> None:
         if self._problem is None:
@@ -234,7 +244,8 @@ class RedisStore(StateStore):
     async def _changed(self, data: bytes) -> None:
         book, _, version = data.decode().partition(" ")
         if book == JOURNAL:  # a journal query elsewhere: send ours, and say so
-            await self._drain()
+            with contextlib.suppress(StoreUnavailable):  # and the answer below fails too
+                await self._drain()
             await self._client.hset(PREFIX + "jsynced", self.replica_id, int(version))
             return
         if book in self._listeners and int(version or 0) > self._known.get(book, 0):
@@ -259,7 +270,7 @@ class RedisStore(StateStore):
             await self._forget(gone)
 
     async def _forget(self, replica_ids: list[str]) -> None:
-        for key in ("replicas", "jsynced", *("applied:" + b for b in BOOKS)):
+        for key in ("replicas", "jsynced", "jbatch", *("applied:" + b for b in BOOKS)):
             await self._client.hdel(PREFIX + key, *replica_ids)
 
     async def replicas(self) -> list[Replica]:
@@ -393,24 +404,36 @@ class RedisStore(StateStore):
     async def _flush(self, linger: float = 0.0) -> None:
         if linger:  # what arrives meanwhile goes in the same round trip
             await asyncio.sleep(linger)
-        keys = [PREFIX + "journal", PREFIX + "journal:seq"]
+        keys = [PREFIX + "journal", PREFIX + "journal:seq", PREFIX + "jbatch"]
         sha = self._scripts["JOURNAL_ADD"].sha  # loaded when the store (re)connected
         while self._pending:
-            batch, self._pending = self._pending[:JOURNAL_BATCH], self._pending[JOURNAL_BATCH:]
-            args: list[Any] = [self._size]
+            if self._unsent is None:  # a new batch; else the one that failed, again
+                self._batches += 1
+                self._unsent = (self._batches, min(len(self._pending), JOURNAL_BATCH))
+            batch_id, size = self._unsent
+            batch, self._pending = self._pending[:size], self._pending[size:]
+            args: list[Any] = [self._size, self.replica_id, batch_id]
             for tenant, data, _, _ in batch:
                 args += (tenant, data)
             try:
                 first = int(await self._call(self._client.evalsha(sha, len(keys), *keys,
                                                                   *args)))
             except StoreUnavailable as exc:
-                log.error("%d journal entries lost: %s", len(batch), exc)
+                # kept, first in line, until the store answers again (see _set_problem);
+                # the log says now what was answered, unnumbered
+                log.warning("%d journal entries wait for the state store: %s",
+                            len(self._pending) + len(batch), exc)
                 for _, _, entry, numbered in batch:
-                    numbered(entry)
-                continue
+                    if numbered is not None:
+                        numbered(entry)
+                self._pending[:0] = [(tenant, data, entry, None)
+                                     for tenant, data, entry, _ in batch]
+                return
+            self._unsent = None
             for seq, (_, _, entry, numbered) in enumerate(batch, first):
                 number(entry, seq)
-                numbered(entry)
+                if numbered is not None:
+                    numbered(entry)
 
     async def _drain(self) -> None:
         """Returns once what this process has queued for the journal is in Redis."""
@@ -418,6 +441,8 @@ class RedisStore(StateStore):
             if self._flushing is None or self._flushing.done():
                 self._flushing = asyncio.ensure_future(self._flush())
             await asyncio.shield(self._flushing)
+            if self._pending and self._problem is not None:
+                raise StoreUnavailable(self._problem)  # they wait for the store
 
     async def _journal_barrier(self) -> None:
         """Every live replica sends what it has queued for the journal (asked through

@@ -165,3 +165,20 @@ def test_grpc_health_is_not_serving_while_redis_is_down_and_serving_once_it_is_b
         assert grpc_by_image(a.grpc, "out", RED)[0] == grpc.StatusCode.OK
         print(f"NOT_SERVING {noticed:.2f}s after the kill, SERVING {recovered:.2f}s "
               "after the restart")
+
+
+def test_entries_answered_as_redis_stops_answering_reach_the_journal_once_it_is_back(store):
+    with emulator_processes(1, "--state", store.url) as (a,):
+        assert v1(a, "late")[0] == 200
+        store.pause()
+        try:
+            answered = 1
+            while (status := v1(a, "late")[0]) == 200:  # until the pause is noticed
+                answered += 1
+            assert status == 503 and answered > 1
+            wait_health(a, "NOT_SERVING", NOTICE_S)
+        finally:
+            store.resume()
+        wait_ready(a.http, RECOVERY_S)
+        count = Admin(a.http, "late")("GET", "/requests/count")[1]["count"]
+        assert count == answered  # every call answered before the outage was noticed
