@@ -53,11 +53,20 @@ class ConnectionLimits:
         return options
 
 
-def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:
-    for key, value in context.invocation_metadata() or ():
-        if key.lower() == name:
-            return value if isinstance(value, str) else value.decode("latin-1")
-    return None
+#: the metadata entries a call reads (the first of each, its name in lower case)
+_READ = ("authorization", "x-client-request-id", TENANT_HEADER.lower())
+
+
+def _metadata(metadata: tuple[tuple[str, str | bytes], ...]) -> list[str | None]:
+    """The first value of each of ``_READ``, in one pass over the call's metadata."""
+    found: list[str | None] = [None] * len(_READ)
+    for key, value in metadata:
+        name = key.lower()
+        if name in _READ:
+            i = _READ.index(name)
+            if found[i] is None:
+                found[i] = value if isinstance(value, str) else value.decode("latin-1")
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +109,12 @@ class GrpcAdapter(V2Adapter[Reply]):
 
     def handler(self) -> grpc.RpcMethodHandler:
         async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            metadata = tuple(context.invocation_metadata() or ())
+            authorization, client_request_id, tenant = _metadata(metadata)
             call = GrpcCall.start(API, self.operation, f"grpc:{self.operation}",
-                                  _metadata(context, "authorization"),
-                                  _metadata(context, "x-client-request-id"),
-                                  _metadata(context, TENANT_HEADER.lower()), payload=raw)
+                                  authorization, client_request_id, tenant, payload=raw)
             assert isinstance(call, GrpcCall)
-            call.metadata = tuple(context.invocation_metadata() or ())
+            call.metadata = metadata
 
             async def send_ids(call: CallInfo) -> None:
                 await context.send_initial_metadata(call.id_headers())
