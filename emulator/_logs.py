@@ -124,7 +124,8 @@ class _Timestamps:
     def of(self, record: logging.LogRecord) -> str:
         ms = int(record.created * 1000)
         if ms != self._ms:
-            self._text = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(
+            self._text = dt.datetime.fromtimestamp(ms // 1000, dt.timezone.utc).replace(
+                microsecond=ms % 1000 * 1000).isoformat(
                 timespec="milliseconds").replace("+00:00", "Z")
             self._ms = ms
         return self._text

@@ -179,8 +179,8 @@ class _Clock:
     def now(self) -> str:
         ms = time.time_ns() // 1_000_000
         if ms != self._ms:
-            self._text = dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(
-                timespec="milliseconds")
+            self._text = dt.datetime.fromtimestamp(ms // 1000, dt.timezone.utc).replace(
+                microsecond=ms % 1000 * 1000).isoformat(timespec="milliseconds")
             self._ms = ms
         return self._text
 
