@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -70,23 +71,75 @@ def request_fields(entry: Any) -> dict[str, Any]:
     }
 
 
+_requests = logging.getLogger(REQUEST_LOGGER)
+_STARTED = time.time()
+#: what a request line's record holds beyond its time and entry: no caller, thread or
+#: process, which LogRecord.__init__ looks up at a cost greater than the rest of a
+#: repeated request's journal entry
+_REQUEST_RECORD = {
+    "name": REQUEST_LOGGER, "msg": "request", "args": (), "levelname": "INFO",
+    "levelno": logging.INFO, "pathname": "", "filename": "", "module": "", "exc_info": None,
+    "exc_text": None, "stack_info": None, "lineno": 0, "funcName": None, "thread": None,
+    "threadName": None, "processName": None, "process": None, "taskName": None,
+}
+
+
+class _RequestRecord(logging.LogRecord):
+    """The record of one request line: the entry, and when it was logged."""
+
+    def __init__(self, entry: Any) -> None:  # LogRecord.__init__ on purpose not called
+        self.__dict__.update(_REQUEST_RECORD)
+        self.created = now = time.time()
+        self.msecs = int((now - int(now)) * 1000) + 0.0
+        self.relativeCreated = (now - _STARTED) * 1000
+        self.entry = entry
+
+
 def log_request(entry: Any) -> None:
-    """The journal listener: one info line per request."""
-    logger = logging.getLogger(REQUEST_LOGGER)
-    if logger.isEnabledFor(logging.INFO):
-        logger.info("request", extra={"fields": request_fields(entry)})
+    """The journal listener: one info line per request. What the event loop does is only
+    make the record and queue it: the line's fields are read from the entry when the
+    record is formatted, on the writer thread."""
+    if _requests.isEnabledFor(logging.INFO):
+        _requests.handle(_RequestRecord(entry))
 
 
-def _timestamp(record: logging.LogRecord) -> str:
-    return dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(
-        timespec="milliseconds").replace("+00:00", "Z")
+def _fields(record: logging.LogRecord) -> dict[str, Any] | None:
+    """A request line's fields (see :func:`request_fields`); None for other records."""
+    fields = getattr(record, "fields", None)
+    if fields is None:
+        entry = getattr(record, "entry", None)
+        if entry is not None:
+            fields = record.fields = request_fields(entry)
+    return fields
+
+
+class _Timestamps:
+    """A record's time as the lines write it, made once per millisecond."""
+
+    __slots__ = ("_ms", "_text")
+
+    def __init__(self) -> None:
+        self._ms, self._text = -1, ""
+
+    def of(self, record: logging.LogRecord) -> str:
+        ms = int(record.created * 1000)
+        if ms != self._ms:
+            self._text = dt.datetime.fromtimestamp(ms // 1000, dt.timezone.utc).replace(
+                microsecond=ms % 1000 * 1000).isoformat(
+                timespec="milliseconds").replace("+00:00", "Z")
+            self._ms = ms
+        return self._text
+
+
+#: what a logfmt value may hold unquoted (str.isalnum, as \w is, with "-._/:+@")
+_BARE = re.compile(r"[\w\-.:/+@]+").fullmatch
 
 
 def _logfmt(value: Any) -> str:
     if value is None:
         return "-"
     text = str(value)
-    if text and all(c.isalnum() or c in "-._/:+@" for c in text):
+    if _BARE(text):
         return text
     return json.dumps(text, ensure_ascii=False)
 
@@ -94,12 +147,27 @@ def _logfmt(value: Any) -> str:
 class TextFormatter(logging.Formatter):
     """``TIME LEVEL logger: message key=value ...`` (request lines: logfmt fields)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._times = _Timestamps()
+        #: the last match and its text: the repeats of one request share their match
+        self._match: tuple[Any, str] = (None, "-")
+
+    def _match_field(self, match: Any) -> str:
+        if match is None:
+            return "-"
+        if self._match[0] is not match:
+            self._match = (match, _logfmt(_match_text(match)))
+        return self._match[1]
+
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{_timestamp(record)} {record.levelname} {record.name}: {record.getMessage()}"
-        fields = getattr(record, "fields", None)
+        line = f"{self._times.of(record)} {record.levelname} {record.name}: " \
+            f"{record.getMessage()}"
+        fields = _fields(record)
         if fields is not None:
-            shown = dict(fields, match=_match_text(fields.get("match")))
-            line += "".join(f" {k}={_logfmt(shown.get(k))}" for k in REQUEST_FIELDS)
+            line += "".join(
+                f" {k}={self._match_field(fields.get(k)) if k == 'match' else _logfmt(fields.get(k))}"
+                for k in REQUEST_FIELDS)
         worker = getattr(record, "worker", None)
         if worker is not None:
             line += f" worker={worker}"
@@ -111,10 +179,15 @@ class TextFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, then the request fields."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._times = _Timestamps()
+
     def format(self, record: logging.LogRecord) -> str:
-        out: dict[str, Any] = {"time": _timestamp(record), "level": record.levelname.lower(),
+        out: dict[str, Any] = {"time": self._times.of(record),
+                               "level": record.levelname.lower(),
                                "logger": record.name, "message": record.getMessage()}
-        fields = getattr(record, "fields", None)
+        fields = _fields(record)
         if fields is not None:
             out.update(fields, match=_match_json(fields.get("match")))
         worker = getattr(record, "worker", None)

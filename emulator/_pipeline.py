@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeVar
 from .core import (MAX_BODY_BYTES, NO_FAULTS, OFFLOAD_BYTES, CallNotes, Fault, FaultBook,
                    FaultPlan, FaultTarget, Journal, RateLimiter, StoreUnavailable, StubBook,
                    StubClaim, StubHit, StubQuery, Thumbnails, WorkPool, update_framed)
+from .core._journal import PreparedEntry
 from .core._replay import ENTRY_OVERHEAD, Replay, ReplayCache, RequestKey, StateVersion
 
 log = logging.getLogger(__name__)
@@ -224,13 +225,13 @@ class Pipeline:
             call.tenant = kept.tenant  # as its admission read it (the key holds all)
             if await self._may_replay(adapter, call, kept):
                 return await self._replayed(adapter, call, kept, ids)
-        delivery, outcome, request = await self._run(adapter, call, ids)
+        delivery, entry = await self._run(adapter, call, ids)
         if call.replayable and delivery.plan == NO_FAULTS and call.digest \
                 and self.version().same(version):
             response, size = adapter.keep(delivery.response)
             self.replays.put(key, version, Replay(
                 response, size + key.nbytes + ENTRY_OVERHEAD, call.digest, call.tenant,
-                request, outcome, call.lookup, call.image, call.match, tuple(call.counted)))
+                entry, call.lookup, call.image, call.match, tuple(call.counted)))
         return delivery
 
     async def _may_replay(self, adapter: Adapter[C, A, R], call: C, kept: Replay) -> bool:
@@ -251,14 +252,13 @@ class Pipeline:
         call.lookup, call.image, call.match = kept.lookup, kept.image, kept.match
         if ids is not None:
             await ids(call)
-        await self.journal.record(call.api, call.operation, call.request_id, kept.request,
-                                  kept.outcome, **call.journal_details())
+        await self.journal.add(kept.entry, call.latency_ms())
         return Delivery(adapter.revive(kept.response), NO_FAULTS)
 
     async def _run(self, adapter: Adapter[C, A, R], call: C,
                    ids: Callable[[C], Awaitable[None]] | None,
-                   ) -> tuple[Delivery[R], str, dict[str, Any]]:
-        """The sequence: what is delivered, the journal's outcome and request record."""
+                   ) -> tuple[Delivery[R], PreparedEntry]:
+        """The sequence: what is delivered, and its journal entry (prepared for repeats)."""
         if ids is not None:
             await self.request_id(adapter, call)
             await ids(call)
@@ -272,15 +272,14 @@ class Pipeline:
             await self.request_id(adapter, call)
             response, outcome = adapter.gone(call)
             call.replayable = False
-            return (Delivery(response, NO_FAULTS), outcome,
-                    await self._record(adapter, call, outcome))
+            return Delivery(response, NO_FAULTS), await self._record(adapter, call, outcome)
         except StoreUnavailable:
             raise
         except Exception as exc:
             response, outcome = await self._failed(adapter, call, exc)
         if call.plan.reset:
             outcome = RESET_OUTCOME
-        return Delivery(response, call.plan), outcome, await self._record(adapter, call, outcome)
+        return Delivery(response, call.plan), await self._record(adapter, call, outcome)
 
     async def _operate(self, adapter: Adapter[C, A, R], call: C) -> A:
         """The operation; a stub step that needs the store's answer is taken, and the
@@ -349,13 +348,12 @@ class Pipeline:
         call.digest = await self.offload(sum(map(len, parts)), request_digest, size, parts)
         adapter.set_request_id(call, call.digest)
 
-    async def _record(self, adapter: Adapter[C, A, R], call: C, outcome: str) -> dict[str, Any]:
+    async def _record(self, adapter: Adapter[C, A, R], call: C, outcome: str) -> PreparedEntry:
         if self.thumbnails is not None and call.image and call.image_data is not None:
             # begun first, so a reader the entry reaches can already wait for its thumbnail
             self.thumbnails.make(call.image["sha256"], call.image_data)
         call.image_data = None
-        request = adapter.journal_request(call)
-        await self.journal.record(call.api, call.operation, call.request_id, request, outcome,
-                            **call.journal_details())
-        return request
+        return await self.journal.record(call.api, call.operation, call.request_id,
+                                         adapter.journal_request(call), outcome,
+                                         **call.journal_details())
 

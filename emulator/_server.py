@@ -152,7 +152,8 @@ class Emulator:
         """Worker processes (``workers`` > 1) bind the same ports; a lone one must not."""
         server, self.grpc_port = await yandex.grpc_server(
             servicer, address(config.host, config.grpc_port), reuse_port=config.workers > 1,
-            limits=yandex.GrpcLimits(config.max_connections, config.header_timeout))
+            limits=yandex.GrpcLimits(config.max_connections, config.header_timeout),
+            state=self._state)
         self._grpc = server
         if pair is not None:
             self.grpc_tls_port = yandex.grpc_listen_tls(

@@ -83,8 +83,11 @@ class CallNotes:
         """The journal's fields beyond the request and outcome."""
         return {"tenant": self.tenant, "lookup": self.lookup, "image": self.image,
                 "match": self.match.to_json() if self.match else None,
-                "faults": self.plan.names,
-                "latency_ms": round((time.perf_counter() - self.started) * 1000, 3)}
+                "faults": self.plan.names, "latency_ms": self.latency_ms()}
+
+    def latency_ms(self) -> float:
+        """Milliseconds since the call began."""
+        return round((time.perf_counter() - self.started) * 1000, 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,50 @@ class JournalFilter:
         ) and (self.after is None or entry.seq > self.after)
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedEntry:
+    """A journal entry made once (bounded, checked, and as JSON when the store keeps JSON):
+    each call it stands for is it with its own time, latency and number. A kept answer
+    holds one, so a repeat does not bound, check or encode its record again."""
+
+    entry: JournalEntry  # seq 0, at "", latency_ms None
+    #: the entry as JSON without ``seq``, ``at`` and ``latency_ms``, open at its end (None:
+    #: the store keeps objects, not JSON)
+    encoded: str | None = None
+
+    def at(self, at: str, latency_ms: float | None) -> tuple[JournalEntry, str | None]:
+        """The entry of one call, and its JSON (see ``encoded``)."""
+        e = self.entry
+        entry = JournalEntry(0, at, e.api, e.method, e.request_id, e.request, e.outcome,
+                             e.vendor, e.tenant, e.lookup, e.image, e.match, e.faults,
+                             latency_ms)
+        if self.encoded is None:
+            return entry, None
+        latency = "null" if latency_ms is None else repr(float(latency_ms))
+        return entry, f'{self.encoded}, "at": "{at}", "latency_ms": {latency}}}'
+
+
+class _Clock:
+    """The journal's timestamps, made once per millisecond (formatting one costs more than
+    the rest of a repeated call's entry)."""
+
+    __slots__ = ("_ms", "_text")
+
+    def __init__(self) -> None:
+        self._ms, self._text = -1, ""
+
+    def now(self) -> str:
+        ms = time.time_ns() // 1_000_000
+        if ms != self._ms:
+            self._text = dt.datetime.fromtimestamp(ms // 1000, dt.timezone.utc).replace(
+                microsecond=ms % 1000 * 1000).isoformat(timespec="milliseconds")
+            self._ms = ms
+        return self._text
+
+
+_clock = _Clock()
+
+
 class Journal:
     """The journal, in its store: the last ``size`` entries (over every process sharing
     the store)."""
@@ -158,12 +205,20 @@ class Journal:
         self._listeners.remove(listener)
 
     async def record(self, api: str, method: str, request_id: str, request: dict[str, Any],
-                     outcome: str, **details: Any) -> None:
+                     outcome: str, **details: Any) -> PreparedEntry:
         """``details`` are the optional fields of :class:`JournalEntry` (tenant, match, ...).
-        The listeners hear of the entry once the store has numbered it (or could not)."""
-        entry = self.entry(api, method, request_id, request, outcome, **details)
+        The listeners hear of the entry once the store has numbered it (or could not).
+        Returns the entry prepared, for calls that are the same but for time and latency."""
+        latency = details.pop("latency_ms", None)
+        prepared = self.prepare(api, method, request_id, request, outcome, **details)
+        await self.add(prepared, latency)
+        return prepared
+
+    async def add(self, prepared: PreparedEntry, latency_ms: float | None) -> None:
+        """One call's entry, from one prepared before."""
+        entry, encoded = prepared.at(_clock.now(), latency_ms)
         try:
-            await self.store.journal_add(entry, self.size, self._tell)
+            await self.store.journal_add(entry, self.size, self._tell, encoded)
         except Exception:
             self._tell(entry)  # the log still says what was answered
             raise
@@ -184,15 +239,38 @@ class Journal:
     def entry(api: str, method: str, request_id: str, request: dict[str, Any], outcome: str,
               **details: Any) -> JournalEntry:
         """The entry as it is kept: bounded, numbered by the store (0 until it is)."""
+        latency = details.pop("latency_ms", None)
+        return Journal._prepare(api, method, request_id, request, outcome, False,
+                                details).at(_clock.now(), latency)[0]
+
+    def prepare(self, api: str, method: str, request_id: str, request: dict[str, Any],
+                outcome: str, **details: Any) -> PreparedEntry:
+        """The entry, bounded (and encoded, for a store that keeps JSON), without its time,
+        latency and number."""
+        return self._prepare(api, method, request_id, request, outcome,
+                             self.store.keeps_json, details)
+
+    @staticmethod
+    def _prepare(api: str, method: str, request_id: str, request: dict[str, Any],
+                 outcome: str, encode: bool, details: dict[str, Any]) -> PreparedEntry:
         request = _bounded(request)
         text = json.dumps(request, ensure_ascii=False, default=str)
         if len(text) > MAX_REQUEST_CHARS:
             request = {"truncated": True, **_digest(text)}
+            text = json.dumps(request)
         if details.get("lookup"):
             details["lookup"] = _bounded(details["lookup"])
-        at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-        return JournalEntry(0, at, api, method, request_id, request, outcome,
-                            vendor=api.partition(".")[0], **details)
+        if "faults" in details:
+            details["faults"] = tuple(details["faults"])
+        entry = JournalEntry(0, "", api, method, request_id, request, outcome,
+                             vendor=api.partition(".")[0], **details)
+        if not encode:
+            return PreparedEntry(entry)
+        rest = entry.to_json()
+        for name in ("seq", "at", "latency_ms", "request"):
+            del rest[name]
+        head = json.dumps(rest, ensure_ascii=False, default=str)[:-1]
+        return PreparedEntry(entry, f'{head}, "request": {text}')
 
     async def entries(self, limit: int | None = None,
                       where: JournalFilter | None = None) -> list[JournalEntry]:

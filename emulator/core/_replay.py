@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ._journal import PreparedEntry
 from ._lru import BoundedLRU
 from ._match import Match
 from ._ratelimit import RateLimiter
@@ -78,16 +79,15 @@ class Replay:
     """What a call answered and what its repeats must do again.
 
     ``response``: the transport's answer in a form it can send again; ``digest``: the
-    request-id digest; ``tenant``, ``request``, ``outcome``, ``lookup``, ``image``,
-    ``match``: the journal's record; ``counted``: the quotas the call took one from, each
-    taken again."""
+    request-id digest; ``tenant``, ``lookup``, ``image``, ``match``: what the call noted;
+    ``entry``: its journal entry, ready for each repeat's time and latency; ``counted``:
+    the quotas the call took one from, each taken again."""
 
     response: Any
     size: int
     digest: bytes
     tenant: str | None
-    request: dict[str, Any]
-    outcome: str
+    entry: PreparedEntry
     lookup: dict[str, Any] | None
     image: dict[str, Any] | None
     match: Match | None

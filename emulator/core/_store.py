@@ -15,7 +15,7 @@ import itertools
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -69,6 +69,8 @@ class StateStore:
     same state (the control plane refuses writes it cannot share, see ``_workers``)."""
 
     shared = False
+    #: whether journal entries are kept as JSON (``journal_add`` is then given the entry's)
+    keeps_json = False
     #: how the store is named in logs and the admin API (never a password)
     name = "memory"
 
@@ -83,6 +85,10 @@ class StateStore:
     def problem(self) -> str | None:
         """What is wrong with the store now (None: it answers)."""
         return None
+
+    def on_health(self, listener: Callable[[str | None], None]) -> None:
+        """``listener`` hears of every change of :attr:`problem` (the new one; None: the
+        store answers again). A store that cannot fail never calls it."""
 
     def check(self) -> None:
         """Raises StoreUnavailable when the store is known to be down: the hot path's check,
@@ -164,9 +170,12 @@ class StateStore:
 
     # -- the journal -----------------------------------------------------------------
     async def journal_add(self, entry: JournalEntry, size: int,
-                          numbered: Callable[[JournalEntry], None]) -> None:
+                          numbered: Callable[[JournalEntry], None],
+                          encoded: str | None = None) -> None:
         """Keeps the entry among the last ``size``; ``numbered`` gets it with its sequence
-        number once it has one (or as it is, if it could not be kept)."""
+        number once it has one (or as it is, if it could not be kept). The entry is the
+        call's own, made for this call: the store numbers it in place (:func:`number`).
+        ``encoded``: the entry as JSON without ``seq``, for a store that ``keeps_json``."""
         raise NotImplementedError
 
     async def journal_entries(self) -> list[JournalEntry]:
@@ -174,6 +183,13 @@ class StateStore:
 
     async def journal_clear(self, tenant: str | None) -> None:
         raise NotImplementedError
+
+
+def number(entry: JournalEntry, seq: int) -> None:
+    """Gives a new entry its sequence number. Emulator decision: in place, not as a copy
+    (copying an entry cost a fifth of a repeated call): a store numbers an entry made for
+    the one call it records, before anything else holds it."""
+    object.__setattr__(entry, "seq", seq)
 
 
 class Windows:
@@ -275,10 +291,11 @@ class MemoryStore(StateStore):
             del self._windows[key]
 
     async def journal_add(self, entry: JournalEntry, size: int,
-                          numbered: Callable[[JournalEntry], None]) -> None:
+                          numbered: Callable[[JournalEntry], None],
+                          encoded: str | None = None) -> None:
         if self._journal is None or self._journal.maxlen != size:
             self._journal = deque(self._journal or (), maxlen=size)
-        entry = replace(entry, seq=next(self._journal_seq))
+        number(entry, next(self._journal_seq))
         self._journal.append(entry)
         numbered(entry)
 

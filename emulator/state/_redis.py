@@ -5,9 +5,10 @@ version) and ``v`` (the counter versions come from), ``c:<book>`` (counters), ``
 (quota windows, expiring with their window), ``journal`` (a stream capped at the journal's
 size) and its ``journal:seq``, ``replicas`` and ``applied:<book>`` (who serves, and which
 version each has applied), ``jsync`` and ``jsynced`` (journal barriers and who has
-answered each). Every write that changes a book publishes ``<book> <version>``
-on ``emulator:changes``; each process reloads that book when it hears of a version it has
-not got, so serving reads nothing from Redis for what has not changed.
+answered each), ``jbatch`` (the last journal batch each replica sent). Every write that
+changes a book publishes ``<book> <version>`` on ``emulator:changes``; each process reloads
+that book when it hears of a version it has not got, so serving reads nothing from Redis
+for what has not changed.
 
 Only commands Valkey also serves: strings, hashes, streams (XADD MAXLEN, XRANGE, XDEL),
 SCAN, PUBLISH/SUBSCRIBE and Lua scripts (EVALSHA, falling back to EVAL).
@@ -24,7 +25,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,7 +36,7 @@ from redis.exceptions import RedisError
 
 from ..core import (FAULTS, STUBS, BookFull, JournalEntry, RecordTaken, Snapshot, StateStore,
                     StoreUnavailable)
-from ..core._store import ChangeListener, Quota
+from ..core._store import ChangeListener, Quota, number
 from . import _scripts
 
 log = logging.getLogger("emulator.state")
@@ -101,6 +102,7 @@ class Replica:
 
 class RedisStore(StateStore):
     shared = True
+    keeps_json = True
 
     def __init__(self, url: str, *, fixtures_digest: Callable[[], str] = lambda: "") -> None:
         self.url, self.name = url, redacted(url)
@@ -115,16 +117,23 @@ class RedisStore(StateStore):
                          for name in ("ADD", "REMOVE", "SNAPSHOT", "TAKE", "ALLOW",
                                       "JOURNAL_ADD", "JOURNAL_CLEAR", "CATCH_UP")}
         self._problem: str | None = f"connecting to {self.name}"
+        self._health: list[Callable[[str | None], None]] = []
         self._listeners: dict[str, list[ChangeListener]] = {}
         self._known: dict[str, int] = {}
         self._follower: asyncio.Task | None = None
         self._connected = asyncio.Event()
         self._closing = False
         self._journal_cache: dict[bytes, JournalEntry] = {}
-        #: (tenant, entry JSON, the entry, who to tell its number), for the journal
-        self._pending: list[tuple[str, str, JournalEntry, Callable[[JournalEntry], None]]] = []
+        #: (tenant, entry JSON, the entry, who to tell its number), for the journal, in
+        #: order; an entry Redis could not take waits here (told already) until it is back
+        self._pending: list[tuple[str, str, JournalEntry,
+                                  Callable[[JournalEntry], None] | None]] = []
         self._size = 0
         self._flushing: asyncio.Future | None = None
+        #: the journal batches sent, and the one Redis did not confirm (its number and
+        #: size: sent again as it was, which Redis adds once, see _scripts.JOURNAL_ADD)
+        self._batches = 0
+        self._unsent: tuple[int, int] | None = None
         #: runs CPU work (parsing a whole journal) off the event loop; the server sets it
         self.offload: Callable[..., Awaitable[Any]] | None = None
 
@@ -154,11 +163,24 @@ class RedisStore(StateStore):
     def problem(self) -> str | None:
         return self._problem
 
+    def on_health(self, listener: Callable[[str | None], None]) -> None:
+        self._health.append(listener)
+
+    def _set_problem(self, problem: str | None) -> None:
+        changed = (problem is None) != (self._problem is None)
+        self._problem = problem
+        if changed:
+            for listener in self._health:
+                listener(problem)
+        if problem is None and self._pending and not self._closing and \
+                (self._flushing is None or self._flushing.done()):
+            self._flushing = asyncio.ensure_future(self._flush())  # what waited for it
+
     def _down(self, reason: str) -> None:
         if self._problem is None:
             log.error("state store %s unavailable: %s; vendor calls are answered "
                       "unavailable until it is back", self.name, reason)
-        self._problem = f"state store {self.name} unavailable: {reason}"
+        self._set_problem(f"state store {self.name} unavailable: {reason}")
 
     def listen(self, book: str, listener: ChangeListener) -> None:
         self._listeners.setdefault(book, []).append(listener)
@@ -179,7 +201,7 @@ class RedisStore(StateStore):
                     if self._problem is not None:  # a command failed: is it back?
                         await self._client.ping()
                         log.info("state store %s answers again", self.name)
-                        self._problem = None
+                        self._set_problem(None)
                     now = time.monotonic()
                     if now - beat >= HEARTBEAT:
                         await self._heartbeat()
@@ -215,14 +237,15 @@ class RedisStore(StateStore):
         await self._heartbeat()
         was_down = self._problem
         self._connected.set()
-        self._problem = None
+        self._set_problem(None)
         if was_down is not None:
             log.info("state store %s connected: serving shared state", self.name)
 
     async def _changed(self, data: bytes) -> None:
         book, _, version = data.decode().partition(" ")
         if book == JOURNAL:  # a journal query elsewhere: send ours, and say so
-            await self._drain()
+            with contextlib.suppress(StoreUnavailable):  # and the answer below fails too
+                await self._drain()
             await self._client.hset(PREFIX + "jsynced", self.replica_id, int(version))
             return
         if book in self._listeners and int(version or 0) > self._known.get(book, 0):
@@ -247,7 +270,7 @@ class RedisStore(StateStore):
             await self._forget(gone)
 
     async def _forget(self, replica_ids: list[str]) -> None:
-        for key in ("replicas", "jsynced", *("applied:" + b for b in BOOKS)):
+        for key in ("replicas", "jsynced", "jbatch", *("applied:" + b for b in BOOKS)):
             await self._client.hdel(PREFIX + key, *replica_ids)
 
     async def replicas(self) -> list[Replica]:
@@ -360,7 +383,8 @@ class RedisStore(StateStore):
 
     # -- the journal -----------------------------------------------------------------
     async def journal_add(self, entry: JournalEntry, size: int,
-                          numbered: Callable[[JournalEntry], None]) -> None:
+                          numbered: Callable[[JournalEntry], None],
+                          encoded: str | None = None) -> None:
         """Queued, and sent to Redis with whatever else is queued (one script call, one
         round trip) while the call's answer goes out: serving does not wait for Redis.
         Journal queries first have every replica send what it has queued (see
@@ -368,11 +392,11 @@ class RedisStore(StateStore):
         if len(self._pending) >= MAX_PENDING:
             raise StoreUnavailable(f"state store {self.name}: journal writes are not keeping "
                                    f"up ({MAX_PENDING} waiting)")
-        data = entry.to_json()
-        del data["seq"]
-        self._pending.append((entry.tenant or "",
-                              json.dumps(data, ensure_ascii=False, default=str), entry,
-                              numbered))
+        if encoded is None:
+            data = entry.to_json()
+            del data["seq"]
+            encoded = json.dumps(data, ensure_ascii=False, default=str)
+        self._pending.append((entry.tenant or "", encoded, entry, numbered))
         self._size = size
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.ensure_future(self._flush(JOURNAL_LINGER))
@@ -380,23 +404,36 @@ class RedisStore(StateStore):
     async def _flush(self, linger: float = 0.0) -> None:
         if linger:  # what arrives meanwhile goes in the same round trip
             await asyncio.sleep(linger)
-        keys = [PREFIX + "journal", PREFIX + "journal:seq"]
+        keys = [PREFIX + "journal", PREFIX + "journal:seq", PREFIX + "jbatch"]
         sha = self._scripts["JOURNAL_ADD"].sha  # loaded when the store (re)connected
         while self._pending:
-            batch, self._pending = self._pending[:JOURNAL_BATCH], self._pending[JOURNAL_BATCH:]
-            args: list[Any] = [self._size]
+            if self._unsent is None:  # a new batch; else the one that failed, again
+                self._batches += 1
+                self._unsent = (self._batches, min(len(self._pending), JOURNAL_BATCH))
+            batch_id, size = self._unsent
+            batch, self._pending = self._pending[:size], self._pending[size:]
+            args: list[Any] = [self._size, self.replica_id, batch_id]
             for tenant, data, _, _ in batch:
                 args += (tenant, data)
             try:
                 first = int(await self._call(self._client.evalsha(sha, len(keys), *keys,
                                                                   *args)))
             except StoreUnavailable as exc:
-                log.error("%d journal entries lost: %s", len(batch), exc)
+                # kept, first in line, until the store answers again (see _set_problem);
+                # the log says now what was answered, unnumbered
+                log.warning("%d journal entries wait for the state store: %s",
+                            len(self._pending) + len(batch), exc)
                 for _, _, entry, numbered in batch:
+                    if numbered is not None:
+                        numbered(entry)
+                self._pending[:0] = [(tenant, data, entry, None)
+                                     for tenant, data, entry, _ in batch]
+                return
+            self._unsent = None
+            for seq, (_, _, entry, numbered) in enumerate(batch, first):
+                number(entry, seq)
+                if numbered is not None:
                     numbered(entry)
-                continue
-            for number, (_, _, entry, numbered) in enumerate(batch, first):
-                numbered(replace(entry, seq=number))
 
     async def _drain(self) -> None:
         """Returns once what this process has queued for the journal is in Redis."""
@@ -404,6 +441,8 @@ class RedisStore(StateStore):
             if self._flushing is None or self._flushing.done():
                 self._flushing = asyncio.ensure_future(self._flush())
             await asyncio.shield(self._flushing)
+            if self._pending and self._problem is not None:
+                raise StoreUnavailable(self._problem)  # they wait for the store
 
     async def _journal_barrier(self) -> None:
         """Every live replica sends what it has queued for the journal (asked through

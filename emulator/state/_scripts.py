@@ -63,15 +63,23 @@ end
 return 1
 """
 
-#: KEYS: journal stream, its sequence. ARGV: most entries kept, then (tenant, entry JSON)
-#: for each entry. Numbers the entries one after another; returns the first one's number.
+#: KEYS: journal stream, its sequence, the last batch each replica sent. ARGV: most entries
+#: kept, the replica, its batch's number, then (tenant, entry JSON) for each entry. Numbers
+#: the entries one after another; returns the first one's number. A batch sent again (its
+#: first sending timed out, yet reached Redis) is not added twice: its first number again.
 JOURNAL_ADD = """
-local count = (#ARGV - 1) / 2
+local last = redis.call('HGET', KEYS[3], ARGV[2])
+if last then
+  local batch, number = string.match(last, '^(%d+) (%d+)$')
+  if batch == ARGV[3] then return tonumber(number) end
+end
+local count = (#ARGV - 3) / 2
 local first = redis.call('INCRBY', KEYS[2], count) - count + 1
 for i = 0, count - 1 do
   redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 's', first + i,
-             't', ARGV[2 + 2 * i], 'e', ARGV[3 + 2 * i])
+             't', ARGV[4 + 2 * i], 'e', ARGV[5 + 2 * i])
 end
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3] .. ' ' .. first)
 return first
 """
 

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from .. import _http
 from .._pipeline import Pipeline
-from ..core import RuleSearch
+from ..core import RuleSearch, StateStore
 from . import _grpc, _images_xml, _protos, _rest
 from ._servicer import ImageSearchServicer, quota_limiters
 
@@ -33,9 +33,9 @@ def mount(app: web.Application, engine: RuleSearch, pipeline: Pipeline, *,
 
 
 async def grpc_server(servicer: ImageSearchServicer, address: str, *, reuse_port: bool = False,
-                      limits: GrpcLimits | None = None):
+                      limits: GrpcLimits | None = None, state: StateStore | None = None):
     return await _grpc.build_server(servicer, servicer.protos, address, reuse_port=reuse_port,
-                                    limits=limits)
+                                    limits=limits, state=state)
 
 
 grpc_listen_tls = _grpc.listen_tls

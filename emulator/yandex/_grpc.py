@@ -16,7 +16,7 @@ from grpc_reflection.v1alpha import reflection, reflection_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from ..core import MAX_BODY_BYTES, TENANT_HEADER
+from ..core import MAX_BODY_BYTES, TENANT_HEADER, StateStore
 from ..core._replay import RequestKey
 from ._call import CallInfo
 from ._decoding import from_wire
@@ -53,11 +53,20 @@ class ConnectionLimits:
         return options
 
 
-def _metadata(context: grpc.aio.ServicerContext, name: str) -> str | None:
-    for key, value in context.invocation_metadata() or ():
-        if key.lower() == name:
-            return value if isinstance(value, str) else value.decode("latin-1")
-    return None
+#: the metadata entries a call reads (the first of each, its name in lower case)
+_READ = ("authorization", "x-client-request-id", TENANT_HEADER.lower())
+
+
+def _metadata(metadata: tuple[tuple[str, str | bytes], ...]) -> list[str | None]:
+    """The first value of each of ``_READ``, in one pass over the call's metadata."""
+    found: list[str | None] = [None] * len(_READ)
+    for key, value in metadata:
+        name = key.lower()
+        if name in _READ:
+            i = _READ.index(name)
+            if found[i] is None:
+                found[i] = value if isinstance(value, str) else value.decode("latin-1")
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,12 +109,12 @@ class GrpcAdapter(V2Adapter[Reply]):
 
     def handler(self) -> grpc.RpcMethodHandler:
         async def handle(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            metadata = tuple(context.invocation_metadata() or ())
+            authorization, client_request_id, tenant = _metadata(metadata)
             call = GrpcCall.start(API, self.operation, f"grpc:{self.operation}",
-                                  _metadata(context, "authorization"),
-                                  _metadata(context, "x-client-request-id"),
-                                  _metadata(context, TENANT_HEADER.lower()), payload=raw)
+                                  authorization, client_request_id, tenant, payload=raw)
             assert isinstance(call, GrpcCall)
-            call.metadata = tuple(context.invocation_metadata() or ())
+            call.metadata = metadata
 
             async def send_ids(call: CallInfo) -> None:
                 await context.send_initial_metadata(call.id_headers())
@@ -146,9 +155,12 @@ def _add_reflection(server: grpc.aio.Server, protos: Protos) -> None:
 
 async def build_server(servicer: ImageSearchServicer, protos: Protos,
                  address: str, *, reuse_port: bool = False,
-                 limits: ConnectionLimits | None = None) -> tuple[grpc.aio.Server, int]:
+                 limits: ConnectionLimits | None = None,
+                 state: StateStore | None = None) -> tuple[grpc.aio.Server, int]:
     """The server (not started) and the port it is bound to. ``reuse_port`` lets worker
-    processes share the port; off, a port in use is an error rather than shared."""
+    processes share the port; off, a port in use is an error rather than shared. Its
+    ``grpc.health.v1`` says NOT_SERVING while the ``state`` store is down (as ``/readyz``
+    says 503), SERVING again once it answers."""
     server = grpc.aio.server(options=[
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.so_reuseport", int(reuse_port)),
@@ -159,12 +171,28 @@ async def build_server(servicer: ImageSearchServicer, protos: Protos,
         for operation in ("Search", "SearchByImage")}),))
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in ("", SERVICE):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    await _set_health(health_servicer, None if state is None else state.problem)
+    if state is not None:
+        changing: set[asyncio.Future] = set()  # held until done (bounded: one per change)
+
+        def changed(problem: str | None) -> None:
+            task = asyncio.ensure_future(_set_health(health_servicer, problem))
+            changing.add(task)
+            task.add_done_callback(changing.discard)
+
+        state.on_health(changed)
     for module in (health_pb2, reflection_pb2, status_pb2, error_details_pb2):
         protos.add_file(module.DESCRIPTOR)
     _add_reflection(server, protos)
     return server, _listen(server, address)
+
+
+async def _set_health(servicer: health.aio.HealthServicer, problem: str | None) -> None:
+    """Every service SERVING, or NOT_SERVING while the state store has a problem."""
+    status = health_pb2.HealthCheckResponse.SERVING if problem is None \
+        else health_pb2.HealthCheckResponse.NOT_SERVING
+    for name in ("", SERVICE):
+        await servicer.set(name, status)
 
 
 def _listen(server: grpc.aio.Server, address: str,

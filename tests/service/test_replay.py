@@ -12,7 +12,7 @@ import time
 
 import grpc
 
-from emulator.core import Match, Tier
+from emulator.core import Journal, Match, Tier
 from emulator.core._replay import Replay, ReplayCache, RequestKey, StateVersion
 from support.adminhttp import http, module_emulator, tenant_admin
 from support.doofinder_client import DOCS_HASHID, DOCS_KEY
@@ -193,7 +193,8 @@ def test_replay_bytes_zero_keeps_nothing():
 
 
 def _replay(size: int) -> Replay:
-    return Replay(b"x" * size, size, b"d", None, {}, "OK", None, None, Match(Tier.EXACT, "r"), ())
+    entry = Journal().prepare("api", "m", "id", {}, "OK")
+    return Replay(b"x" * size, size, b"d", None, entry, None, None, Match(Tier.EXACT, "r"), ())
 
 
 def test_the_cache_is_bounded_in_bytes_and_count_and_bound_to_one_state():

@@ -205,3 +205,19 @@ def test_a_fault_quota_holds_for_the_pair(pair):
     Admin(a.http, "fq")("POST", "/faults", {"quota": {"limit": 10, "window_s": 60}})
     statuses = [search((a, b)[i % 2], "fq") for i in range(16)]
     assert statuses == [200] * 10 + [429] * 6
+
+
+def test_repeats_answered_from_a_kept_answer_are_whole_journal_entries_in_redis(pair):
+    a, b = pair
+    for _ in range(3):  # the second and third are answered from what the first produced
+        assert grpc_by_image(a.grpc, "repeats", RED)[0] == grpc.StatusCode.OK
+    assert grpc_by_image(b.grpc, "repeats", RED)[0] == grpc.StatusCode.OK
+    assert json.loads(http(a.http, "GET", "/_emulator/caches")[2])["replay"]["hits"] >= 2
+    entries = Admin(b.http, "repeats")("GET", "/requests")[1]["requests"]
+    assert len(entries) == 4 and len({e["seq"] for e in entries}) == 4
+    first = entries[0]
+    assert first["match"]["rule"] and first["image"]["sha256"] and first["at"]
+    for entry in entries[1:]:
+        assert {k: v for k, v in entry.items() if k not in ("seq", "at", "latency_ms")} == \
+            {k: v for k, v in first.items() if k not in ("seq", "at", "latency_ms")}
+        assert isinstance(entry["latency_ms"], float) and entry["at"] >= first["at"]

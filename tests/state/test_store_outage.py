@@ -11,7 +11,10 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from lxml import etree
+
+from emulator.yandex._protos import SERVICE
 
 from support.adminhttp import Admin, http
 from support.doofinder_client import DOCS_HASHID, DOCS_KEY
@@ -131,3 +134,51 @@ def test_an_emulator_started_before_its_redis_serves_once_it_answers(tmp_path):
             assert_serving(a)
         finally:
             server.stop()
+
+
+def grpc_health(process: Process, service: str = "") -> str:
+    with grpc.insecure_channel(process.grpc) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=5)
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+def wait_health(process: Process, status: str, within: float) -> float:
+    """Seconds until every service's health is ``status`` (failing after ``within``)."""
+    started = time.monotonic()
+    while {grpc_health(process, s) for s in ("", SERVICE)} != {status}:
+        assert time.monotonic() - started < within, f"gRPC health not {status}"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def test_grpc_health_is_not_serving_while_redis_is_down_and_serving_once_it_is_back(store):
+    with emulator_processes(1, "--state", store.url) as (a,):
+        assert grpc_health(a) == grpc_health(a, SERVICE) == "SERVING"
+        assert ready(a.http)[0] == 200
+        store.kill()  # no vendor call: the emulator notices by itself
+        noticed = wait_health(a, "NOT_SERVING", NOTICE_S)
+        assert ready(a.http)[0] == 503  # as /readyz says
+        store.start()
+        recovered = wait_health(a, "SERVING", RECOVERY_S)
+        wait_ready(a.http, RECOVERY_S)
+        assert grpc_by_image(a.grpc, "out", RED)[0] == grpc.StatusCode.OK
+        print(f"NOT_SERVING {noticed:.2f}s after the kill, SERVING {recovered:.2f}s "
+              "after the restart")
+
+
+def test_entries_answered_as_redis_stops_answering_reach_the_journal_once_it_is_back(store):
+    with emulator_processes(1, "--state", store.url) as (a,):
+        assert v1(a, "late")[0] == 200
+        store.pause()
+        try:
+            answered = 1
+            while (status := v1(a, "late")[0]) == 200:  # until the pause is noticed
+                answered += 1
+            assert status == 503 and answered > 1
+            wait_health(a, "NOT_SERVING", NOTICE_S)
+        finally:
+            store.resume()
+        wait_ready(a.http, RECOVERY_S)
+        count = Admin(a.http, "late")("GET", "/requests/count")[1]["count"]
+        assert count == answered  # every call answered before the outage was noticed
