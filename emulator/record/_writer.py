@@ -5,6 +5,13 @@
   with the answered documents (or the answered error), the answer's CBIR id as ``cbir_id``;
 * a text search (v2 ``search``, v1 ``/images-xml``) -> a ``query_rules`` entry;
 * every answered image -> a ``catalog.json`` document;
+* a Doofinder v6 ``_image_search``, ``_visually_similar``, ``_search`` or ``_suggest`` ->
+  the engine (its hashid) in ``engines.json``: each answered item in its index (as the
+  vendor answered it, less its ``dfid``, which replay makes again), and a rule of the
+  engine for the picture, dfid or text, whose ``results`` are the answered item ids in
+  order (answers to the same picture or text with other filters, sorts or pages are merged
+  in, in order), or its error;
+* the same request answered differently -> a ``sequence`` on its rule, one step an answer;
 * ``recording.json`` (a file the loader does not read): the upstreams, times, the
   redaction rules' digest, the secrets seen (salted digests only) and one line per
   exchange, with every credential replaced by its placeholder.
@@ -20,9 +27,11 @@ import hashlib
 import io
 import json
 import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from lxml import etree
@@ -40,6 +49,18 @@ _FORMATS = {"IMAGE_FORMAT_JPEG": "jpeg", "IMAGE_FORMAT_PNG": "png", "IMAGE_FORMA
             "IMAGE_FORMAT_WEBP": "webp", "jpg": "jpeg", "jpeg": "jpeg", "png": "png",
             "gif": "gif", "webp": "webp"}
 _XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+#: Doofinder operations written as engine rules, and the rule list each goes to.
+_DOOFINDER_RULES = {"_image_search": "image_rules", "_visually_similar": "similar",
+                    "_search": "query_rules", "_suggest": "suggest_rules"}
+_QUERY_NAMES = ("match_and", "match_or", "fuzzy")
+_INDEX_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_HASHID = re.compile(r"[0-9a-f]{32}")
+#: Emulator decision: a Doofinder error is written as a rule's answer only when it is about
+#: the answer (the rate limit, the service's own failures), not about the request (a bad
+#: token or parameter, which the replaying emulator checks by itself).
+_RECORDED_ERRORS = frozenset((424, 429, 500, 502, 503, 504))
+#: the engine an index holds its items in when an engine was only ever answered errors
+_DEFAULT_INDEX = "product"
 
 
 @dataclass(frozen=True)
@@ -91,6 +112,7 @@ class Session:
         self.image_rules: dict[str, dict] = {}  # image file -> rule
         self.query_rules: dict[str, dict] = {}  # normalised text -> rule
         self.clock: str | None = None
+        self.engines: dict[str, _Engine] = {}
         self.exchanges: list[dict] = []
         self._lock = threading.Lock()
 
@@ -124,6 +146,8 @@ class Session:
             except ValueError:
                 body = None
             self.redactor.body_fields(body)
+        if exchange.upstream == "doofinder":
+            return self._doofinder(body, exchange)
         if exchange.upstream != "yandex":
             return "not written (forwarded only)"
         if exchange.path == "/v2/image/search_by_image" and isinstance(body, dict):
@@ -258,6 +282,73 @@ class Session:
             out["host"] = host
         return out
 
+    # -- Doofinder ----------------------------------------------------------------------
+
+    def _doofinder(self, body: object, exchange: Exchange) -> str:
+        parts = exchange.path.split("/")
+        if len(parts) != 4 or parts[1] != "6" or not _HASHID.fullmatch(parts[2]) \
+                or parts[3] not in _DOOFINDER_RULES:
+            return "not written (forwarded only)"
+        hashid, operation = parts[2], parts[3]
+        params = dict(exchange.query)
+        if operation == "_search" and isinstance(body, dict):
+            params.update({k: v for k, v in body.items() if isinstance(v, str)})
+        try:
+            answer = json.loads(exchange.answer)
+        except ValueError:
+            return "not written (an answer that is not JSON)"
+        step = self._engine_step(hashid, operation, exchange.status, answer)
+        if step is None:
+            return f"not written (HTTP {exchange.status}, an answer about the request)"
+        request = json.dumps([sorted(exchange.query),
+                              {k: v for k, v in body.items() if k != "image"}
+                              if isinstance(body, dict) else None], sort_keys=True)
+        engine = self.engines.setdefault(hashid, _Engine())
+        kind = _DOOFINDER_RULES[operation]
+        if operation == "_image_search":
+            image = body.get("image") if isinstance(body, dict) else None
+            try:
+                picture = clean_png(base64.b64decode(str(image), validate=True))
+            except Exception:
+                return "not written (the picture does not decode)"
+            name = f"rec-{hashlib.sha256(picture).hexdigest()[:16]}.png"
+            self._image_file(name, picture)
+            key, match = name, {"image": name}
+        elif operation == "_visually_similar":
+            dfid = params.get("dfid")
+            if not dfid:
+                return "not written (no dfid)"
+            key, match = dfid, {"dfid": dfid}
+        else:
+            text = params.get("query")
+            if not isinstance(text, str) or not text.strip():
+                return "not written (no query text)"
+            key, match = " ".join(text.lower().split()), {"text": text}
+        rule = engine.rules[kind].setdefault(key, _Rule(match))
+        how = rule.add(request, step)
+        for item in answer.get("results", []) if isinstance(answer, dict) else []:
+            engine.item(item)
+        return f"engines.json {hashid} {kind} {key!r}{how}"
+
+    @staticmethod
+    def _engine_step(hashid: str, operation: str, status: int, answer: object) -> dict | None:
+        if status != 200:
+            if status not in _RECORDED_ERRORS or not isinstance(answer, dict):
+                return None
+            return {"error": {"http_status": status, "message": str(answer.get("error", ""))}}
+        if operation == "_suggest":
+            if not isinstance(answer, list):
+                return None
+            return {"suggestions": [str(s) for s in answer]}
+        if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
+            return None
+        step: dict[str, Any] = {"results": [
+            str(i["id"]) for i in answer["results"] if isinstance(i, dict) and "id" in i
+            and _item_index(i, hashid) is not None]}
+        if answer.get("query_name") in _QUERY_NAMES:
+            step["query_name"] = answer["query_name"]
+        return step
+
     # -- the directory -----------------------------------------------------------------
 
     def write(self) -> None:
@@ -273,9 +364,93 @@ class Session:
         }
         if self.clock is not None:
             files["settings.json"] = {"version": 1, "clock": self.clock}
+        if self.engines:
+            files["engines.json"] = {"version": 1, "engines": [
+                engine.to_json(hashid) for hashid, engine in self.engines.items()]}
         for name, content in files.items():
             _atomic(self.out / name, (json.dumps(content, indent=1, ensure_ascii=False)
                                       + "\n").encode())
+
+
+def _item_index(item: dict, hashid: str) -> str | None:
+    """The index a Doofinder item is in, from its ``dfid`` (``hashid@index@md5``)."""
+    parts = str(item.get("dfid", "")).split("@")
+    if len(parts) != 3 or parts[0] != hashid or not _INDEX_NAME.fullmatch(parts[1]):
+        return None
+    return parts[1]
+
+
+class _Rule:
+    """An engine rule being recorded: its match and its steps. A step is one answer; the
+    answers to other requests (filters, sorts, pages) merge into the current step, and a
+    request already in it that is answered differently starts the next step."""
+
+    def __init__(self, match: dict[str, str]) -> None:
+        self.match = match
+        self.steps: list[dict[str, Any]] = []
+        self.requests: list[dict[str, str]] = []  # step -> request -> its answer (JSON)
+
+    def add(self, request: str, step: dict[str, Any]) -> str:
+        said = json.dumps(step, sort_keys=True)
+        if self.steps:
+            last, seen = self.steps[-1], self.requests[-1]
+            merges = ("results" in last and "results" in step) \
+                or said == json.dumps(last, sort_keys=True)
+            if seen.get(request, said) == said and merges:
+                seen[request] = said
+                if "results" in step:
+                    last["results"].extend(i for i in step["results"]
+                                           if i not in last["results"])
+                return ""
+        self.steps.append(json.loads(said))
+        self.requests.append({request: said})
+        return f" (step {len(self.steps)})" if len(self.steps) > 1 else ""
+
+    def to_json(self) -> dict[str, Any]:
+        name = next(iter(self.match.values()))
+        rule: dict[str, Any] = {"name": f"recorded {name}", **self.match}
+        if len(self.steps) == 1:
+            rule.update(self.steps[0])
+        else:
+            rule["sequence"] = self.steps
+        return rule
+
+
+class _Engine:
+    def __init__(self) -> None:
+        self.indices: dict[str, dict[str, dict]] = {}
+        self.rules: dict[str, dict[str, _Rule]] = {k: {} for k in _DOOFINDER_RULES.values()}
+
+    def item(self, item: object) -> None:
+        if not isinstance(item, dict) or "id" not in item:
+            return
+        parts = str(item.get("dfid", "")).split("@")
+        if len(parts) != 3 or not _INDEX_NAME.fullmatch(parts[1]):
+            return
+        fields = {k: v for k, v in item.items() if k != "dfid"}
+        fields["id"] = str(fields["id"])
+        if not isinstance(fields.get("title"), str):
+            fields["title"] = str(fields.get("title") or fields["id"])
+        known = self.indices.setdefault(parts[1], {}).setdefault(fields["id"], fields)
+        for key, value in fields.items():
+            known.setdefault(key, value)
+
+    def to_json(self, hashid: str) -> dict[str, Any]:
+        indices = [{"name": name, "items": list(items.values())}
+                   for name, items in self.indices.items()] or \
+            [{"name": _DEFAULT_INDEX, "items": []}]
+        engine: dict[str, Any] = {"hashid": hashid, "name": f"recorded {hashid}",
+                                  "indices": indices}
+        image_rules = [r.to_json() for r in self.rules["image_rules"].values()] + \
+            [r.to_json() for r in self.rules["similar"].values()]
+        for kind, rules in (("image_rules", image_rules),
+                            ("query_rules", [r.to_json() for r in
+                                             self.rules["query_rules"].values()]),
+                            ("suggest_rules", [r.to_json() for r in
+                                               self.rules["suggest_rules"].values()])):
+            if rules:
+                engine[kind] = rules
+        return engine
 
 
 def _atomic(path: Path, data: bytes) -> None:

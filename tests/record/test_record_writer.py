@@ -1,0 +1,169 @@
+"""What the recorder writes beyond Yandex image bytes and first text pages: Doofinder
+engines, Yandex ``url`` and CBIR-id queries and later text pages, sequences for repeated
+requests answered differently. A second emulator stands for the upstream; each recording
+is replayed offline by a third and compared with what the upstream answered."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from pydoof.search_api.api_client import SearchAPIClient
+
+from emulator._cli import main
+from emulator._config import Config
+from emulator.core import load_fixtures
+from emulator.record import RecordingProxy
+from support.doofinder_client import DOCS_HASHID, DOCS_KEY, RED_SQUARE, Doofinder
+from support.server import Running, start
+
+
+class ProxyThread:
+    def __init__(self, config: Config) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.proxy = RecordingProxy(config)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.proxy.start(), self.loop).result(30)
+        return f"http://127.0.0.1:{self.proxy.port}"
+
+    def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self.proxy.stop(), self.loop).result(30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def record(out: Path, **config) -> ProxyThread:
+    return ProxyThread(Config(http_port=0, record_out=out, **config))
+
+
+def admin(base: str, method: str, path: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(base + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read() or b"{}")
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[Running]:
+    with start() as running:
+        yield running
+
+
+def resized(picture: bytes, size: tuple[int, int] = (200, 200)) -> bytes:
+    out = io.BytesIO()
+    Image.open(io.BytesIO(picture)).convert("RGB").resize(size).save(out, "JPEG", quality=70)
+    return out.getvalue()
+
+
+# -- Doofinder ---------------------------------------------------------------------------
+
+#: (name, operation, query) of the recorded Doofinder session; image calls post RED_SQUARE
+DOOFINDER_CALLS = [
+    ("image", "image", {"rpp": 5}),
+    ("image-page-2", "image", {"rpp": 5, "page": 2}),
+    ("image-red", "image", {"rpp": 5, "filter[color][]": "red"}),
+    ("image-cheap", "image", {"rpp": 5, "sort[0][price]": "asc"}),
+    ("search", "search", {"query": "poster", "rpp": 5}),
+    ("search-2", "search", {"query": "poster", "rpp": 5, "page": 2}),
+    ("suggest", "suggest", {"query": "po"}),
+]
+
+
+def doofinder_session(client: Doofinder, dfid: str | None = None) -> dict[str, dict]:
+    seen = {}
+    for name, operation, query in DOOFINDER_CALLS:
+        if operation == "image":
+            reply = client.image_search(RED_SQUARE, query)
+        else:
+            reply = getattr(client, operation)(query)
+        assert reply.status == 200, (name, reply)
+        seen[name] = reply.body
+    if dfid is not None:
+        reply = client.similar({"dfid": dfid, "rpp": 4})
+        assert reply.status == 200, reply
+        seen["similar"] = reply.body
+    return seen
+
+
+@pytest.fixture(scope="module")
+def doofinder(upstream, tmp_path_factory):
+    out = tmp_path_factory.mktemp("doofinder") / "fixtures"
+    dfid = Doofinder(upstream.http).image_search(RED_SQUARE, {"rpp": 1}).body["results"][0]["dfid"]
+    with record(out, doofinder_upstream=upstream.http) as proxy:
+        seen = doofinder_session(Doofinder(proxy), dfid)
+        pydoof = SearchAPIClient(search_url=proxy, token=DOCS_KEY)
+        body = {"image": base64.b64encode(RED_SQUARE).decode()}
+        seen["pydoof"] = pydoof.post(f"/6/{DOCS_HASHID}/_image_search", json=body,
+                                     query_params={"rpp": 3})
+    direct = doofinder_session(Doofinder(upstream.http), dfid)
+    return out, dfid, seen, direct
+
+
+def test_doofinder_answers_through_the_proxy_are_the_upstreams(doofinder):
+    _, _, seen, direct = doofinder
+    for name, body in direct.items():
+        assert seen[name] == body, name
+    assert seen["pydoof"]["results"] == direct["image"]["results"][:3]
+
+
+def comparable(body: dict | list) -> dict | list:
+    """What replays exactly: the items and their order, and the query name (counts and
+    facets are of the recorded items only, see docs/recording.md)."""
+    if isinstance(body, list):
+        return body
+    return {"results": body["results"], "query_name": body["query_name"]}
+
+
+def test_a_doofinder_recording_replays_offline_with_pydoof(doofinder):
+    out, dfid, seen, _ = doofinder
+    assert main(["fixtures", "check", str(out)]) == 0
+    engine = load_fixtures(out).engines[DOCS_HASHID]
+    assert len(engine.rules.images) == 1 and set(engine.rules.similar) == {dfid}
+    assert set(engine.rules.texts) == {"poster"} and set(engine.rules.suggest) == {"po"}
+    with start(out) as replay:
+        again = doofinder_session(Doofinder(replay.http), dfid)
+        pydoof = SearchAPIClient(search_url=replay.http, token="eu1-any-token")
+        body = {"image": base64.b64encode(RED_SQUARE).decode()}
+        assert pydoof.post(f"/6/{DOCS_HASHID}/_image_search", json=body,
+                           query_params={"rpp": 3})["results"] == seen["pydoof"]["results"]
+        copy = Doofinder(replay.http).image_search(resized(RED_SQUARE), {"rpp": 5})
+    for name, body in seen.items():
+        if name != "pydoof":
+            assert comparable(again[name]) == comparable(body), name
+    assert copy.status == 200 and copy.body["results"] == seen["image"]["results"]
+    assert copy.headers["x-emulator-match"].startswith('perceptual; rule="recorded rec-')
+    text = (out / "engines.json").read_text()
+    assert DOCS_KEY not in text and DOCS_KEY.split("-", 1)[1] not in text
+
+
+def test_a_doofinder_request_answered_differently_becomes_a_sequence(upstream, tmp_path):
+    stub = admin(upstream.http, "POST", "/_emulator/stubs", {
+        "vendor": "doofinder", "text": "flaky lamp", "sequence": [
+            {"error": {"http_status": 503, "message": "try later"}},
+            {"results": ["poster-red-square"]}, {"results": ["wallpaper-deep-blue"]}]})
+    try:
+        out = tmp_path / "fixtures"
+        with record(out, doofinder_upstream=upstream.http) as proxy:
+            seen = [Doofinder(proxy).search({"query": "flaky lamp"}) for _ in range(4)]
+    finally:
+        admin(upstream.http, "DELETE", f"/_emulator/stubs/{stub['id']}")
+    assert [r.status for r in seen] == [503, 200, 200, 200]
+    rule = json.loads((out / "engines.json").read_text())["engines"][0]["query_rules"][0]
+    assert [sorted(step) for step in rule["sequence"]] == [["error"], ["query_name", "results"],
+                                                           ["query_name", "results"]]
+    with start(out) as replay:
+        again = [Doofinder(replay.http).search({"query": "flaky lamp"}) for _ in range(4)]
+    assert [(r.status, r.body) for r in again] == [(r.status, r.body) for r in seen]
