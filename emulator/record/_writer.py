@@ -113,6 +113,11 @@ class Session:
         self.query_rules: dict[str, dict] = {}  # normalised text -> rule
         self.clock: str | None = None
         self.engines: dict[str, _Engine] = {}
+        #: rule name or query text -> the last page recorded
+        self._pages: dict[str, int] = {}
+        #: rule name or query text -> each request of its current step -> its answer (JSON)
+        self._seen: dict[str, dict[bytes, str]] = {}
+        self._page_len: dict[str, int] = {}  # query text -> documents on its first page
         self.exchanges: list[dict] = []
         self._lock = threading.Lock()
 
@@ -155,13 +160,18 @@ class Session:
         if exchange.path == "/v2/image/search" and isinstance(body, dict):
             query = body.get("query") if isinstance(body.get("query"), dict) else {}
             text = query.get("queryText") if isinstance(query, dict) else None
-            xml = None
-            if exchange.status == 200:
-                try:
-                    xml = base64.b64decode(json.loads(exchange.answer)["rawData"])
-                except (ValueError, KeyError, TypeError):
-                    return "not written (an answer that is not the vendor's)"
-            return self._by_text(text, body.get("page", 0), xml, exchange)
+            xml, status = None, None
+            try:
+                answer = json.loads(exchange.answer)
+                if exchange.status == 200:
+                    xml = base64.b64decode(answer["rawData"])
+                else:  # google.rpc.Status
+                    status = {"status": int(answer["code"]),
+                              "message": str(answer.get("message", ""))}
+            except (ValueError, KeyError, TypeError):
+                return "not written (an answer that is not the vendor's)"
+            page = query.get("page", 0) if isinstance(query, dict) else 0
+            return self._by_text(text, page, xml, exchange, status)
         if exchange.path == "/images-xml":
             params = dict(exchange.query)
             return self._by_text(params.get("text"), params.get("p", 0),
@@ -169,14 +179,26 @@ class Session:
         return "not written (not a search)"
 
     def _by_image(self, body: dict, exchange: Exchange) -> str:
-        data = body.get("data")
-        if not isinstance(data, str):
-            return "not written (only image bytes are recorded, not url or id queries)"
-        try:
-            picture = clean_png(base64.b64decode(data, validate=True))
-        except Exception:
-            return "not written (the picture does not decode)"
-        name = f"rec-{hashlib.sha256(picture).hexdigest()[:16]}.png"
+        """A rule over the picture (``data``), the URL (``url``) or the CBIR id (``id``); a
+        later page of any of them extends its rule's results in order. An ``id`` the
+        upstream issued to a recorded rule pages that rule."""
+        data, url, cbir = body.get("data"), body.get("url"), body.get("id")
+        picture = None
+        if isinstance(data, str):
+            try:
+                picture = clean_png(base64.b64decode(data, validate=True))
+            except Exception:
+                return "not written (the picture does not decode)"
+            name = f"rec-{hashlib.sha256(picture).hexdigest()[:16]}.png"
+            match: dict[str, str] = {"image": name}
+        elif isinstance(url, str) and url:
+            name, match = f"url {url}", {"url": url}
+        elif isinstance(cbir, str) and cbir:
+            name = next((n for n, r in self.image_rules.items() if r.get("cbir_id") == cbir),
+                        f"id {cbir}")
+            match = {"cbir_id": cbir}
+        else:
+            return "not written (no image data, url or id)"
         page = int(body.get("page") or 0) if str(body.get("page") or 0).isdigit() else -1
         try:
             answer = json.loads(exchange.answer)
@@ -184,27 +206,53 @@ class Session:
             return "not written (an answer that is not JSON)"
         rule = self.image_rules.get(name)
         if exchange.status != 200:
-            if rule is not None or not isinstance(answer, dict) or "code" not in answer:
-                return "not written (an error after a recorded answer)"
-            self._image_file(name, picture)
-            self.image_rules[name] = {"name": f"recorded {name}", "image": name, "error": {
-                "status": int(answer["code"]), "message": str(answer.get("message", ""))}}
-            return f"rules.json image_rules {name} (error)"
+            if not isinstance(answer, dict) or "code" not in answer:
+                return "not written (an answer that is not the vendor's)"
+            step = {"error": {"status": int(answer["code"]),
+                              "message": str(answer.get("message", ""))}}
+            if rule is None:
+                if picture is not None:
+                    self._image_file(name, picture)
+                self.image_rules[name] = {"name": f"recorded {name}", **match, **step}
+                self._seen[name] = {exchange.body: _said(step)}
+                return f"rules.json image_rules {name} (error)"
+            return self._again(rule, name, exchange.body, step, "image_rules")
         ids = [self._document(self._image_doc(info)) for info in answer.get("images", [])]
         if rule is None:
             if page != 0:
-                return "not written (a later page of a picture with no recorded first page)"
-            self._image_file(name, picture)
-            rule = {"name": f"recorded {name}", "image": name, "results": ids}
+                return "not written (a later page of a query with no recorded first page)"
+            if picture is not None:
+                self._image_file(name, picture)
+            rule = {"name": f"recorded {name}", **match, "results": ids}
             if answer.get("id"):
                 rule["cbir_id"] = answer["id"]
             self.image_rules[name] = rule
+            self._pages[name] = 0
+            self._seen[name] = {exchange.body: _said({"results": ids})}
             return f"rules.json image_rules {name}"
         results = rule.get("results")
-        if results is not None and page > 0 and len(results) == page * PAGE_SIZE:
+        if results is not None and exchange.body not in self._seen.get(name, {}) \
+                and page == self._pages.get(name, 0) + 1 and len(results) == page * PAGE_SIZE:
             results.extend(ids)
+            self._pages[name] = page
+            self._seen[name][exchange.body] = _said({"results": ids})
             return f"rules.json image_rules {name} (page {page})"
-        return "not written (already recorded)"
+        return self._again(rule, name, exchange.body, {"results": ids}, "image_rules")
+
+    def _again(self, rule: dict, name: str, request: bytes, step: dict, kind: str) -> str:
+        """A request already recorded: answered the same, nothing new; answered otherwise,
+        the rule becomes (or grows) a ``sequence``, this answer its next step."""
+        seen = self._seen.setdefault(name, {})
+        if request not in seen:
+            return "not written (a page out of order, or another request of a recorded rule)"
+        if seen[request] == _said(step):
+            return "not written (already recorded)"
+        if "sequence" not in rule:
+            first = {k: rule.pop(k) for k in ("results", "error") if k in rule}
+            rule["sequence"] = [first]
+        rule["sequence"].append(step)
+        self._seen[name] = {request: _said(step)}
+        return f"rules.json {kind} {name} (step {len(rule['sequence'])})"
 
     def _image_file(self, name: str, picture: bytes) -> None:
         folder = self.out / "images"
@@ -231,32 +279,51 @@ class Session:
         return doc["id"]
 
     def _by_text(self, text: object, page: object, xml: bytes | None,
-                 exchange: Exchange) -> str:
+                 exchange: Exchange, status: dict | None = None) -> str:
+        """A rule for the text's first page; later pages, recorded in order, extend its
+        results (each page as long as the first)."""
         if not isinstance(text, str) or not text.strip():
             return "not written (no query text)"
         key = " ".join(text.lower().split())
-        if key in self.query_rules:
-            return "not written (already recorded)"
-        if str(page or 0) != "0":
-            return "not written (only first pages of text searches are recorded)"
-        if xml is None:
+        mark = f"text {key}"  # its place in the pages and requests seen
+        number = int(str(page or 0)) if str(page or 0).isdigit() else -1
+        if xml is None and status is None:
             return "not written (a non-XML error)"
         try:
-            root = etree.fromstring(xml, _XML)
+            root = etree.fromstring(xml, _XML) if xml is not None else None
         except etree.XMLSyntaxError:
             return "not written (an answer that is not XML)"
-        error = root.find("response/error")
-        rule: dict = {"name": f"recorded {key}", "text": text}
-        if error is not None:
-            rule["error"] = {"code": int(error.get("code", "20")), "message": error.text or ""}
+        error = root.find("response/error") if root is not None else None
+        step: dict[str, Any]
+        if root is None:
+            step = {"error": status}
+        elif error is not None:
+            step = {"error": {"code": int(error.get("code", "20")), "message": error.text or ""}}
         else:
-            rule["results"] = [self._document(self._xml_doc(d))
-                               for d in root.iterfind("response/results/grouping/group/doc")]
-        date = root.find("response")
+            step = {"results": [self._document(self._xml_doc(d))
+                                for d in root.iterfind("response/results/grouping/group/doc")]}
+        request = exchange.body if exchange.path != "/images-xml" else json.dumps(
+            sorted(exchange.query)).encode()
+        rule = self.query_rules.get(key)
+        if rule is not None:
+            results, first = rule.get("results"), self._page_len.get(mark, 0)
+            if results is not None and "results" in step and request not in self._seen[mark] \
+                    and number == self._pages.get(mark, 0) + 1 and first \
+                    and len(results) == number * first:
+                results.extend(step["results"])
+                self._pages[mark] = number
+                self._seen[mark][request] = _said(step)
+                return f"rules.json query_rules {text!r} (page {number})"
+            return self._again(rule, mark, request, step, "query_rules")
+        if number != 0:
+            return "not written (a later page of a text with no recorded first page)"
+        date = root.find("response") if root is not None else None
         if self.clock is None and date is not None and date.get("date"):
             stamp = dt.datetime.strptime(date.get("date", ""), "%Y%m%dT%H%M%S")
             self.clock = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.query_rules[key] = rule
+        self.query_rules[key] = {"name": f"recorded {key}", "text": text, **step}
+        self._pages[mark], self._page_len[mark] = 0, len(step.get("results", ()))
+        self._seen[mark] = {request: _said(step)}
         return f"rules.json query_rules {text!r}"
 
     @staticmethod
@@ -370,6 +437,10 @@ class Session:
         for name, content in files.items():
             _atomic(self.out / name, (json.dumps(content, indent=1, ensure_ascii=False)
                                       + "\n").encode())
+
+
+def _said(step: dict) -> str:
+    return json.dumps(step, sort_keys=True)
 
 
 def _item_index(item: dict, hashid: str) -> str | None:

@@ -11,6 +11,7 @@ import io
 import json
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,3 +168,92 @@ def test_a_doofinder_request_answered_differently_becomes_a_sequence(upstream, t
     with start(out) as replay:
         again = [Doofinder(replay.http).search({"query": "flaky lamp"}) for _ in range(4)]
     assert [(r.status, r.body) for r in again] == [(r.status, r.body) for r in seen]
+
+
+# -- Yandex: url and CBIR-id queries, later text pages, sequences -------------------------
+
+def v2(base: str, path: str, body: dict):
+    request = urllib.request.Request(base + path, data=json.dumps(body).encode(),
+                                     headers={"Authorization": "Api-Key AQVNwriterkey"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def by_image(base: str, page: int = 0, **image) -> tuple[int, dict]:
+    return v2(base, "/v2/image/search_by_image", {"folderId": "b1gw", "page": str(page), **image})
+
+
+def by_text(base: str, text: str, page: int = 0) -> tuple[int, dict]:
+    return v2(base, "/v2/image/search", {"folderId": "b1gw", "query": {
+        "searchType": "SEARCH_TYPE_RU", "queryText": text, "page": str(page)}})
+
+
+def v1(base: str, text: str, page: int = 0) -> bytes:
+    query = urllib.parse.urlencode({"folderid": "b1gw", "apikey": "k", "text": text, "p": page})
+    with urllib.request.urlopen(f"{base}/images-xml?{query}", timeout=30) as answer:
+        return answer.read()
+
+
+def text_docs(answer: tuple[int, dict] | bytes) -> list[str]:
+    """The documents' image URLs, in order (counts are of the recorded pages only)."""
+    from lxml import etree
+
+    xml = answer if isinstance(answer, bytes) else base64.b64decode(answer[1]["rawData"])
+    return [d.findtext("url") for d in etree.fromstring(xml).iterfind(
+        "response/results/grouping/group/doc")]
+
+
+URL = "https://pictures.example.org/cat-on-a-roof.jpg"
+
+
+def yandex_session(base: str, cbir: str | None = None) -> dict:
+    seen: dict = {"url": by_image(base, url=URL), "url-1": by_image(base, 1, url=URL)}
+    seen["id-2"] = by_image(base, 2, id=cbir or seen["url"][1]["id"])
+    seen["text"] = [by_text(base, "roof cats", page) for page in (0, 1, 2)]
+    seen["v1"] = [v1(base, "garden dogs", page) for page in (0, 1)]
+    return seen
+
+
+def test_url_and_id_queries_and_later_text_pages_replay_offline(upstream, tmp_path):
+    out = tmp_path / "fixtures"
+    with record(out, yandex_upstream=upstream.http) as proxy:
+        seen = yandex_session(proxy)
+    assert main(["fixtures", "check", str(out)]) == 0
+    rules = json.loads((out / "rules.json").read_text())
+    [rule] = rules["image_rules"]
+    assert rule["url"] == URL and rule["cbir_id"] == seen["url"][1]["id"]
+    assert len(rule["results"]) == 3 * 40  # page 0, 1 by url, 2 by the id
+    assert [len(r["results"]) for r in rules["query_rules"]] == [60, 40]
+    with start(out) as replay:
+        again = yandex_session(replay.http, seen["url"][1]["id"])
+    for name in ("url", "url-1", "id-2"):
+        assert again[name][0] == 200, name
+        assert again[name][1]["images"] == seen[name][1]["images"], name
+        assert again[name][1]["id"] == seen[name][1]["id"], name  # the recorded id is issued
+    assert [text_docs(a) for a in again["text"]] == [text_docs(s) for s in seen["text"]]
+    assert [text_docs(a) for a in again["v1"]] == [text_docs(s) for s in seen["v1"]]
+    assert all(len(text_docs(s)) == 20 for s in seen["text"])
+
+
+def test_a_yandex_request_answered_differently_becomes_a_sequence(upstream, tmp_path):
+    stub = admin(upstream.http, "POST", "/_emulator/stubs", {
+        "vendor": "yandex", "text": "flaky cats", "sequence": [
+            {"error": {"status": "UNAVAILABLE", "message": "try later"}},
+            {"results": ["tolstoy-01", "tolstoy-02"]}, {"results": ["tolstoy-03"]}]})
+    try:
+        out = tmp_path / "fixtures"
+        with record(out, yandex_upstream=upstream.http) as proxy:
+            seen = [by_text(proxy, "flaky cats") for _ in range(4)]
+    finally:
+        admin(upstream.http, "DELETE", f"/_emulator/stubs/{stub['id']}")
+    assert [s[0] for s in seen] == [503, 200, 200, 200]
+    [rule] = json.loads((out / "rules.json").read_text())["query_rules"]
+    assert [sorted(step) for step in rule["sequence"]] == [["error"], ["results"], ["results"]]
+    with start(out) as replay:
+        again = [by_text(replay.http, "flaky cats") for _ in range(4)]
+    assert [a[0] for a in again] == [503, 200, 200, 200]
+    assert again[0][1]["message"] == seen[0][1]["message"]
+    assert [text_docs(a) for a in again[1:]] == [text_docs(s) for s in seen[1:]]
