@@ -92,6 +92,7 @@ class Config:
     doofinder_upstream: str | None = None
     upstream_ca: Path | None = None
     record_out: Path | None = None
+    record_thumbnails: bool = False
 
     @property
     def tls_enabled(self) -> bool:
@@ -288,6 +289,11 @@ OPTIONS: tuple[Option, ...] = (
                                   "are verified with", derived="the system's trust store"),
     Option("record_out", "path", "`record` only: the fixture directory the recording is "
                                  "written to"),
+    Option("record_thumbnails", "bool", "`record` only: also fetch the result pictures the "
+                                        "answers point at (at most 4 MiB each, 2,000 in all) "
+                                        "into the fixtures' `images/`, and write the documents "
+                                        "and items with those files, so replay serves them "
+                                        "with no network"),
 )
 BY_NAME = {option.name: option for option in OPTIONS}
 

@@ -12,7 +12,8 @@ from aiohttp import web
 
 from .._config import Config
 from ._check import CheckError, find_secrets
-from ._proxy import Recorder
+from ._pictures import PictureFetcher
+from ._proxy import Recorder, client_context
 from ._redact import Redactor
 from ._writer import Exchange, Session, clean_png
 
@@ -35,7 +36,11 @@ class RecordingProxy:
         upstreams = {k: _without_userinfo(v) for k, v in (
             ("yandex", config.yandex_upstream), ("doofinder", config.doofinder_upstream)) if v}
         self.config = config
-        self.recorder = Recorder(config, Session(config.record_out, upstreams, Redactor()))
+        session = Session(config.record_out, upstreams, Redactor())
+        if config.record_thumbnails:
+            session.pictures = PictureFetcher(client_context(config.upstream_ca),
+                                              session.store_picture)
+        self.recorder = Recorder(config, session)
         self.runner: web.AppRunner | None = None
         self.port = 0
 

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 from PIL import Image, ImageOps
 
+from ._pictures import PictureFetcher
 from ._redact import Redactor
 
 PROVENANCE = "recording.json"
@@ -113,6 +114,8 @@ class Session:
         self.query_rules: dict[str, dict] = {}  # normalised text -> rule
         self.clock: str | None = None
         self.engines: dict[str, _Engine] = {}
+        #: with ``--record-thumbnails``: fetches the result pictures the answers point at
+        self.pictures: PictureFetcher | None = None
         #: rule name or query text -> the last page recorded
         self._pages: dict[str, int] = {}
         #: rule name or query text -> each request of its current step -> its answer (JSON)
@@ -272,7 +275,19 @@ class Session:
             doc["host"] = str(info["host"])
         return doc
 
+    def store_picture(self, data: bytes) -> str:
+        """A fetched result picture in ``images/`` (pixels only): its file name."""
+        picture = clean_png(data)
+        name = f"rec-{hashlib.sha256(picture).hexdigest()[:16]}.png"
+        self._image_file(name, picture)
+        return name
+
     def _document(self, doc: dict) -> str:
+        if doc["id"] not in self.documents and self.pictures is not None:
+            name = self.pictures.file_for(doc["url"])
+            if name is not None:  # served by the emulator at its URL, resized to the doc's
+                doc = {**doc, "image": name}
+                del doc["url"]
         known = self.documents.setdefault(doc["id"], doc)
         for key, value in doc.items():
             known.setdefault(key, value)
@@ -394,7 +409,7 @@ class Session:
         rule = engine.rules[kind].setdefault(key, _Rule(match))
         how = rule.add(request, step)
         for item in answer.get("results", []) if isinstance(answer, dict) else []:
-            engine.item(item)
+            engine.item(item, self.pictures)
         return f"engines.json {hashid} {kind} {key!r}{how}"
 
     @staticmethod
@@ -427,6 +442,9 @@ class Session:
             PROVENANCE: {"version": 1, "recorded_by": "image-search-emulator record",
                          "upstreams": self.upstreams, "started": self.started,
                          "updated": _now(), "redaction": self.redactor.provenance(),
+                         **({} if self.pictures is None else {"pictures": {
+                             "fetched": self.pictures.fetched,
+                             "not_fetched": self.pictures.failed}}),
                          "exchanges": self.exchanges},
         }
         if self.clock is not None:
@@ -492,7 +510,7 @@ class _Engine:
         self.indices: dict[str, dict[str, dict]] = {}
         self.rules: dict[str, dict[str, _Rule]] = {k: {} for k in _DOOFINDER_RULES.values()}
 
-    def item(self, item: object) -> None:
+    def item(self, item: object, pictures: PictureFetcher | None = None) -> None:
         if not isinstance(item, dict) or "id" not in item:
             return
         parts = str(item.get("dfid", "")).split("@")
@@ -500,6 +518,12 @@ class _Engine:
             return
         fields = {k: v for k, v in item.items() if k != "dfid"}
         fields["id"] = str(fields["id"])
+        known_items = self.indices.get(parts[1], {})
+        if pictures is not None and fields["id"] not in known_items:
+            name = pictures.file_for(fields.get("image_link"))
+            if name is not None:  # served by the emulator, at the link it gives the item
+                fields["image_file"] = name
+                del fields["image_link"]
         if not isinstance(fields.get("title"), str):
             fields["title"] = str(fields.get("title") or fields["id"])
         known = self.indices.setdefault(parts[1], {}).setdefault(fields["id"], fields)

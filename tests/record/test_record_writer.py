@@ -257,3 +257,56 @@ def test_a_yandex_request_answered_differently_becomes_a_sequence(upstream, tmp_
     assert [a[0] for a in again] == [503, 200, 200, 200]
     assert again[0][1]["message"] == seen[0][1]["message"]
     assert [text_docs(a) for a in again[1:]] == [text_docs(s) for s in seen[1:]]
+
+
+# -- pictures for offline demos ---------------------------------------------------------
+
+def fetch(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return answer.status, answer.read()
+
+
+def test_recorded_thumbnails_are_served_offline(tmp_path):
+    out = tmp_path / "fixtures"
+    with start() as live, record(out, yandex_upstream=live.http, doofinder_upstream=live.http,
+                                 record_thumbnails=True) as proxy:
+        status, answer = by_image(proxy, url=URL)
+        items = Doofinder(proxy).image_search(RED_SQUARE, {"rpp": 3}).body["results"]
+    assert status == 200 and len(answer["images"]) == 40 and len(items) == 3
+    assert all(i["url"].startswith(live.http) for i in answer["images"])  # the upstream's
+    catalog = json.loads((out / "catalog.json").read_text())["documents"]
+    assert all("url" not in d and (out / "images" / d["image"]).is_file() for d in catalog)
+    engine = json.loads((out / "engines.json").read_text())["engines"][0]
+    assert all("image_link" not in i and i["image_file"].startswith("rec-")
+               for i in engine["indices"][0]["items"])
+    provenance = json.loads((out / "recording.json").read_text())
+    assert provenance["pictures"] == {"fetched": 43, "not_fetched": 0}
+    with start(out) as replay:  # the upstream is gone: every picture comes from the replay
+        again = by_image(replay.http, url=URL)[1]["images"]
+        replayed = Doofinder(replay.http).image_search(RED_SQUARE, {"rpp": 3}).body["results"]
+        assert [i["id"] for i in replayed] == [i["id"] for i in items]
+        for image, was in zip(again, answer["images"], strict=True):
+            assert image["url"].startswith(f"{replay.http}/_emulator/images/files/rec-")
+            assert (image["width"], image["height"]) == (was["width"], was["height"])
+        status, data = fetch(again[0]["url"])
+        with Image.open(io.BytesIO(data)) as picture:
+            assert status == 200 and picture.size == (int(again[0]["width"]), int(again[0]["height"]))
+        for item in replayed:
+            assert item["image_link"].startswith(f"{replay.http}/_emulator/images/files/rec-")
+            assert fetch(item["image_link"])[0] == 200
+
+
+def test_pictures_over_the_cap_keep_their_live_links(tmp_path):
+    from emulator.record._pictures import PictureFetcher, PictureLimits
+    from emulator.record._proxy import client_context
+    from emulator.record._writer import Session
+
+    with start() as live:
+        session = Session(tmp_path, {})
+        session.pictures = PictureFetcher(client_context(None), session.store_picture,
+                                          PictureLimits(max_bytes=64, max_pictures=1))
+        served = f"{live.http}/_emulator/images/placeholder/200x200/ff0000.png"
+        assert session.pictures.file_for(served) is None  # over 64 bytes
+        assert session.pictures.file_for(served + "?label=x") is None  # over the count
+        assert session.pictures.file_for("file:///etc/passwd") is None
+    assert session.pictures.failed == 1 and not (tmp_path / "images").exists()
