@@ -310,3 +310,34 @@ def test_pictures_over_the_cap_keep_their_live_links(tmp_path):
         assert session.pictures.file_for(served + "?label=x") is None  # over the count
         assert session.pictures.file_for("file:///etc/passwd") is None
     assert session.pictures.failed == 1 and not (tmp_path / "images").exists()
+
+
+def test_a_recorded_sequence_steps_once_over_processes_sharing_redis(upstream, tmp_path):
+    from support.redisserver import emulator_processes, redis_server
+
+    stubs = [admin(upstream.http, "POST", "/_emulator/stubs", body) for body in (
+        {"vendor": "yandex", "text": "shared cats", "sequence": [
+            {"error": {"status": "UNAVAILABLE"}}, {"results": ["tolstoy-01"]},
+            {"results": ["tolstoy-02"]}]},
+        {"vendor": "doofinder", "text": "shared lamp", "sequence": [
+            {"results": ["poster-red-square"]}, {"results": ["wallpaper-deep-blue"]}]})]
+    out = tmp_path / "fixtures"
+    try:
+        with record(out, yandex_upstream=upstream.http, doofinder_upstream=upstream.http) \
+                as proxy:
+            seen = [by_text(proxy, "shared cats")[0] for _ in range(3)]
+            items = [Doofinder(proxy).search({"query": "shared lamp"}).body["results"][0]["id"]
+                     for _ in range(2)]
+    finally:
+        for stub in stubs:
+            admin(upstream.http, "DELETE", f"/_emulator/stubs/{stub['id']}")
+    assert seen == [503, 200, 200] and items == ["poster-red-square", "wallpaper-deep-blue"]
+    (tmp_path / "redis").mkdir()
+    with redis_server(tmp_path / "redis") as redis, \
+            emulator_processes(2, "--fixtures", str(out), "--state", redis.url) as (a, b):
+        statuses = [by_text(p.http, "shared cats") for p in (a, b, a, b)]
+        replayed = [Doofinder(p.http).search({"query": "shared lamp"}).body["results"][0]["id"]
+                    for p in (b, a, b)]
+    assert [s[0] for s in statuses] == [503, 200, 200, 200]
+    assert text_docs(statuses[1]) != text_docs(statuses[2]) == text_docs(statuses[3])
+    assert replayed == ["poster-red-square", "wallpaper-deep-blue", "wallpaper-deep-blue"]
