@@ -147,7 +147,8 @@ def _serve(argv: list[str]) -> int:
 def _record(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="image-search-emulator record",
-        description="Forward the Yandex (v2 REST, v1 XML) and Doofinder v6 calls clients send "
+        description="Forward the Yandex (v2 REST and gRPC, v1 XML) and Doofinder v6 calls "
+                    "clients send "
                     "here to the real APIs, answer with what they answer, and write the "
                     "answers as fixtures (credentials redacted). See docs/recording.md.")
     _add_options(parser)
@@ -165,8 +166,10 @@ def _record(argv: list[str]) -> int:
         print("error: record needs --out DIR (or --record-out, $EMULATOR_RECORD_OUT)",
               file=sys.stderr)
         return 2
-    if config.yandex_upstream is None and config.doofinder_upstream is None:
-        print("error: record needs --yandex-upstream URL, --doofinder-upstream URL or both",
+    if config.yandex_upstream is None and config.doofinder_upstream is None \
+            and config.yandex_grpc_upstream is None:
+        print("error: record needs --yandex-upstream URL, --doofinder-upstream URL, "
+              "--yandex-grpc-upstream HOST:PORT or several of them",
               file=sys.stderr)
         return 2
     from . import record

@@ -90,6 +90,7 @@ class Config:
     #: ``record`` only: where Yandex and Doofinder calls are forwarded, and what is written
     yandex_upstream: str | None = None
     doofinder_upstream: str | None = None
+    yandex_grpc_upstream: str | None = None
     upstream_ca: Path | None = None
     record_out: Path | None = None
     record_thumbnails: bool = False
@@ -285,6 +286,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("doofinder_upstream", "str", "`record` only: base URL the Doofinder v6 calls are "
                                         "forwarded to, e.g. `https://eu1-search.doofinder.com`",
            derived="none: not forwarded"),
+    Option("yandex_grpc_upstream", "str", "`record` only: `host:port` the Yandex gRPC calls are "
+                                          "forwarded to over TLS (`grpc://host:port`: "
+                                          "plaintext), e.g. `searchapi.api.cloud.yandex.net:443`;"
+                                          " the proxy then also listens on `grpc_port` (and "
+                                          "`grpc_tls_port` with TLS on)",
+           derived="none: no gRPC"),
     Option("upstream_ca", "path", "`record` only: PEM file of the CA certificates the upstreams "
                                   "are verified with", derived="the system's trust store"),
     Option("record_out", "path", "`record` only: the fixture directory the recording is "
@@ -356,6 +363,18 @@ def _is_base_url(url: str) -> bool:
         and not parts.fragment
 
 
+def _is_grpc_target(target: str) -> bool:
+    scheme, sep, rest = target.partition("://")
+    if sep and scheme not in ("grpc", "grpcs"):
+        return False
+    try:
+        parts = urlsplit("//" + (rest if sep else target))
+        return bool(parts.hostname) and parts.port is not None and parts.port > 0 \
+            and not parts.path and not parts.query and not parts.fragment
+    except ValueError:
+        return False
+
+
 def _check_url(url: str) -> None:
     if not _is_base_url(url):
         raise ConfigError(f"public_base_url {url!r}: expected http(s)://host[:port][/path], "
@@ -387,6 +406,10 @@ def validate(config: Config) -> Config:
         if upstream is not None and not _is_base_url(upstream):
             raise ConfigError(f"{name} {upstream!r}: expected http(s)://host[:port][/path], "
                               "with no query or fragment")
+    if config.yandex_grpc_upstream is not None and not _is_grpc_target(
+            config.yandex_grpc_upstream):
+        raise ConfigError(f"yandex_grpc_upstream {config.yandex_grpc_upstream!r}: expected "
+                          "host:port, grpcs://host:port or grpc://host:port (plaintext)")
     if (config.tls_cert is None) != (config.tls_key is None):
         raise ConfigError("tls_cert and tls_key go together: give both or neither")
     ports = [("http_port", config.http_port), ("grpc_port", config.grpc_port)]

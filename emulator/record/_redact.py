@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 #: authentication (``Authorization: Bearer <IAM token>`` / ``Api-Key <key>``, v1
 #: ``apikey``/``folderid``, v2 ``folderId``); Doofinder Search API v6 (``Authorization:
 #: Token <key>`` or ``?token=``).
-SECRET_HEADERS = ("authorization", "x-api-key", "x-yacloud-subjecttoken", "cookie")
+SECRET_HEADERS = ("authorization", "x-api-key", "x-yacloud-subjecttoken", "cookie",
+                  "x-folder-id")
 SECRET_PARAMS = ("apikey", "folderid", "token", "key")
 SECRET_FIELDS = ("folderid", "folder_id")
 #: a value shorter than this is not tracked (it would match by chance)
