@@ -98,6 +98,7 @@ class Config:
     #: Emulator decision: VCR.py's default, ``once``: a second run over a recording replays
     #: it offline rather than calling (and paying) the vendor again and overwriting it.
     record_mode: str = "once"
+    record_thumbnails: bool = False
 
     @property
     def tls_enabled(self) -> bool:
@@ -306,6 +307,11 @@ OPTIONS: tuple[Option, ...] = (
                                     "only, never forward) or `all` (forward and record "
                                     "everything anew); see [Recording](recording.md#record-modes)",
            choices=RECORD_MODES),
+    Option("record_thumbnails", "bool", "`record` only: also fetch the result pictures the "
+                                        "answers point at (at most 4 MiB each, 2,000 in all) "
+                                        "into the fixtures' `images/`, and write the documents "
+                                        "and items with those files, so replay serves them "
+                                        "with no network"),
 )
 BY_NAME = {option.name: option for option in OPTIONS}
 

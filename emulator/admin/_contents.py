@@ -25,7 +25,8 @@ def _outcome(outcome) -> dict[str, Any]:
     return {"results": None if outcome.docs is None else [d.doc_id for d in outcome.docs],
             "error": None if outcome.fault is None
             else {**dict(outcome.fault.fields), "message": outcome.fault.message},
-            "delay_ms": outcome.delay_ms}
+            "delay_ms": outcome.delay_ms,
+            **({"sequence": [_outcome(s) for s in outcome.steps]} if outcome.steps else {})}
 
 
 def contents(engine: Services) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from ._catalog import (Catalog, CatalogQuery, CatalogResult, Clause, Facet, Face
                        FacetRequest, Filters, Item, RangeClause, RangeFacet, SortKey, TermClause,
                        TermCount, TermFacet, catalog_match, image_query, run_query, term_name)
 from ._engines import CatalogEngine
+from ._engine_rules import EngineAnswer, EngineRule, EngineRules
 from ._text_match import TextMode, search_text, suggestions
 
 
@@ -48,7 +49,8 @@ __all__ = [
     "RATE_LIMITED", "RGB", "STUBS",
     "TENANT_HEADER", "THUMBNAIL_TYPE", "Access", "AccessList", "Answer", "BookFull", "CallNotes",
     "Caller", "Catalog",
-    "CatalogEngine", "CatalogQuery", "CatalogResult", "Clause", "Color", "Drip", "ErrorKind",
+    "CatalogEngine", "CatalogQuery", "CatalogResult", "Clause", "Color", "Drip", "EngineAnswer",
+    "EngineRule", "EngineRules", "ErrorKind",
     "Facet",
     "FacetKind", "FacetRequest", "Fault", "FaultBook", "FaultError", "FaultPlan", "FaultSpec",
     "FaultTarget", "Filters", "Fingerprint", "FixtureError", "FixtureReloader", "FixtureStore",

@@ -26,9 +26,11 @@ from typing import Any
 from . import _diskcache, _feeds, _products
 from ._catalog import Catalog, Item, is_number
 from ._document import Color
-from ._fingerprint import Fingerprint
+from ._engine_rules import EngineRule, EngineRules, steps_of
+from ._fingerprint import Fingerprint, sha256_key
 from ._placeholder import RGB, PlaceholderPicture, files_path
 from ._products import ProductGenerator, RecipeError
+from ._rules import normalize_text
 
 FILE = "engines.json"
 #: Emulator decision: placeholder pictures of items are 200 x 200, a thumbnail's size:
@@ -67,6 +69,8 @@ class CatalogEngine:
     suggestions: bool
     query_name: str | None  # what image answers report as their query type (None: the default)
     catalog: Catalog
+    #: recorded answers (a recording's): consulted after runtime stubs, before the catalog
+    rules: EngineRules = dataclasses.field(default_factory=EngineRules)
 
     def is_banned(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         return any(address.version == net.version and address in net for net in self.banned)
@@ -132,9 +136,42 @@ class _EngineReader:
             if spec["hashid"] in engines:
                 raise self.fault(FILE, f"{place}.hashid", f"duplicate engine {spec['hashid']!r}")
             engines[spec["hashid"]] = (self.engine(spec, place), self.items(spec, place))
-        return {hashid: dataclasses.replace(engine, catalog=Catalog.of(
-                    (_item(p) for p in items), engine.catalog.indices))
-                for hashid, (engine, items) in engines.items()}
+        return {hashid: dataclasses.replace(
+                    engine, catalog=Catalog.of((_item(p) for p in items), engine.catalog.indices),
+                    rules=self.rules(raw["engines"][n], f"$.engines[{n}]",
+                                     {p.fields["id"] for p in items}))
+                for n, (hashid, (engine, items)) in enumerate(engines.items())}
+
+    def rules(self, spec: dict[str, Any], place: str, ids: set[str]) -> EngineRules:
+        """The engine's recorded answers; every result id must be one of its items."""
+        def rule(kind: str, i: int, raw: dict[str, Any], **match: Any) -> EngineRule:
+            where = f"{place}.{kind}[{i}]"
+            steps = steps_of(raw)
+            for s, step in enumerate(steps):
+                for j, item_id in enumerate(step.results or ()):
+                    if item_id not in ids:
+                        at = f"{where}.sequence[{s}]" if "sequence" in raw else where
+                        raise self.fault(FILE, f"{at}.results[{j}]",
+                                         f"no item {item_id!r} in the engine")
+            return EngineRule(id=f"{spec['hashid']}/{kind}[{i}]",
+                              name=raw.get("name") or f"{kind}[{i}]", steps=steps,
+                              repeat=raw.get("repeat", False), **match)
+
+        images, similar = [], {}
+        for i, raw in enumerate(spec.get("image_rules", ())):
+            if "dfid" in raw:
+                similar[raw["dfid"]] = rule("image_rules", i, raw)
+            elif "image" in raw:
+                fp = self.image(FILE, f"{place}.image_rules[{i}].image", raw["image"])
+                images.append(rule("image_rules", i, raw, key=fp.key, fingerprint=fp,
+                                   max_distance=raw.get("perceptual_distance")))
+            else:
+                images.append(rule("image_rules", i, raw, key=sha256_key(raw["sha256"])))
+        texts = {normalize_text(raw["text"]): rule("query_rules", i, raw)
+                 for i, raw in enumerate(spec.get("query_rules", ()))}
+        suggest = {normalize_text(raw["text"]): rule("suggest_rules", i, raw)
+                   for i, raw in enumerate(spec.get("suggest_rules", ()))}
+        return EngineRules(tuple(images), similar, texts, suggest)
 
     def engine(self, spec: dict[str, Any], place: str) -> CatalogEngine:
         """The engine's settings, with an empty catalog of its indices."""

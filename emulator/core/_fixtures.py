@@ -9,6 +9,7 @@ the place in it (a JSON path, or line and column for a syntax error) and the rea
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,7 +24,7 @@ from ._engines import CatalogEngine, load_engines
 from ._fingerprint import (PERCEPTUAL_DISTANCE, Fingerprint, NotAnImage, kept_fingerprint, openable,
                            sha256_key)
 from ._placeholder import files_path
-from ._rules import Fault, ImageRule, Outcome, QueryRule, RuleBook, normalize_text
+from ._rules import Fault, ImageRule, Outcome, QueryRule, RuleBook, normalize_text, url_key
 
 FILES = ("catalog.json", "rules.json", "access.json", "settings.json", "engines.json")
 REQUIRED_FILES = ("catalog.json", "rules.json")
@@ -208,6 +209,12 @@ class _Loader:
         return docs
 
     def outcome(self, raw: dict[str, Any], place: str, docs: dict[str, ImageDocument]) -> Outcome:
+        if "sequence" in raw:
+            steps = tuple(self.outcome(step, f"{place}.sequence[{i}]", docs)
+                          for i, step in enumerate(raw["sequence"]))
+            content = hashlib.sha256(json.dumps(raw["sequence"], sort_keys=True).encode())
+            return Outcome(steps=steps, repeat=raw.get("repeat", False),
+                           sequence=f"rules.json {place} {content.hexdigest()[:16]}")
         found = None
         if "results" in raw:
             for j, doc_id in enumerate(raw["results"]):
@@ -231,8 +238,12 @@ class _Loader:
             if "image" in rule:
                 fp = self.image("rules.json", f"{place}.image", rule["image"])
                 key = fp.key
-            else:
+            elif "sha256" in rule:
                 fp, key = None, sha256_key(rule["sha256"])
+            elif "url" in rule:  # the key a url query with no urls entry is looked up by
+                fp, key = None, url_key(rule["url"])
+            else:  # a cbir_id only: matches no image
+                fp, key = None, b""
             image_rules.append(ImageRule(
                 name=rule.get("name") or f"image_rules[{i}]", key=key, fingerprint=fp,
                 cbir_alias=rule.get("cbir_id"), folder=rule.get("folder"),

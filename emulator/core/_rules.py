@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,11 @@ class Outcome:
     docs: tuple[ImageDocument, ...] | None = None
     fault: Fault | None = None
     delay_ms: int = 0
+    #: a sequence: one outcome a call, in turn (the last repeats, unless ``repeat``)
+    steps: tuple[Outcome, ...] = ()
+    repeat: bool = False
+    #: what names the sequence's count in the state store (the rule's place and content)
+    sequence: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,12 @@ class QueryRule:
     text: str
     folder: str | None
     outcome: Outcome
+
+
+def url_key(url: str) -> bytes:
+    """The key a URL no fixture lists seeds results and image ids with (and a rule of that
+    ``url`` matches by)."""
+    return hashlib.blake2b(f"url:{url}".encode(), digest_size=16).digest()
 
 
 def normalize_text(text: str) -> str:

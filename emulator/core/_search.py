@@ -22,7 +22,7 @@ from ._palette import colour_order
 from ._services import Services
 from ._pool import WorkPool
 from ._results import GeneratedResults, ListedResults, ResultSet
-from ._rules import Fault, ImageRule, Outcome, normalize_text
+from ._rules import Fault, ImageRule, Outcome, normalize_text, url_key
 from ._stubs import Caller, StubHit, StubQuery
 
 #: How the decisions find the runtime stub for a query: serving moves its sequence on
@@ -48,6 +48,10 @@ class Answer:
     key: bytes | None = None
     alias: str | None = None
     match: Match = Match(Tier.GENERATED)
+    #: a fixture rule's sequence: one of these a call (see :meth:`RuleSearch.stepped`)
+    steps: tuple[Answer, ...] = ()
+    repeat: bool = False
+    sequence: str = ""
 
 
 def _seed(kind: str, value: str) -> bytes:
@@ -70,12 +74,27 @@ class RuleSearch(Services):
 
     def _answer(self, outcome: Outcome, flt: ImageFilter, match: Match,
                 rule: ImageRule | None = None) -> Answer:
+        if outcome.steps:
+            return Answer(None, key=rule.key if rule else None,
+                          alias=rule.cbir_alias if rule else None, match=match,
+                          steps=tuple(self._answer(s, flt, match, rule) for s in outcome.steps),
+                          repeat=outcome.repeat, sequence=outcome.sequence)
         results = ListedResults.filtered(outcome.docs, flt, self.public_base_url.rstrip("/")) \
             if outcome.docs is not None else None
         if results is None and outcome.fault is None:
             results = ListedResults(())
         return Answer(results, outcome.fault, outcome.delay_ms,
                       rule.key if rule else None, rule.cbir_alias if rule else None, match)
+
+    async def stepped(self, answer: Answer) -> Answer:
+        """A sequence's answer for this call: the next step, counted in the state store (so
+        every worker sharing it steps one sequence); any other answer as it is."""
+        if not answer.steps:
+            return answer
+        n = await self.state.next_number(f"rule-steps:{answer.sequence}") - 1
+        last = len(answer.steps) - 1
+        return answer.steps[n if n <= last else (n % len(answer.steps) if answer.repeat
+                                                 else last)]
 
     def _stubbed(self, query: StubQuery, flt: ImageFilter, find: StubFinder) -> Answer | None:
         """The runtime stub's answer, if ``find`` (serving: the call pipeline's stub step;
@@ -92,7 +111,7 @@ class RuleSearch(Services):
     @staticmethod
     def url_key(url: str) -> bytes:
         """The key a URL no fixture lists seeds results and image ids with."""
-        return _seed("url", url)
+        return url_key(url)
 
     def by_image(self, key: bytes, fp: Fingerprint | None, folder: str | None,
                  flt: ImageFilter, via: Tier | None = None, *, find: StubFinder,

@@ -21,10 +21,10 @@ from aiohttp import web
 from .._http import HttpReplays, allowed_methods
 from .._http_faults import deliver
 from .._pipeline import RESET_OUTCOME, Adapter, Pipeline
-from ..core import (MATCH_HEADER, CatalogEngine, Fault, Fingerprint, Item, Match, NotAnImage,
-                    Quota, RateLimiter, Services, StubQuery, StubStep, TextMode, Tier,
-                    catalog_match, image_query, image_record, run_query, search_text,
-                    suggestions)
+from ..core import (MATCH_HEADER, CatalogEngine, EngineAnswer, EngineRule, Fault,
+                    Fingerprint, Item, Match, NotAnImage, Quota, RateLimiter, Services,
+                    StubQuery, StubStep, TextMode, Tier, catalog_match, image_query,
+                    image_record, run_query, search_text, suggestions)
 from . import _access, _query, _stats
 from ._body import MAX_BODY_BYTES, check_declared_size, decode_base64, json_object, read_body
 from ._call import VENDOR, Call, Operation
@@ -153,6 +153,28 @@ class DoofinderApi(HttpReplays, Adapter[Call, Any, web.Response]):
         return search_response(self.engine, engine.id, run_query(items, listing.query),
                                listing, query_name)
 
+    async def recorded(self, call: Call, rule: EngineRule, match: Match) -> EngineAnswer:
+        """The answer of a fixture rule of the engine (a recorded one): its one answer, or the
+        step of its sequence this call takes, counted in the state store (so every worker
+        sharing it steps one sequence); its error raised."""
+        call.match = match
+        answer = rule.steps[0]
+        if len(rule.steps) > 1:
+            call.replayable = False  # a sequence steps
+            content = hashlib.sha256(repr(rule.steps).encode()).hexdigest()[:16]
+            n = await self.engine.state.next_number(f"rule-steps:{rule.id}:{content}") - 1
+            last = len(rule.steps) - 1
+            answer = rule.steps[n if n <= last else (n % len(rule.steps) if rule.repeat
+                                                     else last)]
+        if answer.fault is not None:
+            raise from_fault(answer.fault)
+        return answer
+
+    def _answered(self, engine: CatalogEngine, answer: EngineAnswer, listing: _query.Listing,
+                  query_name: str, indices: frozenset[str] | None = None) -> dict:
+        return self._listed(engine, StubStep(answer.results or ()), listing,
+                            answer.query_name or query_name, indices)
+
     async def body_json(self, call: Call) -> dict[str, Any] | None:
         call.body = await read_body(call.request)
         return await self.pipeline.offload(len(call.body), json_object, call.body)
@@ -204,6 +226,11 @@ class DoofinderApi(HttpReplays, Adapter[Call, Any, web.Response]):
         step = await self.stubbed(call, StubQuery(call.caller, engine.id, fp.key, fp))
         if step is not None:
             return await self.offload(self._listed, engine, step, listing, image_query_name(engine))
+        found = engine.rules.for_image(fp, self.engine.store.settings.perceptual_distance)
+        if found is not None:
+            answer = await self.recorded(call, *found)
+            return await self.offload(self._answered, engine, answer, listing,
+                                      image_query_name(engine))
         return await self.offload(self._ranked, call, engine, listing, fp)
 
     async def visually_similar(self, call: Call) -> dict:
@@ -219,6 +246,11 @@ class DoofinderApi(HttpReplays, Adapter[Call, Any, web.Response]):
         listing = _query.listing(call.params, paged=False, switches=_query.IMAGE_SWITCHES)
         exclude_self = _query.boolean(call.params, "exclude_self", True)
         _query.strings(call.params, "fields")
+        rule = engine.rules.similar.get(dfid)
+        if rule is not None:
+            answer = await self.recorded(call, rule, Match(Tier.ALIAS, rule.name))
+            return await self.offload(self._answered, engine, answer, listing,
+                                      image_query_name(engine))
         item = await self.offload(item_for_dfid, engine, dfid)
         if item is None:
             raise DfidImageNotFound()
@@ -245,6 +277,12 @@ class DoofinderApi(HttpReplays, Adapter[Call, Any, web.Response]):
             name = _query.MODE_NAMES[query.mode or STUBBED_QUERY_NAME]
             return await self.offload(self._listed, engine, step, query.listing, name,
                                       query.indices)
+        rule = engine.rules.for_text(query.text)
+        if rule is not None:
+            answer = await self.recorded(call, rule, Match(Tier.TEXT, rule.name))
+            name = _query.MODE_NAMES[query.mode or STUBBED_QUERY_NAME]
+            return await self.offload(self._answered, engine, answer, query.listing, name,
+                                      query.indices)
         return await self.offload(self._text_results, engine, query)
 
     async def suggest(self, call: Call) -> list[str]:
@@ -257,6 +295,10 @@ class DoofinderApi(HttpReplays, Adapter[Call, Any, web.Response]):
         _query.boolean(call.params, "stats", True)
         if not engine.suggestions:
             raise SuggestionsUnavailable()
+        rule = engine.rules.for_suggest(text)
+        if rule is not None:
+            answer = await self.recorded(call, rule, Match(Tier.TEXT, rule.name))
+            return list(answer.suggestions or ())
         return await self.offload(suggestions, engine.catalog.in_indices(indices), text,
                                   SUGGESTION_FIELDS)
 

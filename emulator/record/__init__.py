@@ -16,7 +16,8 @@ from . import _admin
 from ._check import CheckError, find_secrets
 from ._grpc import GrpcForwarder, GrpcServer, started
 from ._modes import Replayer
-from ._proxy import Recorder, serve_recorded, unavailable, vendor_of
+from ._pictures import PictureFetcher
+from ._proxy import Recorder, client_context, serve_recorded, unavailable, vendor_of
 from ._redact import Redactor
 from ._writer import Exchange, Session, clean_png
 
@@ -35,7 +36,11 @@ def _recorder(config: Config) -> Recorder:
     upstreams = {k: _without_userinfo(v) for k, v in (
         ("yandex", config.yandex_upstream), ("doofinder", config.doofinder_upstream),
         ("yandex_grpc", config.yandex_grpc_upstream)) if v}
-    return Recorder(config, Session(config.record_out, upstreams, Redactor()))
+    session = Session(config.record_out, upstreams, Redactor())
+    if config.record_thumbnails:
+        session.pictures = PictureFetcher(client_context(config.upstream_ca),
+                                          session.store_picture)
+    return Recorder(config, session)
 
 
 class RecordingProxy:

@@ -154,8 +154,16 @@ def resume(session: Session, out: Path) -> Index:
         if isinstance(doc, dict) and "id" in doc:
             session.documents[doc["id"]] = doc
     for rule in rules.get("image_rules", []):
-        if isinstance(rule, dict) and "image" in rule:
+        if not isinstance(rule, dict):
+            continue
+        # keyed as the writer keys them: the picture file, "url <url>" or "id <cbir id>"
+        if isinstance(rule.get("image"), str):
             session.image_rules[rule["image"]] = rule
+        elif isinstance(rule.get("url"), str):
+            session.image_rules[f"url {rule['url']}"] = rule
+        elif isinstance(rule.get("cbir_id"), str):
+            session.image_rules[f"id {rule['cbir_id']}"] = rule
+    session.read_engines(_read(out / "engines.json"))
     for rule in rules.get("query_rules", []):
         if isinstance(rule, dict) and isinstance(rule.get("text"), str):
             session.query_rules[" ".join(rule["text"].lower().split())] = rule

@@ -220,9 +220,9 @@ class V1Adapter(HttpReplays, Adapter[V1Call, tuple[bytes, "int | None"], web.Res
         code = query.precheck()
         if code is not None:
             raise XmlError(code, query=query, language=query.language)
-        answer = self.servicer.engine.by_text(query.text, call.v1.folder_id, query.filter,
-                                              find=pipeline.stub_finder(call),
-                                              caller=call.caller)
+        answer = await self.servicer.stepped(self.servicer.engine.by_text(
+            query.text, call.v1.folder_id, query.filter, find=pipeline.stub_finder(call),
+            caller=call.caller), call)
         call.match = answer.match
         await self.servicer.wait(answer, call)
         call.replayable = call.replayable and self.servicer.engine.clock_frozen  # tells the time

@@ -94,6 +94,13 @@ class ImageSearchServicer:
         if not await self.quota_ok(api, folder_id or call.credential(), call):
             raise ResourceExhausted()
 
+    async def stepped(self, answer: Answer, call: CallInfo) -> Answer:
+        """A fixture rule's sequence steps on every call (none is answered from the replay
+        cache)."""
+        if answer.steps:
+            call.replayable = False
+        return await self.engine.stepped(answer)
+
     async def _settle(self, answer: Answer, call: CallInfo, *, xml: bool = False) -> None:
         """A rule's delay, then its fault as a status (``xml``: a fault with an XML code is
         answered inside the XML instead)."""
@@ -141,7 +148,7 @@ class ImageSearchServicer:
         request = call.message
         flt = ImageFilter(site=request.site or None,
                           family_strict=request.family_mode == v2.FAMILY_STRICT)
-        answer = await self._image_answer(request, flt, call)
+        answer = await self.stepped(await self._image_answer(request, flt, call), call)
         await self._settle(answer, call)
         results = answer.results
         assert results is not None  # an answer without results has a fault, raised by _settle
@@ -184,8 +191,9 @@ class ImageSearchServicer:
         code = query.precheck()
         if code is not None:
             return self.xml_answer(call, code)
-        answer = self.engine.by_text(query.text, request.folder_id or None, query.filter,
-                                     find=self.pipeline.stub_finder(call), caller=call.caller)
+        answer = await self.stepped(self.engine.by_text(
+            query.text, request.folder_id or None, query.filter,
+            find=self.pipeline.stub_finder(call), caller=call.caller), call)
         await self._settle(answer, call, xml=True)
         call.replayable = call.replayable and self.engine.clock_frozen  # the XML tells the time
         raw, call.xml_code = _text_search.render(self.engine, query, answer, call.request_id)
