@@ -4,7 +4,6 @@ answers, what it writes is ordinary fixtures that replay offline, with no secret
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
@@ -12,7 +11,6 @@ import logging
 import shutil
 import socket
 import ssl
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,6 +27,7 @@ from emulator._config import Config
 from emulator.core import load_fixtures
 from emulator.record import RecordingProxy
 from support.doofinder_client import DOCS_HASHID, DOCS_KEY, RED_SQUARE
+from support.recording import record
 from support.server import FIXTURES, Running, start
 
 KEY = "AQVNrecordingsecretkey0123456789"
@@ -36,25 +35,6 @@ FOLDER = "b1grecordfolder77"
 TOLSTOY = (FIXTURES / "images" / "tolstoy-portrait.jpg").read_bytes()
 
 
-class ProxyThread:
-    def __init__(self, config: Config) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.proxy = RecordingProxy(config)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.proxy.start(), self.loop).result(30)
-        return f"http://127.0.0.1:{self.proxy.port}"
-
-    def __exit__(self, *exc) -> None:
-        asyncio.run_coroutine_threadsafe(self.proxy.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
-def record(out: Path, **config) -> ProxyThread:
-    return ProxyThread(Config(http_port=0, record_out=out, **config))
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ the upstream answers; the recording replays offline and holds no secret."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -13,7 +12,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from emulator._config import Config
 from emulator.core import load_fixtures
 from emulator.record import RecordingProxy
 from emulator.yandex._protos import load as load_protos
+from support.recording import ProxyThread
 from support.server import FIXTURES, Running, start
 from support.yandex_clients import run_python
 
@@ -40,25 +39,14 @@ AUTH = (("authorization", f"Api-Key {KEY}"), ("x-folder-id", FOLDER))
 PROTOS = load_protos()
 
 
-class ProxyThread:
-    def __init__(self, config: Config) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.proxy = RecordingProxy(config)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> RecordingProxy:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.proxy.start(), self.loop).result(30)
+class GrpcProxyThread(ProxyThread):
+    def __enter__(self) -> RecordingProxy:  # type: ignore[override]
+        super().__enter__()
         return self.proxy
 
-    def __exit__(self, *exc) -> None:
-        asyncio.run_coroutine_threadsafe(self.proxy.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
-
-def record(out: Path, **config) -> ProxyThread:
-    return ProxyThread(Config(http_port=0, grpc_port=0, grpc_tls_port=0, https_port=0,
+def record(out: Path, **config) -> GrpcProxyThread:
+    return GrpcProxyThread(Config(http_port=0, grpc_port=0, grpc_tls_port=0, https_port=0,
                               record_out=out, **config))
 
 

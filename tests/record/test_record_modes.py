@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from emulator._config import Config
+from support.recording import ProxyThread
 from support.server import Running, start
 
-from test_record import (RED_SQUARE, TOLSTOY, ProxyThread, by_image, by_text, call,
+from test_record import (RED_SQUARE, TOLSTOY, by_image, by_text, call,
                          free_port, record, v1)
 
 DOOFINDER = "/6/d8fdeab7fce96a19d3fc7b0ca7a1e98b/_search?query=shirt"

@@ -5,49 +5,26 @@ is replayed offline by a third and compared with what the upstream answered."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import io
 import json
 import shutil
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from PIL import Image
 from pydoof.search_api.api_client import SearchAPIClient
 
 from emulator._cli import main
-from emulator._config import Config
 from emulator.core import load_fixtures
-from emulator.record import RecordingProxy
 from support.doofinder_client import DOCS_HASHID, DOCS_KEY, RED_SQUARE, Doofinder
+from support.recording import record
 from support.server import Running, start
 
 
-class ProxyThread:
-    def __init__(self, config: Config) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.proxy = RecordingProxy(config)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.proxy.start(), self.loop).result(30)
-        return f"http://127.0.0.1:{self.proxy.port}"
-
-    def __exit__(self, *exc) -> None:
-        asyncio.run_coroutine_threadsafe(self.proxy.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-
-def record(out: Path, **config) -> ProxyThread:
-    return ProxyThread(Config(http_port=0, record_out=out, **config))
 
 
 def admin(base: str, method: str, path: str, body: dict | None = None) -> dict:
