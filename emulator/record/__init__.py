@@ -58,14 +58,9 @@ class RecordingProxy:
         self.serving: Replayer | None = None
         self.runner: web.AppRunner | None = None
         self.port = 0
-        # Emulator decision: the gRPC side forwards and records every call, in the
-        # recording the process starts with; record modes do not replay gRPC yet, so in
-        # mode none (which must not write) it is not started.
-        grpc_side = started(config, self.recorder.session, self.recorder.pool) \
-            if self.recorder is not None and self.recorder.mode != "none" else None
-        if config.yandex_grpc_upstream and grpc_side is None:
-            log.warning("record: the gRPC side is not started: it records every call, and "
-                        "record mode none writes nothing")
+        # Emulator decision: the gRPC side serves the recording the process starts with, in
+        # its record mode (a recording begun from the control plane is HTTP only).
+        grpc_side = started(config, self.recorder) if self.recorder is not None else None
         self.forwarder: GrpcForwarder | None = grpc_side[0] if grpc_side else None
         self.grpc: GrpcServer | None = grpc_side[1] if grpc_side else None
 

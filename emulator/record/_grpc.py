@@ -6,7 +6,10 @@ the proxy describes the upstream's services.
 
 ``ImageSearchService`` ``SearchByImage`` and ``Search`` exchanges go into the same
 :class:`~._writer.Session` as the REST ones: the messages are turned into the REST JSON
-shape through protobuf's JSON mapping (REST and gRPC are one service through it).
+shape through protobuf's JSON mapping (REST and gRPC are one service through it). The
+record modes apply as on HTTP: those two methods are matched as their REST twins are
+(:func:`grpc_key`); a recorded call is answered by the recording's emulator over gRPC, and
+in mode ``none`` every other method (reflection, health) is too.
 
 Contract: gRPC metadata; ``:``-prefixed pseudo headers, ``grpc-`` reserved keys and HTTP/2
 connection headers are the transport's, not the call's, and are not forwarded.
@@ -30,10 +33,10 @@ from .. import _tls
 from .._config import Config
 from .._rpc_status import http_status_of
 from ..core._limits import MAX_BODY_BYTES
-from ..core._pool import WorkPool
 from ..yandex import _protos
-from ._proxy import UPSTREAM_TIMEOUT
-from ._writer import Exchange, Session
+from ._modes import Indexed, not_recorded_message, request_key
+from ._proxy import UPSTREAM_TIMEOUT, Recorder, _now
+from ._writer import Exchange
 
 log = logging.getLogger("emulator.record")
 
@@ -139,17 +142,62 @@ def as_rest(exchange: GrpcExchange) -> Exchange | None:
                     json.dumps(answer).encode())
 
 
-class GrpcForwarder:
-    """The generic handler: every method a stream-stream call of raw bytes to the
-    upstream (a unary call is one message each way on the wire)."""
+def grpc_key(method: str, request: bytes) -> str | None:
+    """The matcher key of a recorded method's request: the key of its REST twin (``POST``
+    on the operation's REST path, the message in protobuf's JSON mapping as the body); None
+    for a message that does not decode.
 
-    def __init__(self, config: Config, session: Session, pool: WorkPool) -> None:
+    Emulator decision: a REST request written in the canonical JSON mapping (lowerCamelCase
+    names, default values left out, as the SDKs send it) has the same key, so a call
+    recorded on one side replays on the other; REST's matcher reads the body as sent, so a
+    REST body spelled otherwise (snake_case names, a default written out) is another key."""
+    path, request_name, _ = RECORDED[method]
+    try:
+        message = getattr(_protos.load(), request_name).FromString(request)
+    except DecodeError:
+        return None
+    body = json.dumps(json_format.MessageToDict(message)).encode()
+    return request_key("POST", path, (), body)
+
+
+async def _first(requests: AsyncIterator[bytes]) -> bytes | None:
+    async for message in requests:
+        return message
+    return None
+
+
+async def _chain(first: bytes | None, requests: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first is not None:
+        yield first
+    async for message in requests:
+        yield message
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How a relayed call ended: its status, trailing metadata and first messages."""
+
+    code: grpc.StatusCode
+    details: str
+    trailing: Any
+    sent: bytes | None
+    answer: bytes | None
+
+
+class GrpcForwarder:
+    """The generic handler: every method a stream-stream call of raw bytes (a unary call is
+    one message each way on the wire) to the upstream, or, as the record mode says, to the
+    emulator over the recording (:class:`~._modes.Replayer`)."""
+
+    def __init__(self, config: Config, recorder: Recorder) -> None:
         self.text = config.yandex_grpc_upstream
         self.upstream = GrpcUpstream.parse(config.yandex_grpc_upstream or "")
         self.ca = config.upstream_ca
-        self.session = session
-        self.pool = pool
+        self.recorder = recorder
+        self.session = recorder.session
+        self.pool = recorder.pool
         self.channel: grpc.aio.Channel | None = None
+        self.offline: tuple[str, grpc.aio.Channel] | None = None
         self.forwarded = 0
 
     async def start(self) -> None:
@@ -159,6 +207,9 @@ class GrpcForwarder:
     async def stop(self) -> None:
         if self.channel is not None:
             await self.channel.close()
+        if self.offline is not None:
+            await self.offline[1].close()
+            self.offline = None
 
     def handler(self) -> grpc.GenericRpcHandler:
         forward = self.forward
@@ -177,26 +228,100 @@ class GrpcForwarder:
 
     async def forward(self, method: str, requests: AsyncIterator[bytes],
                       context: grpc.aio.ServicerContext) -> None:
+        mode = self.recorder.mode
+        recorded = method in RECORDED
+        key: str | None = None
+        if mode in ("none", "new_episodes") and recorded:
+            first = await _first(requests)
+            if first is not None:
+                key = await self.pool.run(grpc_key, method, first)
+            if key is not None and key in self.recorder.index:
+                await self._replay(method, _chain(first, requests), context)
+                return
+            if mode == "none":
+                what = not_recorded_message(METHOD, method)
+                self.recorder.counts["not_recorded"] += 1
+                self.recorder.last_error = {"at": _now(), "message": f"{METHOD} {method} is "
+                                            "not in the recording"}
+                log.error("record: %s %s is not in the recording in %s (record mode none); "
+                          "not forwarded", METHOD, method, self.session.out)
+                await context.abort(grpc.StatusCode.NOT_FOUND, what)
+                return
+            requests = _chain(first, requests)
+        elif mode == "none":  # reflection, health: the recording's emulator answers
+            await self._replay(method, requests, context)
+            return
         if self.channel is None:
             log.error("record: no yandex gRPC upstream set (--yandex-grpc-upstream); %s not "
                       "forwarded", method)
             await context.abort(grpc.StatusCode.UNAVAILABLE,
                                 "upstream unavailable: no upstream configured")
             return
+        outcome = await self._relay(self.channel, f"yandex gRPC upstream {self.text}", method,
+                                    requests, context, recorded)
+        if outcome is None:
+            return
+        self.forwarded += 1
+        self.recorder.counts["forwarded"] += 1
+        if outcome.sent is not None:
+            await self._record(GrpcExchange(method, forwarded(context.invocation_metadata()),
+                                            outcome.sent, outcome.code, outcome.details,
+                                            outcome.answer))
+        else:
+            log.info("record: %s -> %s, not written", method, outcome.code.name)
+        self._finish(context, outcome)
+
+    async def _replay(self, method: str, requests: AsyncIterator[bytes],
+                      context: grpc.aio.ServicerContext) -> None:
+        """The call answered by the emulator over the recorded directory."""
+        try:
+            target = await self.recorder.replayer.grpc_target()
+        except Exception as exc:  # a directory that does not load
+            self.recorder._failed(f"the recording in {self.session.out} cannot answer "
+                                  f"{METHOD} {method}: {exc}")
+            await context.abort(grpc.StatusCode.UNAVAILABLE,
+                                f"upstream unavailable: the recording cannot answer: {exc}")
+            return
+        if self.offline is None or self.offline[0] != target:
+            if self.offline is not None:
+                await self.offline[1].close()
+            self.offline = (target, grpc.aio.insecure_channel(target, options=_OPTIONS))
+        outcome = await self._relay(self.offline[1], f"the recording in {self.session.out}",
+                                    method, requests, context, False)
+        if outcome is None:
+            self.recorder.counts["failed"] += 1
+            return
+        self.recorder.counts["replayed"] += 1
+        log.info("record: %s %s -> %s, replayed from the recording", METHOD, method,
+                 outcome.code.name)
+        self._finish(context, outcome)
+
+    @staticmethod
+    def _finish(context: grpc.aio.ServicerContext, outcome: _Outcome) -> None:
+        context.set_trailing_metadata(forwarded(outcome.trailing))
+        if outcome.code != grpc.StatusCode.OK:
+            context.set_code(outcome.code)
+            context.set_details(outcome.details)
+
+    async def _relay(self, channel: grpc.aio.Channel, via: str, method: str,
+                     requests: AsyncIterator[bytes], context: grpc.aio.ServicerContext,
+                     keep: bool) -> _Outcome | None:
+        """The call, made on ``channel``, its messages written to the client as they come;
+        None (the client told UNAVAILABLE, ``via`` named in the log) when nothing came back
+        at all."""
         metadata = forwarded(context.invocation_metadata())
-        recorded = method in RECORDED
         sent: list[bytes] = []
 
         async def outgoing() -> AsyncIterator[bytes]:
             async for message in requests:
-                if recorded and not sent:
+                if keep and not sent:
                     sent.append(message)
                 yield message
 
         remaining = context.time_remaining()
         capped = remaining is None or remaining > UPSTREAM_TIMEOUT
         timeout = UPSTREAM_TIMEOUT if capped else remaining
-        invoke: Any = self.channel.stream_stream(method)  # raw bytes each way
+        invoke: Any = channel.stream_stream(method)  # raw bytes each way
         call = invoke(outgoing(), metadata=metadata, timeout=timeout)
         first: bytes | None = None
         try:
@@ -220,30 +345,29 @@ class GrpcForwarder:
             # no word from the upstream at all: it was not reached (refused, a certificate
             # that does not verify, no answer in our time; the client's own deadline
             # passing is its DEADLINE_EXCEEDED)
-            log.error("record: yandex gRPC upstream %s unreachable for %s: %s", self.text,
-                      method, details)
+            log.error("record: %s unreachable for %s: %s", via, method, details)
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"upstream unavailable: {details}")
-            return
-        self.forwarded += 1
-        if sent:
-            await self._record(GrpcExchange(method, metadata, sent[0], code, details, first))
-        else:
-            log.info("record: %s -> %s, not written", method, code.name)
-        context.set_trailing_metadata(forwarded(trailing))
-        if code != grpc.StatusCode.OK:
-            context.set_code(code)
-            context.set_details(details)
+            return None
+        return _Outcome(code, details, trailing, sent[0] if sent else None, first)
 
     async def _record(self, exchange: GrpcExchange) -> None:
-        def write() -> str:
+        def write() -> tuple[str, str | None]:
             rest = as_rest(exchange)
-            return "not written (a message that does not decode)" if rest is None \
-                else self.session.add(rest)
+            if rest is None:
+                return "not written (a message that does not decode)", None
+            return self.session.add(rest), grpc_key(exchange.method, exchange.request)
 
         try:
-            kept = await self.pool.run(write)
+            kept, key = await self.pool.run(write)
             log.info("record: %s %s -> %s, %s", METHOD, exchange.method, exchange.code.name,
                      kept)
+            if key is not None and not kept.startswith("not written"):
+                self.recorder.counts["recorded"] += 1
+                self.recorder.index.add(Indexed(key, METHOD, RECORDED[exchange.method][0],
+                                                kept))
+                self.session.extra["index"] = self.recorder.index.to_json()
+                await self.pool.run(self.session.write)
+                self.recorder.replayer.written()
         except Exception:  # the client still gets the upstream's answer
             log.exception("record: %s %s -> %s could not be written", METHOD, exchange.method,
                           exchange.code.name)
@@ -286,14 +410,13 @@ class GrpcServer:
             self.generated.remove()
 
 
-def started(config: Config, session: Session, pool: WorkPool
-            ) -> tuple[GrpcForwarder, GrpcServer] | None:
+def started(config: Config, recorder: Recorder) -> tuple[GrpcForwarder, GrpcServer] | None:
     """The gRPC side, when a gRPC upstream is set (else the proxy serves HTTP only)."""
     if not config.yandex_grpc_upstream:
         return None
-    forwarder = GrpcForwarder(config, session, pool)
+    forwarder = GrpcForwarder(config, recorder)
     return forwarder, GrpcServer(config, forwarder)
 
 
 __all__: list[str] = ["GrpcExchange", "GrpcForwarder", "GrpcServer", "GrpcUpstream", "as_rest",
-                      "forwarded", "started"]
+                      "forwarded", "grpc_key", "started"]

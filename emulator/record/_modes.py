@@ -33,7 +33,7 @@ from ._writer import PROVENANCE, Session
 log = logging.getLogger("emulator.record")
 
 __all__ = ["RECORD_MODES", "Index", "Replayer", "effective_mode", "has_recording",
-           "not_recorded", "request_key", "resume"]
+           "not_recorded", "not_recorded_message", "request_key", "resume"]
 
 #: Emulator decision: the index keeps at most this many recorded requests (the oldest go
 #: first), as the provenance keeps at most as many exchanges.
@@ -185,11 +185,18 @@ def resume(session: Session, out: Path) -> Index:
     return Index.from_json(provenance.get("index"))
 
 
+def not_recorded_message(method: str, path: str) -> str:
+    """What a request not in the recording is told, on HTTP and gRPC (NOT_FOUND's details,
+    with the method ``gRPC`` and the gRPC method as its path)."""
+    return f"{method} {path} is not in the recording (record mode none)"
+
+
 def not_recorded(vendor: str, path: str, method: str) -> web.Response:
     """Emulator decision: a request not in the recording, in mode ``none`` (VCR.py raises
     CannotOverwriteExistingCassetteException), is each vendor's "not found": a status no
-    client retries (unlike "unavailable", which the Yandex SDKs retry)."""
-    what = f"{method} {path} is not in the recording (record mode none)"
+    client retries (unlike "unavailable", which the Yandex SDKs retry); on gRPC, NOT_FOUND
+    with the same message."""
+    what = not_recorded_message(method, path)
     if vendor == "yandex" and path == "/images-xml":
         # Contract: yandexsearch XML errors; 20 is "unknown error".
         body = _render.render_error(20, message=f"Not found: {what}")
@@ -228,6 +235,11 @@ class Replayer:
                 await self._emulator.reload_fixtures()
             assert self.base is not None
             return self.base
+
+    async def grpc_target(self) -> str:
+        """Where it answers gRPC (started, or reloaded when written since), ``host:port``."""
+        await self.base_url()
+        return f"127.0.0.1:{self._emulator.grpc_port}"
 
     def written(self) -> None:
         """The directory changed: reload before the next answer."""

@@ -12,16 +12,22 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import grpc
 import pytest
+from grpc_reflection.v1alpha.reflection_pb2 import ServerReflectionRequest as ReflectionRequest
+from grpc_reflection.v1alpha.reflection_pb2_grpc import ServerReflectionStub
 
 from emulator._config import Config
+from emulator.yandex._protos import load as load_protos
 from support.recording import ProxyThread
 from support.server import Running, start
 
-from test_record import (RED_SQUARE, TOLSTOY, by_image, by_text, call,
+from test_record import (FOLDER, RED_SQUARE, TOLSTOY, by_image, by_text, call,
                          free_port, record, v1)
 
+PROTOS = load_protos()
 DOOFINDER = "/6/d8fdeab7fce96a19d3fc7b0ca7a1e98b/_search?query=shirt"
 
 
@@ -277,11 +283,119 @@ def test_the_matcher_and_the_bounded_index():
     assert len(Index.from_json("not a list")) == 0
 
 
-@pytest.mark.parametrize(("mode", "listens"), [("none", False), ("all", True)])
-def test_the_grpc_side_records_and_is_not_started_in_mode_none(tmp_path, mode, listens):
+SERVICE = "yandex.cloud.searchapi.v2.ImageSearchService"
+GRPC_AUTH = (("authorization", "Api-Key AQVNgrpcmodes000000000"),)
+
+
+def grpc_record(out: Path, upstream: Running, **config) -> ProxyThread:
+    return record(out, yandex_grpc_upstream=f"grpc://127.0.0.1:{upstream.emulator.grpc_port}",
+                  grpc_port=0, **config)
+
+
+def grpc_call(proxy: ProxyThread, method: str, message: bytes) -> tuple[str, Any, str]:
+    """A raw unary call to the proxy's gRPC side: the status, the answer, the details."""
+    assert proxy.proxy.grpc is not None
+    with grpc.insecure_channel(f"127.0.0.1:{proxy.proxy.grpc.port}") as ch:
+        try:
+            answer = ch.unary_unary(method)(message, metadata=GRPC_AUTH, timeout=30)
+            return "OK", answer, ""
+        except grpc.RpcError as error:
+            return error.code().name, None, error.details() or ""
+
+
+def grpc_by_image(picture: bytes) -> bytes:
+    return PROTOS.ImageSearchByImageRequest(folder_id=FOLDER, data=picture).SerializeToString()
+
+
+def grpc_images(answer: tuple[str, Any, str]) -> list[str]:
+    code, message, details = answer
+    assert code == "OK", details
+    return [image.url for image in PROTOS.ImageSearchByImageResponse.FromString(message).images]
+
+
+def test_grpc_once_records_then_answers_offline_from_the_recording(upstream, tmp_path, caplog):
     out = tmp_path / "rec"
-    thread = record(out, yandex_grpc_upstream=f"grpc://127.0.0.1:{free_port()}", grpc_port=0,
-                    record_mode=mode)
+    by_image_method = f"/{SERVICE}/SearchByImage"
+    thread = grpc_record(out, upstream)  # once over no recording: all
     with thread:
-        assert (thread.proxy.grpc is not None) == listens
-    assert out.exists() == listens  # mode none writes nothing
+        first = grpc_images(grpc_call(thread, by_image_method, grpc_by_image(RED_SQUARE)))
+        text = PROTOS.ImageSearchRequest(folder_id=FOLDER, query=PROTOS.SearchQuery(
+            search_type=PROTOS.SearchQuery.SEARCH_TYPE_RU, query_text="yandex cloud"))
+        code, text_answer, _ = grpc_call(thread, f"/{SERVICE}/Search", text.SerializeToString())
+        assert code == "OK"
+    index = provenance(out)["index"]
+    assert [(e["method"], e["path"]) for e in index] == [
+        ("gRPC", "/v2/image/search_by_image"), ("gRPC", "/v2/image/search")]
+    before = reached(upstream)
+    thread = grpc_record(out, upstream)  # once over a recording: none
+    with thread:
+        assert thread.proxy.grpc is not None
+        assert grpc_images(grpc_call(thread, by_image_method, grpc_by_image(RED_SQUARE))) == first
+        code, again, _ = grpc_call(thread, f"/{SERVICE}/Search", text.SerializeToString())
+        assert code == "OK" and PROTOS.ImageSearchResponse.FromString(again).raw_data == \
+            PROTOS.ImageSearchResponse.FromString(text_answer).raw_data
+        with caplog.at_level(logging.ERROR, logger="emulator.record"):
+            code, _, details = grpc_call(thread, by_image_method, grpc_by_image(TOLSTOY))
+        assert code == "NOT_FOUND"
+        assert details == f"gRPC {by_image_method} is not in the recording (record mode none)"
+        # health and reflection: the recording's emulator answers them
+        code, health, _ = grpc_call(thread, "/grpc.health.v1.Health/Check", b"")
+        assert code == "OK" and health == b"\x08\x01"  # SERVING
+        reflection = ReflectionRequest(list_services="")
+        assert thread.proxy.grpc is not None
+        with grpc.insecure_channel(f"127.0.0.1:{thread.proxy.grpc.port}") as ch:
+            stub = ServerReflectionStub(ch)
+            services = [s.name for answer in stub.ServerReflectionInfo(iter([reflection]),
+                                                                       timeout=30)
+                        for s in answer.list_services_response.service]
+        assert SERVICE in services
+        counts = thread.proxy.recorder.status()["counts"]  # type: ignore[union-attr]
+        assert counts["not_recorded"] == 1 and counts["forwarded"] == 0
+        assert counts["replayed"] == 4
+    assert reached(upstream) == before  # nothing reached the upstream
+    assert any("is not in the recording" in r.getMessage() for r in caplog.records)
+
+
+def test_grpc_new_episodes_forwards_only_what_is_not_recorded(upstream, tmp_path):
+    out = tmp_path / "rec"
+    method = f"/{SERVICE}/SearchByImage"
+    thread = grpc_record(out, upstream, record_mode="all")
+    with thread:
+        first = grpc_images(grpc_call(thread, method, grpc_by_image(RED_SQUARE)))
+    before = reached(upstream)
+    thread = grpc_record(out, upstream, record_mode="new_episodes")
+    with thread:
+        assert grpc_images(grpc_call(thread, method, grpc_by_image(RED_SQUARE))) == first
+        assert reached(upstream) == before
+        tolstoy = grpc_images(grpc_call(thread, method, grpc_by_image(TOLSTOY)))
+        assert reached(upstream) == before + 1  # new: forwarded and recorded
+        assert grpc_images(grpc_call(thread, method, grpc_by_image(TOLSTOY))) == tolstoy
+        assert reached(upstream) == before + 1  # now recorded: replayed
+    assert len(provenance(out)["index"]) == 2
+
+
+def test_a_grpc_call_replays_its_rest_twins_recording(upstream, tmp_path):
+    """The same key on both sides: a SearchByImage recorded over REST (its body in
+    protobuf's canonical JSON mapping) is answered over gRPC in mode none."""
+    out = tmp_path / "rec"
+    with record(out, yandex_upstream=upstream.http, record_mode="all") as proxy:
+        rest = images(call(proxy, "/v2/image/search_by_image",
+                           {"folderId": FOLDER, "data": by_image_data(RED_SQUARE)},
+                           {"Authorization": "Api-Key AQVNgrpcmodes000000000"}))
+    before = reached(upstream)
+    thread = grpc_record(out, upstream, record_mode="none")
+    with thread:
+        method = f"/{SERVICE}/SearchByImage"
+        assert grpc_images(grpc_call(thread, method, grpc_by_image(RED_SQUARE))) == rest
+    assert reached(upstream) == before
+
+
+def test_the_grpc_side_is_started_in_mode_none_and_writes_nothing(upstream, tmp_path):
+    out = tmp_path / "rec"
+    thread = grpc_record(out, upstream, record_mode="none")
+    with thread:
+        assert thread.proxy.grpc is not None
+        code, _, details = grpc_call(thread, f"/{SERVICE}/SearchByImage",
+                                     grpc_by_image(RED_SQUARE))
+        assert code == "NOT_FOUND" and "not in the recording" in details
+    assert not out.exists()  # mode none writes nothing
