@@ -10,7 +10,7 @@ import asyncio
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from ._server import Config, Emulator
 
@@ -31,32 +31,50 @@ class Running:
         return asyncio.run_coroutine_threadsafe(work, self.loop).result(timeout)
 
 
-class EmulatorThread:
-    """Runs one Emulator on its own event loop in a daemon thread."""
+class Service(Protocol):
+    async def start(self) -> None: ...
 
-    def __init__(self, config: Config) -> None:
+    async def stop(self) -> None: ...
+
+
+class ServiceThread:
+    """Runs a service's ``start`` and ``stop`` on its own event loop in a daemon thread;
+    a start that fails stops the loop again."""
+
+    def __init__(self, service: Service) -> None:
         self.loop = asyncio.new_event_loop()
-        self.emulator = Emulator(config)
+        self.service = service
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
-    def __enter__(self) -> Running:
+    def _start(self) -> None:
         self._thread.start()
         try:
-            asyncio.run_coroutine_threadsafe(self.emulator.start(), self.loop).result(30)
+            asyncio.run_coroutine_threadsafe(self.service.start(), self.loop).result(30)
         except BaseException:
             self._close()
             raise
-        host = self.emulator.config.host
-        return Running(f"http://{host}:{self.emulator.http_port}",
-                       f"{host}:{self.emulator.grpc_port}", self.emulator, self.loop)
 
     def __exit__(self, *exc) -> None:
-        asyncio.run_coroutine_threadsafe(self.emulator.stop(), self.loop).result(30)
+        asyncio.run_coroutine_threadsafe(self.service.stop(), self.loop).result(30)
         self._close()
 
     def _close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+
+
+class EmulatorThread(ServiceThread):
+    """Runs one Emulator on its own event loop in a daemon thread."""
+
+    def __init__(self, config: Config) -> None:
+        self.emulator = Emulator(config)
+        super().__init__(self.emulator)
+
+    def __enter__(self) -> Running:
+        self._start()
+        host = self.emulator.config.host
+        return Running(f"http://{host}:{self.emulator.http_port}",
+                       f"{host}:{self.emulator.grpc_port}", self.emulator, self.loop)
 
 
 def run_in_thread(config: Config) -> EmulatorThread:

@@ -41,7 +41,7 @@ PROTOS = load_protos()
 
 class GrpcProxyThread(ProxyThread):
     def __enter__(self) -> RecordingProxy:  # type: ignore[override]
-        super().__enter__()
+        self._start()
         return self.proxy
 
 

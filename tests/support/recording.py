@@ -3,32 +3,24 @@ blocking clients."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from pathlib import Path
 
 from emulator._config import Config
 from emulator.record import RecordingProxy
+from emulator.testing import ServiceThread
 
 
-class ProxyThread:
+class ProxyThread(ServiceThread):
     """``with ProxyThread(config) as url``: the proxy started, its HTTP base URL; stopped
     on leaving."""
 
     def __init__(self, config: Config) -> None:
-        self.loop = asyncio.new_event_loop()
         self.proxy = RecordingProxy(config)
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        super().__init__(self.proxy)
 
     def __enter__(self) -> str:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.proxy.start(), self.loop).result(30)
+        self._start()
         return f"http://127.0.0.1:{self.proxy.port}"
-
-    def __exit__(self, *exc) -> None:
-        asyncio.run_coroutine_threadsafe(self.proxy.stop(), self.loop).result(30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 def record(out: Path, **config) -> ProxyThread:
