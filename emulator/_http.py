@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from multidict import CIMultiDict
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError
 from aiohttp.web_request import BaseRequest
@@ -112,6 +112,8 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
         while chunk := await request.content.read(_CHUNK):
             size += len(chunk)
             if size > limit:
+                if request.headers.get(hdrs.CONTENT_ENCODING):
+                    _stop_reading(request)
                 raise BodyTooLarge()
             parts.append(chunk)
     except RequestPayloadError as exc:
@@ -122,6 +124,21 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     except (ConnectionError, asyncio.IncompleteReadError):
         raise ClientGone() from None
     return b"".join(parts)
+
+
+def _stop_reading(request: web.Request) -> None:
+    """Nothing more of this body is read: the connection closes once it is answered.
+
+    aiohttp would otherwise read the rest of it after the answer, to let the client read
+    that answer (its lingering close), and for an encoded body that means decoding it: a
+    gzip bomb's gigabytes, in one stretch on the event loop (its reads return at once while
+    the decoder has more, so the loop never runs anything else; seconds for 256 MiB, much
+    longer on a busy machine). A client that has sent its whole body still reads the answer
+    when the rest is left unread; one still sending may see the connection reset, as it
+    would when aiohttp's lingering ran out of time."""
+    request.protocol.pause_reading()  # the transport and the parser: nothing is decoded
+    request.content.feed_eof()  # aiohttp's lingering close sees the body ended
+    request.protocol.close()  # the connection is not kept alive
 
 
 async def request_key(request: web.Request, limit: int, owner: object) -> RequestKey | None:
