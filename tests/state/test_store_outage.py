@@ -26,9 +26,9 @@ from support.yandexcalls import grpc_by_image, rest_search
 RED = (FIXTURES / "images" / "red-square.png").read_bytes()
 #: Emulator decision (emulator/state/_redis.py): retried every 0.25 s, so "within seconds"
 RECOVERY_S = 5.0
-#: A Redis that stops answering is noticed by the next command's timeout (1 s), at the
+#: A Redis that stops answering is noticed by the next command's timeout (5 s), at the
 #: latest the next heartbeat's (1 s later)
-NOTICE_S = 3.0
+NOTICE_S = 8.0
 
 
 @pytest.fixture
