@@ -181,11 +181,14 @@ def limited(tmp_path_factory):
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_eleventh_request_in_a_second_is_resource_exhausted(limited, transport):
-    folder = f"quota-{transport}"
-    started = time.monotonic()
-    codes = [limited.call(transport, "Api-Key any", url=RED_SQUARE_URL, folder_id=folder)[0]
-             for _ in range(11)]
-    elapsed = time.monotonic() - started
+    for attempt in range(3):  # the 11 must fit in the vendor's second: a busy machine retries
+        folder = f"quota-{transport}-{attempt}"  # a folder of its own: a fresh quota
+        started = time.monotonic()
+        codes = [limited.call(transport, "Api-Key any", url=RED_SQUARE_URL, folder_id=folder)[0]
+                 for _ in range(11)]
+        elapsed = time.monotonic() - started
+        if elapsed < 1.0:
+            break
     assert elapsed < 1.0, f"11 requests took {elapsed:.2f}s: the test needs them within 1 s"
     assert codes[:10] == [0] * 10
     assert codes[10] == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]  # REST: 429, checked in _rest

@@ -709,8 +709,10 @@ def test_slow_rule_answers_after_its_delay(client):
 
 
 def test_fast_requests_are_not_delayed(client):
+    """Answered before the slow rule's 1.5 s delay could have passed: not waited (a fixed
+    1 s bound measured a busy machine, not the emulator)."""
     reply = client.search("rest", data=RED_SQUARE)
-    assert reply.ok and reply.elapsed < 1.0
+    assert reply.ok and reply.elapsed < 1.5, reply.elapsed
 
 
 # -- a schema-valid catalog document must be servable ------------------------------------------
