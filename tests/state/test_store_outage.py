@@ -168,7 +168,8 @@ def test_grpc_health_is_not_serving_while_redis_is_down_and_serving_once_it_is_b
 
 
 def test_entries_answered_as_redis_stops_answering_reach_the_journal_once_it_is_back(store):
-    with emulator_processes(1, "--state", store.url) as (a,):
+    # a journal that keeps every call answered in the command timeout's 5 s (some 1,700)
+    with emulator_processes(1, "--state", store.url, "--journal-size", "10000") as (a,):
         assert v1(a, "late")[0] == 200
         store.pause()
         try:
