@@ -36,7 +36,7 @@ from redis.exceptions import RedisError
 
 from ..core import (FAULTS, STUBS, BookFull, JournalEntry, RecordTaken, Snapshot, StateStore,
                     StoreUnavailable)
-from ..core._store import ChangeListener, Quota, number
+from ..core._store import MAX_QUOTA_KEYS, ChangeListener, Quota, number
 from . import _scripts
 
 log = logging.getLogger("emulator.state")
@@ -73,6 +73,11 @@ JOURNAL_LINGER = 0.005
 #: Emulator decision: at most this many journal entries wait to be sent; beyond, calls are
 #: answered "unavailable" (Redis is not keeping up).
 MAX_PENDING = 10_000
+#: Emulator decision: a window found full is refused here, with no round trip, until
+#: this long (seconds) before Redis said it ends: a full window stays full (calls it
+#: refuses count nothing) until it ends, or a book changes (a fault and its quota gone),
+#: or the store reconnects; each of those forgets every window refused here.
+REFUSE_MARGIN = 0.002
 #: The pub/sub word for a journal barrier (see RedisStore._journal_barrier).
 JOURNAL = "journal"
 
@@ -124,6 +129,9 @@ class RedisStore(StateStore):
         self._connected = asyncio.Event()
         self._closing = False
         self._journal_cache: dict[bytes, JournalEntry] = {}
+        #: quota windows known to be full: (scope, key) -> until when (monotonic; inf:
+        #: a window that never ends), at most MAX_QUOTA_KEYS (the oldest dropped)
+        self._full: dict[tuple[str, str], float] = {}
         #: (tenant, entry JSON, the entry, who to tell its number), for the journal, in
         #: order; an entry Redis could not take waits here (told already) until it is back
         self._pending: list[tuple[str, str, JournalEntry,
@@ -230,6 +238,7 @@ class RedisStore(StateStore):
             await self._client.script_load(script.script)
         keys = [PREFIX + "v", *(PREFIX + "v:" + b for b in BOOKS)]
         await self._scripts["CATCH_UP"](keys=keys, args=[self._known.get(b, 0) for b in BOOKS])
+        self._full.clear()  # a restarted Redis has no windows
         for book in BOOKS:
             for listener in self._listeners.get(book, ()):
                 await listener(True)
@@ -249,6 +258,7 @@ class RedisStore(StateStore):
             await self._client.hset(PREFIX + "jsynced", self.replica_id, int(version))
             return
         if book in self._listeners and int(version or 0) > self._known.get(book, 0):
+            self._full.clear()  # a fault (and its quota) may have gone, or come back
             for listener in self._listeners[book]:
                 await listener(False)
             await self._report_applied(book)
@@ -370,12 +380,33 @@ class RedisStore(StateStore):
 
     # -- quotas ----------------------------------------------------------------------
     async def allow(self, scope: str, key: str, quotas: tuple[Quota, ...]) -> bool:
+        """One script call (every window at once); none while a window it found full
+        earlier is still full (see REFUSE_MARGIN)."""
+        until = self._full.get((scope, key))
+        if until is not None:
+            if time.monotonic() < until:
+                return False
+            del self._full[(scope, key)]
         keys = [f"{PREFIX}q:{scope}:{key}:{i}" for i in range(len(quotas))]
         args = [q.requests for q in quotas] + \
             [0 if q.seconds == float("inf") else max(1, round(q.seconds * 1000)) for q in quotas]
-        return int(await self._call(self._scripts["ALLOW"](keys=keys, args=args))) == 1
+        asked = time.monotonic()  # the window's time left is counted from before the call
+        allowed, full_ms = await self._call(self._scripts["ALLOW"](keys=keys, args=args))
+        if full_ms:
+            self._refuse((scope, key), float("inf") if int(full_ms) < 0 else
+                         asked + int(full_ms) / 1000 - REFUSE_MARGIN)
+        return int(allowed) == 1
+
+    def _refuse(self, window: tuple[str, str], until: float) -> None:
+        if len(self._full) >= MAX_QUOTA_KEYS:
+            now = time.monotonic()
+            self._full = {k: v for k, v in self._full.items() if v > now}
+            if len(self._full) >= MAX_QUOTA_KEYS:
+                del self._full[next(iter(self._full))]
+        self._full[window] = until
 
     async def forget_quota(self, scope: str) -> None:
+        self._full.clear()
         pattern = _glob_escape(f"{PREFIX}q:{scope}:") + "*"
         keys = [key async for key in self._client.scan_iter(match=pattern, count=500)]
         if keys:
