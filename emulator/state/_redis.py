@@ -67,9 +67,12 @@ APPLY_WAIT = 2.0
 APPLY_POLL = 0.002
 #: Journal entries sent to Redis in one script call, at most.
 JOURNAL_BATCH = 256
-#: Emulator decision: a journal entry waits up to 5 ms for others to go with it (a
-#: journal query sends at once what is waiting).
+#: Emulator decision: a journal entry waits up to 5 ms for others to go with it, and a
+#: process sends at most one batch per JOURNAL_INTERVAL (seconds) unless it has a full
+#: one: under load, entries wait up to that long (a journal query sends at once what is
+#: waiting), and a batch's fixed cost (a script call) is paid that much less often.
 JOURNAL_LINGER = 0.005
+JOURNAL_INTERVAL = 0.02
 #: Emulator decision: at most this many journal entries wait to be sent; beyond, calls are
 #: answered "unavailable" (Redis is not keeping up).
 MAX_PENDING = 10_000
@@ -138,6 +141,10 @@ class RedisStore(StateStore):
                                   Callable[[JournalEntry], None] | None]] = []
         self._size = 0
         self._flushing: asyncio.Future | None = None
+        self._sent_at = 0.0  # when the last journal batch went (monotonic)
+        #: set while a journal query waits for what is queued: batches go at once
+        self._hurry = asyncio.Event()
+        self._draining = 0
         #: the journal batches sent, and the one Redis did not confirm (its number and
         #: size: sent again as it was, which Redis adds once, see _scripts.JOURNAL_ADD)
         self._batches = 0
@@ -432,12 +439,22 @@ class RedisStore(StateStore):
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.ensure_future(self._flush(JOURNAL_LINGER))
 
+    async def _pause(self, seconds: float) -> None:
+        """Waits ``seconds`` for more entries to go in the batch (less if a query waits)."""
+        if seconds > 0 and not self._hurry.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), seconds)
+
     async def _flush(self, linger: float = 0.0) -> None:
-        if linger:  # what arrives meanwhile goes in the same round trip
-            await asyncio.sleep(linger)
         keys = [PREFIX + "journal", PREFIX + "journal:seq", PREFIX + "jbatch"]
         sha = self._scripts["JOURNAL_ADD"].sha  # loaded when the store (re)connected
         while self._pending:
+            # what arrives meanwhile goes in the same round trip
+            if len(self._pending) < JOURNAL_BATCH and self._unsent is None:
+                await self._pause(max(linger, self._sent_at + JOURNAL_INTERVAL -
+                                      time.monotonic()))
+            linger = 0.0
+            self._sent_at = time.monotonic()
             if self._unsent is None:  # a new batch; else the one that failed, again
                 self._batches += 1
                 self._unsent = (self._batches, min(len(self._pending), JOURNAL_BATCH))
@@ -468,12 +485,19 @@ class RedisStore(StateStore):
 
     async def _drain(self) -> None:
         """Returns once what this process has queued for the journal is in Redis."""
-        while self._pending or (self._flushing is not None and not self._flushing.done()):
-            if self._flushing is None or self._flushing.done():
-                self._flushing = asyncio.ensure_future(self._flush())
-            await asyncio.shield(self._flushing)
-            if self._pending and self._problem is not None:
-                raise StoreUnavailable(self._problem)  # they wait for the store
+        self._draining += 1
+        self._hurry.set()
+        try:
+            while self._pending or (self._flushing is not None and not self._flushing.done()):
+                if self._flushing is None or self._flushing.done():
+                    self._flushing = asyncio.ensure_future(self._flush())
+                await asyncio.shield(self._flushing)
+                if self._pending and self._problem is not None:
+                    raise StoreUnavailable(self._problem)  # they wait for the store
+        finally:
+            self._draining -= 1
+            if not self._draining:
+                self._hurry.clear()
 
     async def _journal_barrier(self) -> None:
         """Every live replica sends what it has queued for the journal (asked through
