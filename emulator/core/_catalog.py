@@ -24,7 +24,7 @@ from ._lru import BoundedLRU
 from ._match import Match, Tier
 
 if TYPE_CHECKING:
-    from ._rank import PictureTable, Ranking
+    from ._rank import CatalogPictures, Ranking
 
 #: Field values as JSON holds them.
 Scalar = str | int | float | bool
@@ -404,9 +404,9 @@ class Catalog:
         self.pictures  # noqa: B018 - built once and kept by the catalog
 
     @property
-    def pictures(self) -> PictureTable:
-        """Every item's picture as arrays, built on first use (drawing the placeholders, or
-        reading them from the disk cache) and kept."""
+    def pictures(self) -> CatalogPictures:
+        """Every distinct picture as arrays, and each item's row among them, built on first
+        use (drawing the placeholders, or reading them from the disk cache) and kept."""
         table = self.__dict__.get("_pictures")
         if table is None:
             from ._rank import table_of  # numpy: imported when a catalog is first ranked

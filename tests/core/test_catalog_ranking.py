@@ -134,7 +134,7 @@ def test_a_repeated_query_is_not_ranked_again_and_skip_leaves_one_item_out(catal
     fp = fingerprint(encode(scene(11), "PNG"))
     first = catalog.by_image(fp)
     calls = []
-    monkeypatch.setattr(PictureTable, "ranking", lambda self, q: calls.append(q))  # never asked
+    monkeypatch.setattr(PictureTable, "distances", lambda self, q: calls.append(q))  # never asked
     assert catalog.by_image(fp) == first and calls == []
     skipped = catalog.by_image(fp, skip=first[0][0])
     assert skipped == first[1:]
@@ -149,14 +149,17 @@ def test_placeholders_are_drawn_once_each_and_kept_on_disk(tmp_path, monkeypatch
                         lambda self: drawn.append(self) or real_call(self))
     table = table_of(pictures)
     assert len(table) == 30 and len(drawn) == 3  # three distinct pictures, drawn once each
+    assert table.distinct == 3 and table.rows is not None
+    assert table.rows.tolist() == [n % 3 for n in range(30)]  # each item's picture's row
     again = table_of(pictures)  # a later launch: read from the disk cache, none drawn
     assert len(drawn) == 3
-    for a, b in zip(table.arrays, again.arrays, strict=True):
+    for a, b in zip(table.table.arrays, again.table.arrays, strict=True):
         assert a.tolist() == b.tolist()
     expected = [p() for p in pictures[:3]]
-    assert table.dhash.tolist()[:3] == [fp.dhash for fp in expected]
+    assert table.table.dhash.tolist() == [fp.dhash for fp in expected]
     # a damaged cache entry is drawn again, not an error
     for entry in (tmp_path / "pictures").iterdir():
         entry.write_bytes(b"not a table")
     drawn.clear()
-    assert table_of(pictures).dhash.tolist() == table.dhash.tolist() and len(drawn) == 3
+    assert table_of(pictures).table.dhash.tolist() == table.table.dhash.tolist()
+    assert len(drawn) == 3
