@@ -85,8 +85,12 @@ class Item:
     def create(cls, index: str, fields: dict[str, Any],
                picture: Fingerprint | Callable[[], Fingerprint],
                image_path: str | Callable[[], str] | None) -> Item:
-        """The item owns ``fields`` from now on (it is not copied)."""
-        return cls(index, fields["id"], MappingProxyType(fields), picture, image_path)
+        """The item owns ``fields`` from now on (it is not copied). Made as the dataclass
+        would make it, without its frozen ``__init__`` (a catalog makes 100,000 at start-up)."""
+        item = object.__new__(cls)
+        item.__dict__.update(index=index, id=fields["id"], fields=MappingProxyType(fields),
+                             picture=picture, path=image_path)
+        return item
 
     @cached_property
     def image_path(self) -> str | None:
