@@ -2,6 +2,7 @@
 Doofinder image search latency for a new image and for a repeated one.
 
     python bench/catalog.py [--count 100000] [--images 40] [--repeats 100]
+                            [--launches 1] [--cache DIR] [--root CHECKOUT]
 
 The fixtures are the built-in ones with one more index in the docs engine, generated with
 ``count`` items. The first launch runs on an empty start-up cache (Faker makes every
@@ -10,6 +11,10 @@ on the cache the first one filled. Each launch is timed to its first answered re
 v1 XML probe, as bench/run.py times start-up) and to its first image answer; the second
 then sends ``images`` photos no rule names, one at a time (each one new: the whole catalog
 is ranked), and one of them ``repeats`` times. Prints a markdown table.
+
+``--launches`` repeats the warm launch (medians over them); ``--cache`` keeps the start-up
+cache in a directory of your own (one already filled skips the cold launch); ``--root``
+launches another checkout, so two versions can be measured in turns on one machine.
 """
 
 from __future__ import annotations
