@@ -98,7 +98,7 @@ def load_data(kind: str, key: str) -> Any:
 
 
 def store_data(kind: str, key: str, value: Any) -> None:
-    """Keep plain data (dicts, lists, texts, numbers, None) in marshal's form, which reads
+    """Keep plain data (dicts, lists, tuples, texts, bytes, numbers, None) in marshal's form, which reads
     back two to three times faster than JSON. Equal texts are written once (marshal
     refers back to an object it has written), so they are one object again when read:
     100,000 products' field names and repeated values take their memory once."""
@@ -115,4 +115,6 @@ def _shared(value: Any, texts: dict[str, str]) -> Any:
         return {_shared(k, texts): _shared(v, texts) for k, v in value.items()}
     if isinstance(value, list):
         return [_shared(v, texts) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_shared(v, texts) for v in value)
     return value

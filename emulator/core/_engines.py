@@ -9,6 +9,7 @@ fingerprinted here, once, so image queries only compare fingerprints.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import dataclasses
 import gc
@@ -249,7 +250,8 @@ class _EngineReader:
     def generated(self, index: str, spec: dict[str, Any], place: str,
                   seen: set[str]) -> list[Item]:
         try:
-            products = _products_of(index, spec, lambda made: self.checked(made, place))
+            products, (pictures, rows) = _products_of(
+                index, spec, lambda made: self.checked(made, place))
         except RecipeError as exc:
             field = "locale" if exc.name == "locale" else f"fields.{exc.name}"
             raise self.fault(FILE, f"{place}.{field}", str(exc)) from None
@@ -259,20 +261,29 @@ class _EngineReader:
             raise self.fault(FILE, f"{place} (item {n})", f"duplicate item id {item_id!r} "
                                                           f"in the index")
         seen.update(ids)
-        # checked, and best_price derived, before they were kept (see self.checked); each
-        # shown with its placeholder, served at the placeholder's path unless it links one
-        create, drawn = Item.create, self.drawn
-        items = []
-        for fields in products:
-            picture = _drawn(fields, drawn)
-            items.append(create(index, fields, picture,
-                                None if IMAGE_LINK in fields else picture.path))
-        return items
+        # checked, best_price derived and each one's placeholder worked out before they
+        # were kept (see self.checked); served at the placeholder's path unless it links one
+        drawn = self.drawn
+        shown = []
+        for width, height, rgb, label in pictures:
+            key = (width, height, tuple(rgb), label)
+            picture = drawn.get(key)
+            if picture is None:
+                picture = drawn[key] = PlaceholderPicture(*key)
+            shown.append(picture)
+        create = Item.create
+        return [create(index, fields, shown[row],
+                       None if IMAGE_LINK in fields else shown[row].path)
+                for fields, row in zip(products, array.array("I", rows), strict=True)]
 
-    def checked(self, products: list[dict[str, Any]], place: str) -> None:
+    def checked(self, products: list[dict[str, Any]], place: str) -> tuple[list, bytes]:
         """Generated products as items: ids and titles checked (ids unique among them),
-        derived fields added. Raises the fixture fault."""
+        derived fields added; and the placeholders they are shown with, as (the distinct
+        pictures' (width, height, colour, label), each product's picture's row as
+        unsigned 32-bit numbers). Raises the fixture fault."""
         ids: set[str] = set()
+        rows = array.array("I")
+        distinct: dict[tuple, int] = {}
         for n, fields in enumerate(products, 1):
             if not isinstance(fields.get("id"), str) or not fields["id"]:
                 raise self.fault(FILE, f"{place}.fields.id",
@@ -282,6 +293,9 @@ class _EngineReader:
                                  f"item {n} has no title: every item needs a text title")
             self.unique(fields["id"], f"{place} (item {n})", ids)
             _derive(fields)
+            (width, height), rgb, label = picture_of(fields)
+            rows.append(distinct.setdefault((width, height, rgb, label), len(distinct)))
+        return list(distinct), rows.tobytes()
 
     def unique(self, item_id: str, place: str, seen: set[str]) -> None:
         if item_id in seen:
@@ -304,23 +318,24 @@ def _derive(fields: dict[str, Any]) -> None:
 
 
 def _products_of(index: str, spec: dict[str, Any],
-                 check: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
+                 check: Callable[[list[dict[str, Any]]], Any]) -> tuple[list[dict[str, Any]], Any]:
     """A generated catalog's products, made, then passed to ``check`` (which may add
-    derived fields, or raise). They are a pure function of the recipe, the pinned Faker
-    and the code that makes and checks them, so they are kept on disk under the digest of
-    all of it, checked: a later launch reads 100,000 products in a fraction of a second
-    instead of importing Faker and making them again. Raises RecipeError."""
+    derived fields, or raise), and what ``check`` returned. They are a pure function of the
+    recipe, the pinned Faker and the code that makes and checks them, so both are kept on
+    disk under the digest of all of it: a later launch reads 100,000 checked products in a
+    fraction of a second instead of importing Faker and making them again. Raises
+    RecipeError."""
     key = _diskcache.data_key(json.dumps([index, spec], sort_keys=True).encode(),
                               _faker_version().encode(), *_generator_sources())
     kept = _diskcache.load_data("products", key)
-    if isinstance(kept, list):
-        return kept
+    if isinstance(kept, tuple) and len(kept) == 2 and isinstance(kept[0], list):
+        return kept[0], kept[1]
     generator = ProductGenerator(spec.get("seed", index), spec.get("fields", {}),
                                  spec.get("locale", "en_US"))
     products = [generator.product(n) for n in range(1, spec["count"] + 1)]
-    check(products)
-    _diskcache.store_data("products", key, products)
-    return products
+    derived = check(products)
+    _diskcache.store_data("products", key, (products, derived))
+    return products, derived
 
 
 @lru_cache(maxsize=1)
