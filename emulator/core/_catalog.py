@@ -453,6 +453,24 @@ class Catalog:
             self._rankings.put(fp, found)
         return found
 
+    def match(self, top: Item | None, fp: Fingerprint) -> Match:
+        """:func:`catalog_match`, with the top item's picture read off the picture table when
+        it has not been measured as a whole (a placeholder is not drawn to name a match:
+        that cost a new query image about as much as the rest of its answer)."""
+        if top is None or isinstance(top.picture, Fingerprint) or "_image" in top.__dict__:
+            return catalog_match(top, fp)
+        row = self._row_of.get(top)
+        table = self.__dict__.get("_pictures")
+        if row is None or table is None:
+            return catalog_match(top, fp)
+        at = row if table.rows is None else int(table.rows[row])
+        digest = bytes(table.table.digests[at])  # NumPy drops a digest's trailing zero bytes
+        if not digest:
+            return catalog_match(top, fp)
+        shown = Fingerprint(digest.ljust(32, b"\0").hex(), "", 0, 0, int(table.table.dhash[at]),
+                            (), tuple(table.table.crops[:, at].tolist()))
+        return catalog_match(top, fp, shown)
+
     def cache_stats(self) -> dict[str, int]:
         """What the catalog keeps: its picture table (once built) and its rankings."""
         table = self.__dict__.get("_pictures")
@@ -486,11 +504,13 @@ class Catalog:
         return list(picked)
 
 
-def catalog_match(top: Item | None, fp: Fingerprint) -> Match:
+def catalog_match(top: Item | None, fp: Fingerprint, shown: Fingerprint | None = None) -> Match:
     """How an image query found the item it ranks first: ``exact`` when the item shows the
-    very picture (the same digest), else ``nearest``, with the distance in bits."""
+    very picture (the same digest), else ``nearest``, with the distance in bits. ``shown``
+    stands for the item's picture when given (its digest, hash and crops are all this reads)."""
     if top is None:
         return Match(Tier.NEAREST)
-    if top.image.sha256 == fp.sha256:
+    picture = shown if shown is not None else top.image
+    if picture.sha256 == fp.sha256:
         return Match(Tier.EXACT, top.id, 0)
-    return Match(Tier.NEAREST, top.id, fp.distance(top.image))
+    return Match(Tier.NEAREST, top.id, fp.distance(picture))
