@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -36,6 +36,11 @@ IMAGE_HIT_MARK = b"Leo_Tolstoy_1908_Portrait_%283x4_cropped%29.jpg/250px-"
 XML_HIT_MARK = b"1200px-Yandex_Cloud_wordmark.svg.png"
 
 
+#: Where a request that ``varies`` takes a new number on every send: the first occurrence
+#: of this in its path or body becomes the send's number, 16 digits.
+VARY = "0" * 16
+
+
 @dataclass(frozen=True)
 class Request:
     """One request as every load generator sends it; ``body`` of a gRPC request is the
@@ -46,9 +51,19 @@ class Request:
     path: str  # path and query; the full method name for gRPC
     headers: tuple[tuple[str, str], ...]
     body: bytes = b""
+    varies: bool = False  # VARY in the path or body is a new number on every send
 
     def grpc_frame(self) -> bytes:
         return b"\x00" + len(self.body).to_bytes(4, "big") + self.body
+
+    def numbered(self, n: int) -> tuple[str, bytes]:
+        """The path and body of send number ``n`` (as they are, unless the request varies)."""
+        if not self.varies:
+            return self.path, self.body
+        number = f"{n:016d}"
+        if VARY in self.path:
+            return self.path.replace(VARY, number, 1), self.body
+        return self.path, self.body.replace(VARY.encode(), number.encode(), 1)
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,37 @@ def load_cases(images: list[BenchImage]) -> list[Case]:
         cases.append(Case(f"doofinder-{suffix}", "Doofinder v6 _image_search", image,
                           doofinder_image_search(image), None))
     return cases
+
+
+def varying_photo(image: BenchImage) -> BenchImage:
+    """The photo with a JPEG comment right after its start marker whose 12 bytes are, in
+    base64, :data:`VARY` (byte 6, so base64 character 8): a sender that writes a new number
+    there sends a new file (a new SHA-256, decoded and fingerprinted again) of the same
+    pixels, as when one photo is uploaded again and again."""
+    comment = base64.b64decode(VARY)
+    data = b"\xff\xd8\xff\xfe" + (2 + len(comment)).to_bytes(2, "big") + comment + image.data[2:]
+    assert base64.b64encode(data)[8:24] == VARY.encode()
+    return BenchImage(image.name.replace(".jpg", "-varying.jpg"), data)
+
+
+def miss_cases(image: BenchImage) -> list[Case]:
+    """A new request every time, as a load test of many users sends: nothing is repeated,
+    so no answer is kept to be replayed."""
+    photo = varying_photo(image)
+    return [
+        Case("miss-rest-photo", "Yandex v2 REST SearchByImage, a new file of one photo", photo,
+             replace(rest_search_by_image(photo), varies=True), None),
+        Case("miss-rest-url", "Yandex v2 REST SearchByImage, a new URL (generated results)",
+             None, Request("http", "POST", "/v2/image/search_by_image",
+                           (YANDEX_AUTH, ("content-type", "application/json")),
+                           json.dumps({"folderId": FOLDER,
+                                       "url": f"https://bench.example/{VARY}.jpg"}).encode(),
+                           varies=True), None),
+        Case("miss-xml", "Yandex v1 XML /images-xml, a new text (generated results)", None,
+             replace(xml_search(f"bench miss {VARY}"), varies=True), None),
+        Case("miss-doofinder-photo", "Doofinder v6 _image_search, a new file of one photo",
+             photo, replace(doofinder_image_search(photo), varies=True), None),
+    ]
 
 
 def write_fixtures(target: Path, hits: list[BenchImage]) -> Path:

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._cases import Request
+from ._cases import VARY, Request
 
 INSTALL_HINT = "apt-get install -y wrk nghttp2-client"
 #: A generator still running this long after its planned end is stuck: it is stopped.
@@ -65,7 +65,7 @@ class Tools:
         """The generator a request and load get: "wrk", "h2load" or "python"."""
         if request.transport == "http" and load.seconds is not None and self.wrk:
             return "wrk"
-        return "h2load" if self.h2load else "python"
+        return "h2load" if self.h2load and not request.varies else "python"
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -102,12 +102,42 @@ end
 """
 
 
+#: Each run of a request that varies numbers its sends from a new block, so no send of
+#: one run repeats one of an earlier run against the same server.
+_RUN_BLOCKS = itertools.count(1)
+_RUN_BLOCK = 10**9
+
+#: A varying request: the first VARY of its path or body becomes the send's number.
+_WRK_VARY = """
+local n = {start}
+local marker = {marker}
+local function split(text)
+  local at = string.find(text, marker, 1, true)
+  if at == nil then return nil end
+  return string.sub(text, 1, at - 1), string.sub(text, at + #marker)
+end
+local path_head, path_tail = split(wrk.path)
+local body_head, body_tail = split(wrk.body or "")
+request = function()
+  n = n + 1
+  local v = string.format("%016d", n)
+  if path_head ~= nil then
+    return wrk.format(nil, path_head .. v .. path_tail, nil, nil)
+  end
+  return wrk.format(nil, nil, nil, body_head .. v .. body_tail)
+end
+"""
+
+
 def wrk_script(request: Request, body_file: Path) -> str:
     lines = [f"wrk.method = {_lua_string(request.method)}"]
     if request.body:
         lines += [f"local f = assert(io.open({_lua_string(str(body_file))}, 'rb'))",
                   "wrk.body = f:read('*a')", "f:close()"]
     lines += [f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in request.headers]
+    if request.varies:
+        lines.append(_WRK_VARY.format(start=next(_RUN_BLOCKS) * _RUN_BLOCK,
+                                      marker=_lua_string(VARY)))
     return "\n".join(lines) + "\n" + _WRK_DONE
 
 
@@ -208,13 +238,15 @@ async def _workers(load: Load, call) -> Result:
 async def _http_python(port: int, request: Request, load: Load) -> Result:
     import aiohttp
 
-    url = f"http://127.0.0.1:{port}{request.path}"
+    sends = itertools.count(next(_RUN_BLOCKS) * _RUN_BLOCK + 1)
     connector = aiohttp.TCPConnector(limit=load.connections)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout,
                                      skip_auto_headers=("Content-Type",)) as session:
         async def call() -> bool:
-            async with session.request(request.method, url, data=request.body or None,
+            path, body = request.numbered(next(sends))
+            async with session.request(request.method, f"http://127.0.0.1:{port}{path}",
+                                       data=body or None,
                                        headers=dict(request.headers)) as response:
                 await response.read()
                 return response.status < 300

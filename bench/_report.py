@@ -52,6 +52,16 @@ class Row:
 
 
 @dataclass
+class MissRow:
+    """A case that sends a new request every time: the emulator's figures alone."""
+
+    key: str
+    label: str
+    connections: int
+    ours: Result
+
+
+@dataclass
 class Soak:
     requests: int
     image: str
@@ -83,6 +93,7 @@ class Report:
     #: the loads again with --state on a Redis: Row.ours is Redis, Row.bare is memory
     state_url: str | None = None
     state_rows: list[Row] = field(default_factory=list)
+    miss_rows: list[MissRow] = field(default_factory=list)
 
 
 def _mib(kib: int) -> str:
@@ -181,6 +192,21 @@ def _load_lines(report: Report) -> list[str]:
     return lines
 
 
+def _miss_lines(report: Report) -> list[str]:
+    lines = ["## The miss path: a new request every time", "",
+             "Every send differs, so no answer is replayed: a new file of one 100 KB photo "
+             "(a JPEG comment numbered per send: a new SHA-256, decoded and fingerprinted "
+             "again; the same pixels, so the same results), a new URL or a new text (a new "
+             "generated page each). The emulator alone: a peer replaying one answer has no "
+             "miss to compare.", "",
+             "| operation | conn. | req/s | p50 | p99 | errors | tool |",
+             "|---|---:|---:|---:|---:|---:|---|"]
+    lines += [f"| {r.label} | {r.connections} | {r.ours.rps:.0f} | {r.ours.p50_ms:.2f} | "
+              f"{r.ours.p99_ms:.2f} | {r.ours.errors} | {r.ours.tool} |"
+              for r in report.miss_rows]
+    return [*lines, ""]
+
+
 def _soak_lines(s: Soak) -> list[str]:
     samples = ", ".join(_mib(k) for k in s.rss_samples_kib)
     phases = ", ".join(f"{name} {rps:.0f} req/s" for name, rps in s.phases)
@@ -242,6 +268,8 @@ def render(report: Report) -> str:
         lines += _startup_lines(report.startup)
     if report.rows or report.unavailable:
         lines += _load_lines(report)
+    if report.miss_rows:
+        lines += _miss_lines(report)
     if report.state_rows:
         lines += _state_lines(report)
     if report.soak:

@@ -93,7 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--soak", type=int,
                         help=f"soak requests (default {DEFAULT_SOAK}; quick {QUICK_SOAK}; 0: none)")
     parser.add_argument("--only", nargs="+", metavar="CASE",
-                        help="load cases to run (e.g. rest-100k grpc-3m xml doofinder-100k)")
+                        help="load cases to run (e.g. rest-100k grpc-3m xml doofinder-100k "
+                             "miss-rest-photo miss-rest-url miss-xml miss-doofinder-photo)")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy profiles of the emulator under the 100 KB loads")
     parser.add_argument("--python-client", action="store_true",
@@ -259,8 +260,9 @@ def _port(server: _procs.Server, request: _cases.Request) -> int:
     return server.grpc_port if request.transport == "grpc" else server.http_port
 
 
-def _answer_bytes(case: _cases.Case, sizes: dict[str, int]) -> int:
-    return 5 + sizes[case.key]  # gRPC: the length-prefixed message
+def _answer_bytes(case: _cases.Case, sizes: dict[str, int]) -> int | None:
+    """gRPC: the length-prefixed message (None for a case that varies: no one size)."""
+    return 5 + sizes[case.key] if case.key in sizes else None
 
 
 def _measure(plan: Plan, tools: _load.Tools, ours: _procs.Server, bare: _procs.Server,
@@ -315,6 +317,27 @@ def _measure_state(plan: Plan, tools: _load.Tools, shared: _procs.Server,
         print(f"  {case.key:>16} {connections:>3} conn: redis {rows[-1].ours.rps:8.0f} req/s, "
               f"memory {rows[-1].bare.rps:8.0f} req/s, ratio {rows[-1].ratio:.2f}",
               file=sys.stderr)
+    return rows
+
+
+def _measure_misses(plan: Plan, tools: _load.Tools, ours: _procs.Server,
+                    cases: list[_cases.Case], workdir: Path) -> list[_report.MissRow]:
+    """Each miss case (a new request on every send) at each connection count, after a
+    warm-up of its own; the emulator alone: a peer replaying one answer has no miss."""
+    rows = []
+    for case in cases:
+        answer = _procs.exchange(ours, case.request)
+        if answer.status != 200:
+            raise RuntimeError(f"the emulator answers {case.key} with HTTP {answer.status}")
+        if plan.warmup_s:
+            _load.drive(tools, _port(ours, case.request), case.request,
+                        _load.Load(16, seconds=plan.warmup_s), workdir)
+        for connections in plan.connections:
+            result = _load.drive(tools, _port(ours, case.request), case.request,
+                                 _load.Load(connections, seconds=plan.seconds), workdir)
+            rows.append(_report.MissRow(case.key, case.label, connections, result))
+            print(f"  {case.key:>20} {connections:>3} conn: {result.rps:8.0f} req/s, "
+                  f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms", file=sys.stderr)
     return rows
 
 
@@ -397,7 +420,8 @@ def _profiles(plan: Plan, tools: _load.Tools, ours: _procs.Server, cases: list[_
               sizes: dict[str, int], workdir: Path) -> list[_profile.Profile]:
     """The emulator sampled under each 100 KB (and the v1 XML) load at 16 connections."""
     profiles = []
-    for case in (c for c in cases if c.key.endswith("100k") or c.key == "xml"):
+    for case in (c for c in cases if c.key.endswith("100k") or c.key == "xml"
+                 or c.request.varies):
         def load(case: _cases.Case = case) -> int:
             return _load.drive(tools, _port(ours, case.request), case.request,
                                _load.Load(16, seconds=plan.profile_s), workdir,
@@ -447,6 +471,12 @@ def main(argv: list[str] | None = None) -> int:
                                         f"no request journal)")
                 print("load", file=sys.stderr)
                 report.rows = _measure(plan, tools, ours, bare, peer, served, sizes, work)
+            misses = _cases.miss_cases(images["100k"])
+            if args.only:
+                misses = [c for c in misses if c.key in args.only]
+            if misses:
+                print("the miss path", file=sys.stderr)
+                report.miss_rows = _measure_misses(plan, tools, ours, misses, work)
             if args.state:
                 print(f"load with --state {args.state}", file=sys.stderr)
                 shared_argv = lambda h, g: _procs.emulator_argv(  # noqa: E731
@@ -458,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
                                                        sizes, work)
             if plan.profile_s:
                 print("profiles", file=sys.stderr)
-                report.profiles = _profiles(plan, tools, ours, served, sizes, work)
+                report.profiles = _profiles(plan, tools, ours, served + misses, sizes, work)
                 if not report.profiles:
                     report.notes.append("No profiles: py-spy is missing (`pip install py-spy`).")
         if plan.soak:

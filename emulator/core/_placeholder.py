@@ -140,8 +140,8 @@ def files_path(name: str, size: tuple[int, int] | None = None) -> str:
 def placeholder_path(width: int, height: int, rgb: tuple[int, int, int], label: str = "",
                      ext: str = "png") -> str:
     """The served path of a placeholder: stateless, so any process can draw it again."""
-    hex_rgb = "".join(f"{c:02x}" for c in rgb)
-    path = f"{PLACEHOLDER_PREFIX}{width}x{height}/{hex_rgb}.{ext}"
+    red, green, blue = rgb
+    path = f"{PLACEHOLDER_PREFIX}{width}x{height}/{red:02x}{green:02x}{blue:02x}.{ext}"
     return f"{path}?label={quote(label, safe='')}" if label else path
 
 

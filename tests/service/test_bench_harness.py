@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import re
 import subprocess
 import sys
+import threading
 import urllib.request
+from dataclasses import replace as _dataclass_replace
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from support.server import ROOT, start
 from emulator.core import fingerprint, load_fixtures
@@ -245,3 +251,77 @@ def test_the_catalog_bench_launches_cold_then_warm_and_prints_its_figures():
     assert figures["new image (3, one at a time): p50 / p99"].endswith(" ms")
     p50, p99 = (float(v) for v in figures["repeated image (3): p50 / p99"].split()[0:3:2])
     assert 0 < p50 <= p99
+
+
+def test_a_varying_photo_is_a_new_file_of_the_same_picture_on_every_send(image):
+    photo = _cases.varying_photo(image)
+    request = _cases.rest_search_by_image(photo)
+    sends = [json.loads(_dataclass_replace(request, varies=True).numbered(n)[1])["data"]
+             for n in (1, 2, 3)]
+    files = [base64.b64decode(s, validate=True) for s in sends]
+    assert len(set(files)) == 3 and all(len(f) == len(photo.data) for f in files)
+    prints = [fingerprint(f) for f in files]
+    assert {p.seed for p in prints} == {fingerprint(image.data).seed}
+    assert all((p.format, p.width, p.height) == ("jpeg", 640, 480) for p in prints)
+
+
+class _Recorder:
+    """A tiny HTTP server in a thread that answers 200 and keeps what each request sent."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bytes]] = []
+        self.port = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        self.seen.append((request.path_qs, await request.read()))
+        return web.Response(text="ok")
+
+    def __enter__(self) -> _Recorder:
+        self.loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def serve() -> None:
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", self.handle)
+            self.runner = web.AppRunner(app)
+            await self.runner.setup()
+            site = web.TCPSite(self.runner, "127.0.0.1", 0)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            ready.set()
+
+        self.thread = threading.Thread(target=lambda: (
+            self.loop.run_until_complete(serve()), self.loop.run_forever()), daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.mark.parametrize("tool", ["wrk", "python"])
+@pytest.mark.parametrize("where", ["body", "path"])
+def test_every_send_of_a_varying_request_is_new_in_every_run(tmp_path, tool, where):
+    """Both generators number each send, and a second run never repeats the first's."""
+    tools = _load.Tools.find()
+    if tool == "wrk" and tools.wrk is None:
+        pytest.fail("wrk is not installed (.ci/run installs Debian's wrk)")
+    tools = tools if tool == "wrk" else _load.Tools(None, None)
+    request = (_cases.Request("http", "POST", "/x", (("content-type", "application/json"),),
+                              json.dumps({"url": f"https://h/{_cases.VARY}.jpg"}).encode(),
+                              varies=True)
+               if where == "body" else
+               _dataclass_replace(_cases.xml_search(f"miss {_cases.VARY}"), varies=True))
+    with _Recorder() as recorder:
+        for _ in range(2):
+            result = _load.drive(tools, recorder.port, request, _load.Load(2, seconds=1),
+                                 tmp_path)
+            assert result.ok > 0 and result.errors == 0
+    sent = [path if where == "path" else body.decode() for path, body in recorder.seen]
+    assert len(sent) >= 2 and len(set(sent)) == len(sent)  # no send repeats another
+    pattern = (r'\{"url": "https://h/\d{16}\.jpg"\}' if where == "body" else
+               r"/images-xml\?.*text=miss\+\d{16}&.*")
+    assert all(re.fullmatch(pattern, s) for s in sent), sent[:3]

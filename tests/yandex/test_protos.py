@@ -3,6 +3,12 @@ compile of protos/, no generated code is kept, and the messages match the contra
 
 from __future__ import annotations
 
+import ast
+import os
+import shutil
+import subprocess
+import sys
+
 import grpc
 import pytest
 from google.protobuf import descriptor_pb2
@@ -78,6 +84,44 @@ def test_reflection_serves_a_fresh_compile_of_protos(server):
         assert served == fresh[served.name]
         for dependency in served.dependency:
             assert database.FindFileByName(dependency) == fresh[dependency]
+
+
+def _compile_in_a_new_process(cache: str, root) -> tuple[bytes, bool]:
+    """The serialized descriptor set another process compiles, and whether it imported protoc."""
+    code = ("import sys; from pathlib import Path; from emulator.yandex import _protos; "
+            "data = _protos.compile_protos(Path(sys.argv[1])).SerializeToString(); "
+            "sys.stdout.write(repr(('grpc_tools.protoc' in sys.modules, data)))")
+    done = subprocess.run([sys.executable, "-c", code, str(root)], cwd=ROOT, check=True,
+                          capture_output=True, text=True,
+                          env={**os.environ, "EMULATOR_CACHE_DIR": cache})
+    imported, data = ast.literal_eval(done.stdout)
+    return data, imported
+
+
+def test_a_later_launch_reads_the_compiled_protos_from_the_start_up_cache(tmp_path):
+    cache = str(tmp_path / "cache")
+    first, ran_protoc = _compile_in_a_new_process(cache, ROOT / "protos")
+    assert ran_protoc
+    second, ran_again = _compile_in_a_new_process(cache, ROOT / "protos")
+    assert second == first and not ran_again
+    assert second == _protos.compile_protos(ROOT / "protos").SerializeToString()
+    # another proto source is another key: protoc runs again, and its answer is not the old one
+    changed = tmp_path / "protos"
+    shutil.copytree(ROOT / "protos", changed)
+    query = changed / "yandex/cloud/searchapi/v2/search_query.proto"
+    query.write_text(query.read_text() + "\nmessage Extra { string note = 1; }\n")
+    third, ran_for_change = _compile_in_a_new_process(cache, changed)
+    assert ran_for_change and third != first
+    # a damaged entry is compiled again, never served
+    for entry in (tmp_path / "cache" / "protos").iterdir():
+        entry.write_bytes(b"\xff not a descriptor set")
+    fourth, ran_for_damage = _compile_in_a_new_process(cache, ROOT / "protos")
+    assert ran_for_damage and fourth == first
+
+
+def test_protos_compile_with_the_start_up_cache_off(tmp_path):
+    data, ran_protoc = _compile_in_a_new_process("off", ROOT / "protos")
+    assert ran_protoc and data == _protos.compile_protos(ROOT / "protos").SerializeToString()
 
 
 def test_no_generated_code_is_kept_in_the_repository():
