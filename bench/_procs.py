@@ -127,24 +127,26 @@ def _tail(log: Path) -> str:
     return log.read_bytes()[-2000:].decode(errors="replace")
 
 
-def launch(name: str, argv_for, probe: Request, log: Path, grpc: bool = True) -> Server:
+def launch(name: str, argv_for, probe: Request, log: Path, grpc: bool = True, *,
+           cwd: Path = ROOT, timeout: float = START_TIMEOUT_S) -> Server:
     """Start a server on free ports (its stderr to ``log``) and time launch -> the first
-    answer to ``probe`` (an HTTP request), polling every 2 ms."""
+    answer to ``probe`` (an HTTP request), polling every 2 ms; ``cwd`` is where it runs
+    (the checkout ``python -m emulator`` imports), ``timeout`` how long it may take."""
     http_port, grpc_port = free_port(), free_port() if grpc else 0
     with log.open("ab") as stderr:
         started = time.perf_counter()
-        proc = subprocess.Popen(argv_for(http_port, grpc_port), cwd=ROOT,
+        proc = subprocess.Popen(argv_for(http_port, grpc_port), cwd=cwd,
                                 stdout=subprocess.DEVNULL, stderr=stderr)
-    deadline = started + START_TIMEOUT_S
+    deadline = started + timeout
     while True:
         try:
-            answer = http_exchange(http_port, probe, timeout=START_TIMEOUT_S)
+            answer = http_exchange(http_port, probe, timeout=timeout)
         except OSError as error:
             if proc.poll() is not None:
                 raise RuntimeError(f"{name} exited during start-up: {_tail(log)}") from error
             if time.perf_counter() > deadline:
                 proc.kill()
-                raise RuntimeError(f"{name} did not answer within {START_TIMEOUT_S:.0f} s") from error
+                raise RuntimeError(f"{name} did not answer within {timeout:.0f} s") from error
             time.sleep(PROBE_INTERVAL_S)
             continue
         elapsed = time.perf_counter() - started

@@ -24,7 +24,7 @@ from ._lru import BoundedLRU
 from ._match import Match, Tier
 
 if TYPE_CHECKING:
-    from ._rank import PictureTable, Ranking
+    from ._rank import CatalogPictures, Ranking
 
 #: Field values as JSON holds them.
 Scalar = str | int | float | bool
@@ -85,8 +85,12 @@ class Item:
     def create(cls, index: str, fields: dict[str, Any],
                picture: Fingerprint | Callable[[], Fingerprint],
                image_path: str | Callable[[], str] | None) -> Item:
-        """The item owns ``fields`` from now on (it is not copied)."""
-        return cls(index, fields["id"], MappingProxyType(fields), picture, image_path)
+        """The item owns ``fields`` from now on (it is not copied). Made as the dataclass
+        would make it, without its frozen ``__init__`` (a catalog makes 100,000 at start-up)."""
+        item = object.__new__(cls)
+        item.__dict__.update(index=index, id=fields["id"], fields=MappingProxyType(fields),
+                             picture=picture, path=image_path)
+        return item
 
     @cached_property
     def image_path(self) -> str | None:
@@ -404,9 +408,9 @@ class Catalog:
         self.pictures  # noqa: B018 - built once and kept by the catalog
 
     @property
-    def pictures(self) -> PictureTable:
-        """Every item's picture as arrays, built on first use (drawing the placeholders, or
-        reading them from the disk cache) and kept."""
+    def pictures(self) -> CatalogPictures:
+        """Every distinct picture as arrays, and each item's row among them, built on first
+        use (drawing the placeholders, or reading them from the disk cache) and kept."""
         table = self.__dict__.get("_pictures")
         if table is None:
             from ._rank import table_of  # numpy: imported when a catalog is first ranked
@@ -449,6 +453,24 @@ class Catalog:
             self._rankings.put(fp, found)
         return found
 
+    def match(self, top: Item | None, fp: Fingerprint) -> Match:
+        """:func:`catalog_match`, with the top item's picture read off the picture table when
+        it has not been measured as a whole (a placeholder is not drawn to name a match:
+        that cost a new query image about as much as the rest of its answer)."""
+        if top is None or isinstance(top.picture, Fingerprint) or "_image" in top.__dict__:
+            return catalog_match(top, fp)
+        row = self._row_of.get(top)
+        table = self.__dict__.get("_pictures")
+        if row is None or table is None:
+            return catalog_match(top, fp)
+        at = row if table.rows is None else int(table.rows[row])
+        digest = bytes(table.table.digests[at])  # NumPy drops a digest's trailing zero bytes
+        if not digest:
+            return catalog_match(top, fp)
+        shown = Fingerprint(digest.ljust(32, b"\0").hex(), "", 0, 0, int(table.table.dhash[at]),
+                            (), tuple(table.table.crops[:, at].tolist()))
+        return catalog_match(top, fp, shown)
+
     def cache_stats(self) -> dict[str, int]:
         """What the catalog keeps: its picture table (once built) and its rankings."""
         table = self.__dict__.get("_pictures")
@@ -482,11 +504,13 @@ class Catalog:
         return list(picked)
 
 
-def catalog_match(top: Item | None, fp: Fingerprint) -> Match:
+def catalog_match(top: Item | None, fp: Fingerprint, shown: Fingerprint | None = None) -> Match:
     """How an image query found the item it ranks first: ``exact`` when the item shows the
-    very picture (the same digest), else ``nearest``, with the distance in bits."""
+    very picture (the same digest), else ``nearest``, with the distance in bits. ``shown``
+    stands for the item's picture when given (its digest, hash and crops are all this reads)."""
     if top is None:
         return Match(Tier.NEAREST)
-    if top.image.sha256 == fp.sha256:
+    picture = shown if shown is not None else top.image
+    if picture.sha256 == fp.sha256:
         return Match(Tier.EXACT, top.id, 0)
-    return Match(Tier.NEAREST, top.id, fp.distance(top.image))
+    return Match(Tier.NEAREST, top.id, fp.distance(picture))

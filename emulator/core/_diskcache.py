@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import marshal
 import os
+import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 #: ``EMULATOR_CACHE_DIR`` moves the cache; ``off`` (or empty) turns it off.
 CACHE_ENV = "EMULATOR_CACHE_DIR"
@@ -65,3 +68,53 @@ def store(kind: str, key: str, data: bytes) -> None:
             raise
     except OSError:
         pass
+
+
+#: A data entry: this tag, then the BLAKE2b digest of the marshalled value, then the value.
+_DATA_TAG = b"emulator-marshal-1\n"
+_DATA_DIGEST = 16
+
+
+def data_key(*parts: bytes) -> str:
+    """:func:`key_of` for an entry :func:`store_data` writes: marshal's format is the running
+    Python's, so the key names it too."""
+    return key_of(_DATA_TAG, sys.version.encode(), str(marshal.version).encode(), *parts)
+
+
+def load_data(kind: str, key: str) -> Any:
+    """A value :func:`store_data` kept, or None (none kept, or bytes it did not write: the
+    digest is checked before the value is read, so a damaged entry is never unmarshalled)."""
+    raw = load(kind, key)
+    if raw is None or not raw.startswith(_DATA_TAG):
+        return None
+    body = memoryview(raw)[len(_DATA_TAG):]
+    digest, payload = bytes(body[:_DATA_DIGEST]), body[_DATA_DIGEST:]
+    if hashlib.blake2b(payload, digest_size=_DATA_DIGEST).digest() != digest:
+        return None
+    try:
+        return marshal.loads(payload)
+    except (ValueError, EOFError, TypeError):
+        return None
+
+
+def store_data(kind: str, key: str, value: Any) -> None:
+    """Keep plain data (dicts, lists, tuples, texts, bytes, numbers, None) in marshal's form, which reads
+    back two to three times faster than JSON. Equal texts are written once (marshal
+    refers back to an object it has written), so they are one object again when read:
+    100,000 products' field names and repeated values take their memory once."""
+    payload = marshal.dumps(_shared(value, {}))
+    store(kind, key, _DATA_TAG + hashlib.blake2b(payload, digest_size=_DATA_DIGEST).digest()
+          + payload)
+
+
+def _shared(value: Any, texts: dict[str, str]) -> Any:
+    """``value`` with each text that occurs more than once the one object."""
+    if isinstance(value, str):
+        return texts.setdefault(value, value)
+    if isinstance(value, dict):
+        return {_shared(k, texts): _shared(v, texts) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shared(v, texts) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_shared(v, texts) for v in value)
+    return value

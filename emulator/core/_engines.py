@@ -9,6 +9,7 @@ fingerprinted here, once, so image queries only compare fingerprints.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import dataclasses
 import gc
@@ -115,8 +116,8 @@ class _Pending:
     linked: bool  # the item names its own image_link
 
 
-def _item(p: _Pending) -> Item:
-    picture: Fingerprint | PlaceholderPicture = p.image or _drawn(p.fields)
+def _item(p: _Pending, drawn: dict[tuple, PlaceholderPicture]) -> Item:
+    picture: Fingerprint | PlaceholderPicture = p.image or _drawn(p.fields, drawn)
     path: str | Callable[[], str] | None = p.image_path
     if p.linked:
         path = None
@@ -128,16 +129,20 @@ def _item(p: _Pending) -> Item:
 class _EngineReader:
     def __init__(self, image: ImageLoader, fault: FixtureFault, feeds: Path | None) -> None:
         self.image, self.fault, self.feeds = image, fault, feeds
+        #: placeholders by (size, colour, label): items showing the same picture share one
+        self.drawn: dict[tuple, PlaceholderPicture] = {}
 
     def engines(self, raw: dict[str, Any]) -> dict[str, CatalogEngine]:
-        engines: dict[str, tuple[CatalogEngine, list[_Pending]]] = {}
+        engines: dict[str, tuple[CatalogEngine, list[_Pending | Item]]] = {}
+        drawn = self.drawn
         for e, spec in enumerate(raw["engines"]):
             place = f"$.engines[{e}]"
             if spec["hashid"] in engines:
                 raise self.fault(FILE, f"{place}.hashid", f"duplicate engine {spec['hashid']!r}")
             engines[spec["hashid"]] = (self.engine(spec, place), self.items(spec, place))
         return {hashid: dataclasses.replace(
-                    engine, catalog=Catalog.of((_item(p) for p in items), engine.catalog.indices),
+                    engine, catalog=Catalog.of((p if isinstance(p, Item) else _item(p, drawn)
+                                                for p in items), engine.catalog.indices),
                     rules=self.rules(raw["engines"][n], f"$.engines[{n}]",
                                      {p.fields["id"] for p in items}))
                 for n, (hashid, (engine, items)) in enumerate(engines.items())}
@@ -194,8 +199,8 @@ class _EngineReader:
         except ValueError:
             raise self.fault(FILE, place, f"{text!r} is not an IP address or network") from None
 
-    def items(self, spec: dict[str, Any], place: str) -> list[_Pending]:
-        out: list[_Pending] = []
+    def items(self, spec: dict[str, Any], place: str) -> list[_Pending | Item]:
+        out: list[_Pending | Item] = []
         names = set()
         for i, index in enumerate(spec["indices"]):
             where = f"{place}.indices[{i}]"
@@ -243,12 +248,42 @@ class _EngineReader:
         return _with_derived(index, fields, image, path)
 
     def generated(self, index: str, spec: dict[str, Any], place: str,
-                  seen: set[str]) -> Iterable[_Pending]:
+                  seen: set[str]) -> list[Item]:
         try:
-            products = _products_of(index, spec)
+            products, (pictures, rows) = _products_of(
+                index, spec, lambda made: self.checked(made, place))
         except RecipeError as exc:
             field = "locale" if exc.name == "locale" else f"fields.{exc.name}"
             raise self.fault(FILE, f"{place}.{field}", str(exc)) from None
+        ids = [fields["id"] for fields in products]
+        if not seen.isdisjoint(ids):  # an id a listed or fed item of the index has
+            n, item_id = next((n, i) for n, i in enumerate(ids, 1) if i in seen)
+            raise self.fault(FILE, f"{place} (item {n})", f"duplicate item id {item_id!r} "
+                                                          f"in the index")
+        seen.update(ids)
+        # checked, best_price derived and each one's placeholder worked out before they
+        # were kept (see self.checked); served at the placeholder's path unless it links one
+        drawn = self.drawn
+        shown = []
+        for width, height, rgb, label in pictures:
+            key = (width, height, tuple(rgb), label)
+            picture = drawn.get(key)
+            if picture is None:
+                picture = drawn[key] = PlaceholderPicture(*key)
+            shown.append(picture)
+        create = Item.create
+        return [create(index, fields, shown[row],
+                       None if IMAGE_LINK in fields else shown[row].path)
+                for fields, row in zip(products, array.array("I", rows), strict=True)]
+
+    def checked(self, products: list[dict[str, Any]], place: str) -> tuple[list, bytes]:
+        """Generated products as items: ids and titles checked (ids unique among them),
+        derived fields added; and the placeholders they are shown with, as (the distinct
+        pictures' (width, height, colour, label), each product's picture's row as
+        unsigned 32-bit numbers). Raises the fixture fault."""
+        ids: set[str] = set()
+        rows = array.array("I")
+        distinct: dict[tuple, int] = {}
         for n, fields in enumerate(products, 1):
             if not isinstance(fields.get("id"), str) or not fields["id"]:
                 raise self.fault(FILE, f"{place}.fields.id",
@@ -256,8 +291,11 @@ class _EngineReader:
             if not isinstance(fields.get("title"), str):
                 raise self.fault(FILE, f"{place}.fields.title",
                                  f"item {n} has no title: every item needs a text title")
-            self.unique(fields["id"], f"{place} (item {n})", seen)
-            yield _with_derived(index, fields, None, None)
+            self.unique(fields["id"], f"{place} (item {n})", ids)
+            _derive(fields)
+            (width, height), rgb, label = picture_of(fields)
+            rows.append(distinct.setdefault((width, height, rgb, label), len(distinct)))
+        return list(distinct), rows.tobytes()
 
     def unique(self, item_id: str, place: str, seen: set[str]) -> None:
         if item_id in seen:
@@ -270,26 +308,34 @@ def _with_derived(index: str, fields: dict[str, Any], image: Fingerprint | None,
     """Emulator decision: ``best_price`` is added to every item that lacks it (null with
     no prices), as the vendor indexes it; an item with no image file is shown with its
     placeholder. A fixture's own ``image_link`` and ``best_price`` are kept as written."""
-    fields.setdefault(BEST_PRICE, best_price(fields))
+    _derive(fields)
     return _Pending(index, fields, image, path, IMAGE_LINK in fields)
 
 
-def _products_of(index: str, spec: dict[str, Any]) -> list[dict[str, Any]]:
-    """A generated catalog's products. They are a pure function of the recipe, the pinned
-    Faker and the generator's code, so they are kept on disk under the digest of all
-    three: a later launch reads 120 products in a millisecond instead of importing Faker
-    (about 100 ms) and making them again. Raises RecipeError."""
-    key = _diskcache.key_of(json.dumps([index, spec], sort_keys=True).encode(),
-                            _faker_version().encode(), _generator_source())
-    kept = _diskcache.load("products", key)
-    if kept is not None:
-        with contextlib.suppress(ValueError):
-            return json.loads(kept)
+def _derive(fields: dict[str, Any]) -> None:
+    if BEST_PRICE not in fields:
+        fields[BEST_PRICE] = best_price(fields)
+
+
+def _products_of(index: str, spec: dict[str, Any],
+                 check: Callable[[list[dict[str, Any]]], Any]) -> tuple[list[dict[str, Any]], Any]:
+    """A generated catalog's products, made, then passed to ``check`` (which may add
+    derived fields, or raise), and what ``check`` returned. They are a pure function of the
+    recipe, the pinned Faker and the code that makes and checks them, so both are kept on
+    disk under the digest of all of it: a later launch reads 100,000 checked products in a
+    fraction of a second instead of importing Faker and making them again. Raises
+    RecipeError."""
+    key = _diskcache.data_key(json.dumps([index, spec], sort_keys=True).encode(),
+                              _faker_version().encode(), *_generator_sources())
+    kept = _diskcache.load_data("products", key)
+    if isinstance(kept, tuple) and len(kept) == 2 and isinstance(kept[0], list):
+        return kept[0], kept[1]
     generator = ProductGenerator(spec.get("seed", index), spec.get("fields", {}),
                                  spec.get("locale", "en_US"))
     products = [generator.product(n) for n in range(1, spec["count"] + 1)]
-    _diskcache.store("products", key, json.dumps(products).encode())
-    return products
+    derived = check(products)
+    _diskcache.store_data("products", key, (products, derived))
+    return products, derived
 
 
 @lru_cache(maxsize=1)
@@ -306,14 +352,20 @@ def _faker_version() -> str:
 
 
 @lru_cache(maxsize=1)
-def _generator_source() -> bytes:
-    return Path(_products.__file__).read_bytes()
+def _generator_sources() -> tuple[bytes, ...]:
+    """The code a kept product depends on: what makes it, and what checks and derives it."""
+    return Path(_products.__file__).read_bytes(), Path(__file__).read_bytes()
 
 
-def _drawn(fields: dict[str, Any]) -> PlaceholderPicture:
-    """How to fingerprint the placeholder an item is shown with, when first needed."""
+def _drawn(fields: dict[str, Any], drawn: dict[tuple, PlaceholderPicture]) -> PlaceholderPicture:
+    """How to fingerprint the placeholder an item is shown with, when first needed; one
+    object for the items showing the same picture (``drawn`` holds them)."""
     (width, height), rgb, label = picture_of(fields)
-    return PlaceholderPicture(width, height, rgb, label)
+    key = (width, height, rgb, label)
+    picture = drawn.get(key)
+    if picture is None:
+        picture = drawn[key] = PlaceholderPicture(width, height, rgb, label)
+    return picture
 
 
 _GC_LOCK = threading.Lock()

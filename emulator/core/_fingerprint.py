@@ -317,21 +317,24 @@ def _dhash(gray: Image.Image, box: tuple[float, float, float, float]) -> int:
 
 def _colour_shares(work: Image.Image) -> tuple[int, ...]:
     """Each named colour's share of the picture, in parts of COLOR_SCALE: every sampled
-    pixel is split between the named colours near it, in integer arithmetic."""
+    pixel is split between the named colours near it, in integer arithmetic (each pixel's
+    squared distances, kernel weights and floor-divided shares, as integers; a pixel far
+    from every named colour goes to the nearest, the first of equals)."""
+    import numpy as np  # what a first image query needs, not start-up
+
     raw = work.resize(_COLOR_SAMPLES, Image.Resampling.BOX).tobytes()
-    totals = [0] * len(_PALETTE)
-    for i in range(0, len(raw), 3):
-        r, g, b = raw[i], raw[i + 1], raw[i + 2]
-        distances = [(r - pr) * (r - pr) + (g - pg) * (g - pg) + (b - pb) * (b - pb)
-                     for pr, pg, pb in _PALETTE]
-        weights = [max(0, _KERNEL_RADIUS_SQ - d) for d in distances]
-        total = sum(weights)
-        if total == 0:  # far from every named colour: the nearest one takes it
-            weights[distances.index(min(distances))], total = 1, 1
-        for j, weight in enumerate(weights):
-            totals[j] += weight * COLOR_SCALE // total
+    pixels = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int64)
+    offsets = pixels[:, None, :] - np.array(_PALETTE, dtype=np.int64)[None, :, :]
+    distances = (offsets * offsets).sum(axis=2)  # (pixel, named colour)
+    weights = np.maximum(0, _KERNEL_RADIUS_SQ - distances)
+    total = weights.sum(axis=1)
+    far = np.flatnonzero(total == 0)
+    if len(far):
+        weights[far, distances[far].argmin(axis=1)] = 1
+        total[far] = 1
+    totals = (weights * COLOR_SCALE // total[:, None]).sum(axis=0)
     samples = len(raw) // 3
-    return tuple(t // samples for t in totals)
+    return tuple(int(t) // samples for t in totals.tolist())
 
 
 def fingerprint(data: bytes, sha256: str | None = None) -> Fingerprint:

@@ -23,7 +23,7 @@ from .._http_faults import deliver
 from .._pipeline import RESET_OUTCOME, Adapter, Pipeline
 from ..core import (MATCH_HEADER, CatalogEngine, EngineAnswer, EngineRule, Fault,
                     Fingerprint, Item, Match, NotAnImage, Quota, RateLimiter, Services,
-                    StubQuery, StubStep, TextMode, Tier, catalog_match, image_query,
+                    StubQuery, StubStep, TextMode, Tier, image_query,
                     image_record, run_query, search_text, suggestions)
 from . import _access, _query, _stats
 from ._body import MAX_BODY_BYTES, check_declared_size, decode_base64, json_object, read_body
@@ -205,7 +205,7 @@ class DoofinderApi(HttpReplays, Adapter[Call, Any, web.Response]):
         """The engine's items, nearest picture first; the match names the nearest item the
         filters kept (``exact`` when it shows the very picture)."""
         result, top = image_query(engine.catalog.ranked(fp, skip), listing.query)
-        call.match = catalog_match(top, fp)
+        call.match = engine.catalog.match(top, fp)
         return search_response(self.engine, engine.id, result, listing, image_query_name(engine))
 
     async def image_search(self, call: Call) -> dict:

@@ -36,7 +36,7 @@ from redis.exceptions import RedisError
 
 from ..core import (FAULTS, STUBS, BookFull, JournalEntry, RecordTaken, Snapshot, StateStore,
                     StoreUnavailable)
-from ..core._store import ChangeListener, Quota, number
+from ..core._store import MAX_QUOTA_KEYS, ChangeListener, Quota, number
 from . import _scripts
 
 log = logging.getLogger("emulator.state")
@@ -69,12 +69,20 @@ APPLY_WAIT = 2.0
 APPLY_POLL = 0.002
 #: Journal entries sent to Redis in one script call, at most.
 JOURNAL_BATCH = 256
-#: Emulator decision: a journal entry waits up to 5 ms for others to go with it (a
-#: journal query sends at once what is waiting).
+#: Emulator decision: a journal entry waits up to 5 ms for others to go with it, and a
+#: process sends at most one batch per JOURNAL_INTERVAL (seconds) unless it has a full
+#: one: under load, entries wait up to that long (a journal query sends at once what is
+#: waiting), and a batch's fixed cost (a script call) is paid that much less often.
 JOURNAL_LINGER = 0.005
+JOURNAL_INTERVAL = 0.02
 #: Emulator decision: at most this many journal entries wait to be sent; beyond, calls are
 #: answered "unavailable" (Redis is not keeping up).
 MAX_PENDING = 10_000
+#: Emulator decision: a window found full is refused here, with no round trip, until
+#: this long (seconds) before Redis said it ends: a full window stays full (calls it
+#: refuses count nothing) until it ends, or a book changes (a fault and its quota gone),
+#: or the store reconnects; each of those forgets every window refused here.
+REFUSE_MARGIN = 0.002
 #: The pub/sub word for a journal barrier (see RedisStore._journal_barrier).
 JOURNAL = "journal"
 
@@ -126,12 +134,19 @@ class RedisStore(StateStore):
         self._connected = asyncio.Event()
         self._closing = False
         self._journal_cache: dict[bytes, JournalEntry] = {}
+        #: quota windows known to be full: (scope, key) -> until when (monotonic; inf:
+        #: a window that never ends), at most MAX_QUOTA_KEYS (the oldest dropped)
+        self._full: dict[tuple[str, str], float] = {}
         #: (tenant, entry JSON, the entry, who to tell its number), for the journal, in
         #: order; an entry Redis could not take waits here (told already) until it is back
         self._pending: list[tuple[str, str, JournalEntry,
                                   Callable[[JournalEntry], None] | None]] = []
         self._size = 0
         self._flushing: asyncio.Future | None = None
+        self._sent_at = 0.0  # when the last journal batch went (monotonic)
+        #: set while a journal query waits for what is queued: batches go at once
+        self._hurry = asyncio.Event()
+        self._draining = 0
         #: the journal batches sent, and the one Redis did not confirm (its number and
         #: size: sent again as it was, which Redis adds once, see _scripts.JOURNAL_ADD)
         self._batches = 0
@@ -232,6 +247,7 @@ class RedisStore(StateStore):
             await self._client.script_load(script.script)
         keys = [PREFIX + "v", *(PREFIX + "v:" + b for b in BOOKS)]
         await self._scripts["CATCH_UP"](keys=keys, args=[self._known.get(b, 0) for b in BOOKS])
+        self._full.clear()  # a restarted Redis has no windows
         for book in BOOKS:
             for listener in self._listeners.get(book, ()):
                 await listener(True)
@@ -251,6 +267,7 @@ class RedisStore(StateStore):
             await self._client.hset(PREFIX + "jsynced", self.replica_id, int(version))
             return
         if book in self._listeners and int(version or 0) > self._known.get(book, 0):
+            self._full.clear()  # a fault (and its quota) may have gone, or come back
             for listener in self._listeners[book]:
                 await listener(False)
             await self._report_applied(book)
@@ -372,12 +389,33 @@ class RedisStore(StateStore):
 
     # -- quotas ----------------------------------------------------------------------
     async def allow(self, scope: str, key: str, quotas: tuple[Quota, ...]) -> bool:
+        """One script call (every window at once); none while a window it found full
+        earlier is still full (see REFUSE_MARGIN)."""
+        until = self._full.get((scope, key))
+        if until is not None:
+            if time.monotonic() < until:
+                return False
+            del self._full[(scope, key)]
         keys = [f"{PREFIX}q:{scope}:{key}:{i}" for i in range(len(quotas))]
         args = [q.requests for q in quotas] + \
             [0 if q.seconds == float("inf") else max(1, round(q.seconds * 1000)) for q in quotas]
-        return int(await self._call(self._scripts["ALLOW"](keys=keys, args=args))) == 1
+        asked = time.monotonic()  # the window's time left is counted from before the call
+        allowed, full_ms = await self._call(self._scripts["ALLOW"](keys=keys, args=args))
+        if full_ms:
+            self._refuse((scope, key), float("inf") if int(full_ms) < 0 else
+                         asked + int(full_ms) / 1000 - REFUSE_MARGIN)
+        return int(allowed) == 1
+
+    def _refuse(self, window: tuple[str, str], until: float) -> None:
+        if len(self._full) >= MAX_QUOTA_KEYS:
+            now = time.monotonic()
+            self._full = {k: v for k, v in self._full.items() if v > now}
+            if len(self._full) >= MAX_QUOTA_KEYS:
+                del self._full[next(iter(self._full))]
+        self._full[window] = until
 
     async def forget_quota(self, scope: str) -> None:
+        self._full.clear()
         pattern = _glob_escape(f"{PREFIX}q:{scope}:") + "*"
         keys = [key async for key in self._client.scan_iter(match=pattern, count=500)]
         if keys:
@@ -403,12 +441,22 @@ class RedisStore(StateStore):
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.ensure_future(self._flush(JOURNAL_LINGER))
 
+    async def _pause(self, seconds: float) -> None:
+        """Waits ``seconds`` for more entries to go in the batch (less if a query waits)."""
+        if seconds > 0 and not self._hurry.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), seconds)
+
     async def _flush(self, linger: float = 0.0) -> None:
-        if linger:  # what arrives meanwhile goes in the same round trip
-            await asyncio.sleep(linger)
         keys = [PREFIX + "journal", PREFIX + "journal:seq", PREFIX + "jbatch"]
         sha = self._scripts["JOURNAL_ADD"].sha  # loaded when the store (re)connected
         while self._pending:
+            # what arrives meanwhile goes in the same round trip
+            if len(self._pending) < JOURNAL_BATCH and self._unsent is None:
+                await self._pause(max(linger, self._sent_at + JOURNAL_INTERVAL -
+                                      time.monotonic()))
+            linger = 0.0
+            self._sent_at = time.monotonic()
             if self._unsent is None:  # a new batch; else the one that failed, again
                 self._batches += 1
                 self._unsent = (self._batches, min(len(self._pending), JOURNAL_BATCH))
@@ -439,12 +487,19 @@ class RedisStore(StateStore):
 
     async def _drain(self) -> None:
         """Returns once what this process has queued for the journal is in Redis."""
-        while self._pending or (self._flushing is not None and not self._flushing.done()):
-            if self._flushing is None or self._flushing.done():
-                self._flushing = asyncio.ensure_future(self._flush())
-            await asyncio.shield(self._flushing)
-            if self._pending and self._problem is not None:
-                raise StoreUnavailable(self._problem)  # they wait for the store
+        self._draining += 1
+        self._hurry.set()
+        try:
+            while self._pending or (self._flushing is not None and not self._flushing.done()):
+                if self._flushing is None or self._flushing.done():
+                    self._flushing = asyncio.ensure_future(self._flush())
+                await asyncio.shield(self._flushing)
+                if self._pending and self._problem is not None:
+                    raise StoreUnavailable(self._problem)  # they wait for the store
+        finally:
+            self._draining -= 1
+            if not self._draining:
+                self._hurry.clear()
 
     async def _journal_barrier(self) -> None:
         """Every live replica sends what it has queued for the journal (asked through

@@ -50,17 +50,30 @@ return n
 """
 
 #: KEYS: one per quota window. ARGV: each quota's limit, then each window's milliseconds
-#: (0: never ends). 1: counted in every window; 0: some window is full (nothing counted).
+#: (0: never ends). {1, full}: counted in every window; {0, full}: some window is full
+#: (nothing counted). ``full``: how long a full window stays so (so the caller may refuse
+#: without asking again): the milliseconds until the last full window ends, -1 for one that
+#: never ends, 0 when no window is full (or its time is up).
 ALLOW = """
-for i, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i]) then return 0 end
+local function longest(blocked, i, key, n)
+  if n < tonumber(ARGV[i]) then return blocked, false end
+  local left = redis.call('PTTL', key)
+  if blocked == -1 or left < 0 then return -1, true end  -- no expiry, or no key (limit 0)
+  return math.max(blocked, left), true
 end
+local blocked, refused, full = 0, false, false
+for i, key in ipairs(KEYS) do
+  blocked, full = longest(blocked, i, key, tonumber(redis.call('GET', key) or '0'))
+  refused = refused or full
+end
+if refused then return {0, blocked} end
 for i, key in ipairs(KEYS) do
   local n = redis.call('INCR', key)
   local ms = tonumber(ARGV[#KEYS + i])
   if n == 1 and ms > 0 then redis.call('PEXPIRE', key, ms) end
+  blocked = longest(blocked, i, key, n)
 end
-return 1
+return {1, blocked}
 """
 
 #: KEYS: journal stream, its sequence, the last batch each replica sent. ARGV: most entries

@@ -15,7 +15,9 @@ import random
 import pytest
 
 from emulator.core import _diskcache
-from emulator.core._catalog import Catalog, CatalogQuery, Filters, Item, TermClause, image_query
+from emulator.core._catalog import (Catalog, CatalogQuery, Filters, Item, TermClause, catalog_match,
+                                    image_query)
+from emulator.core._match import Tier
 from emulator.core._fingerprint import COLOR_SCALE, CROP_BOXES, Fingerprint, fingerprint, visual_distance
 from emulator.core._palette import COLORS
 from emulator.core._placeholder import PlaceholderPicture, placeholder_fingerprint
@@ -134,7 +136,7 @@ def test_a_repeated_query_is_not_ranked_again_and_skip_leaves_one_item_out(catal
     fp = fingerprint(encode(scene(11), "PNG"))
     first = catalog.by_image(fp)
     calls = []
-    monkeypatch.setattr(PictureTable, "ranking", lambda self, q: calls.append(q))  # never asked
+    monkeypatch.setattr(PictureTable, "distances", lambda self, q: calls.append(q))  # never asked
     assert catalog.by_image(fp) == first and calls == []
     skipped = catalog.by_image(fp, skip=first[0][0])
     assert skipped == first[1:]
@@ -149,14 +151,43 @@ def test_placeholders_are_drawn_once_each_and_kept_on_disk(tmp_path, monkeypatch
                         lambda self: drawn.append(self) or real_call(self))
     table = table_of(pictures)
     assert len(table) == 30 and len(drawn) == 3  # three distinct pictures, drawn once each
+    assert table.distinct == 3 and table.rows is not None
+    assert table.rows.tolist() == [n % 3 for n in range(30)]  # each item's picture's row
     again = table_of(pictures)  # a later launch: read from the disk cache, none drawn
     assert len(drawn) == 3
-    for a, b in zip(table.arrays, again.arrays, strict=True):
+    for a, b in zip(table.table.arrays, again.table.arrays, strict=True):
         assert a.tolist() == b.tolist()
     expected = [p() for p in pictures[:3]]
-    assert table.dhash.tolist()[:3] == [fp.dhash for fp in expected]
+    assert table.table.dhash.tolist() == [fp.dhash for fp in expected]
     # a damaged cache entry is drawn again, not an error
     for entry in (tmp_path / "pictures").iterdir():
         entry.write_bytes(b"not a table")
     drawn.clear()
-    assert table_of(pictures).dhash.tolist() == table.dhash.tolist() and len(drawn) == 3
+    assert table_of(pictures).table.dhash.tolist() == table.table.dhash.tolist()
+    assert len(drawn) == 3
+
+
+def test_the_match_is_read_off_the_table_without_drawing_the_top_item(monkeypatch) -> None:
+    colours = [(220, 40, 40), (40, 80, 210), (250, 250, 250)]
+    labels = [f"Fabrikam Slim {kind}" for kind in ("Boots", "Cap", "Scarf", "Jeans")]
+    pictures = [PlaceholderPicture(200, 200, colours[n % 3], labels[n % 4]) for n in range(24)]
+
+    def fresh() -> Catalog:
+        items = [Item.create("products", {"id": str(n), "title": f"item {n}"}, picture, None)
+                 for n, picture in enumerate(pictures)]
+        catalog = Catalog.of(items, ["products"])
+        catalog.warm()
+        return catalog
+
+    queries = [placeholder_fingerprint(200, 200, colours[0], labels[2]),  # an item's very picture
+               fingerprint(encode(scene(3), "JPEG")), fingerprint(encode(scene(9), "PNG"))]
+    drawn = fresh()
+    expected = [catalog_match(image_query(drawn.ranked(fp), CatalogQuery())[1], fp)
+                for fp in queries]  # top.image: the placeholder drawn and measured whole
+    assert expected[0].tier is Tier.EXACT and expected[1].tier is Tier.NEAREST
+    catalog = fresh()
+    calls = []
+    real_call = PlaceholderPicture.__call__
+    monkeypatch.setattr(PlaceholderPicture, "__call__", lambda self: calls.append(self) or real_call(self))
+    got = [catalog.match(image_query(catalog.ranked(fp), CatalogQuery())[1], fp) for fp in queries]
+    assert got == expected and calls == []

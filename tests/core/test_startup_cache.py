@@ -11,6 +11,7 @@ import pytest
 from support.server import FIXTURES
 from emulator.core import Fingerprint, FixtureError, load_fixtures
 from emulator.core import _fingerprint
+from emulator.core._products import ProductGenerator
 
 
 def _products(store) -> list[dict]:
@@ -100,3 +101,21 @@ def test_fixture_images_are_decoded_on_the_first_load_only(cache, monkeypatch):
         entry.write_bytes(b"[1, 2]")
     decoded.clear()
     assert _pictures(load_fixtures(FIXTURES)) == _pictures(uncached) and len(decoded) == images
+
+
+def test_a_damaged_products_entry_is_made_again_not_read(cache, monkeypatch):
+    first = _products(load_fixtures(FIXTURES))
+    entries = list((cache / "products").iterdir())
+    assert entries
+    for entry in entries:  # one byte of the marshalled products changed: the digest differs
+        raw = bytearray(entry.read_bytes())
+        raw[-5] ^= 0x55
+        entry.write_bytes(bytes(raw))
+    made = []
+    real = ProductGenerator.product
+    monkeypatch.setattr(ProductGenerator, "product",
+                        lambda self, n: made.append(n) or real(self, n))
+    assert _products(load_fixtures(FIXTURES)) == first
+    assert made  # made again, and kept again
+    made.clear()
+    assert _products(load_fixtures(FIXTURES)) == first and made == []

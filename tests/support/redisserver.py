@@ -59,6 +59,15 @@ class RedisServer:
                 time.sleep(0.05)
         raise AssertionError(f"redis-server did not start on port {self.port}")
 
+    def calls(self, command: str) -> int:
+        """How many times ``command`` has run (INFO commandstats: a script's own commands
+        included)."""
+        import redis
+
+        with redis.Redis(port=self.port) as client:
+            stats = client.info("commandstats")
+        return int(stats.get(f"cmdstat_{command.lower()}", {}).get("calls", 0))
+
     def kill(self) -> None:
         assert self.proc is not None
         self.proc.kill()
