@@ -11,14 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from support.adminhttp import Admin
-from support.redisserver import Process, RedisServer, emulator_processes, redis_server
+from support.redisserver import Process, emulator_processes
 from support.yandexcalls import rest_search
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory) -> Iterator[RedisServer]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,12 @@ import grpc
 import pytest
 
 from support.adminhttp import Admin, http
-from support.redisserver import Process, RedisServer, emulator_processes, redis_server
+from support.redisserver import Process, emulator_processes
 from support.yandexcalls import grpc_by_image, rest_search
 from support.server import FIXTURES
 
 RED = (FIXTURES / "images" / "red-square.png").read_bytes()
 UNAVAILABLE = {"error": {"status": "UNAVAILABLE"}}
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory) -> Iterator[RedisServer]:
-    with redis_server(tmp_path_factory.mktemp("redis")) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
