@@ -264,13 +264,8 @@ class _EngineReader:
         # checked, best_price derived and each one's placeholder worked out before they
         # were kept (see self.checked); served at the placeholder's path unless it links one
         drawn = self.drawn
-        shown = []
-        for width, height, rgb, label in pictures:
-            key = (width, height, tuple(rgb), label)
-            picture = drawn.get(key)
-            if picture is None:
-                picture = drawn[key] = PlaceholderPicture(*key)
-            shown.append(picture)
+        shown = [_shared_placeholder(drawn, width, height, tuple(rgb), label)
+                 for width, height, rgb, label in pictures]
         create = Item.create
         return [create(index, fields, shown[row],
                        None if IMAGE_LINK in fields else shown[row].path)
@@ -361,6 +356,13 @@ def _drawn(fields: dict[str, Any], drawn: dict[tuple, PlaceholderPicture]) -> Pl
     """How to fingerprint the placeholder an item is shown with, when first needed; one
     object for the items showing the same picture (``drawn`` holds them)."""
     (width, height), rgb, label = picture_of(fields)
+    return _shared_placeholder(drawn, width, height, rgb, label)
+
+
+def _shared_placeholder(drawn: dict[tuple, PlaceholderPicture], width: int, height: int,
+                        rgb: tuple[int, int, int], label: str) -> PlaceholderPicture:
+    """The one placeholder object of this picture, made on first asking and kept in
+    ``drawn``."""
     key = (width, height, rgb, label)
     picture = drawn.get(key)
     if picture is None:
